@@ -1,0 +1,48 @@
+"""The one exception hierarchy of sysphase.
+
+OSError from the C core becomes one of these in a single place
+(sysphase._host.tracer); sysphase.cli.main alone turns them into one sentence
+on stderr and an exit code.
+"""
+
+from __future__ import annotations
+
+
+class SysphaseError(Exception):
+    """Base of every error sysphase reports to a user. str() is one sentence."""
+
+    exit_code = 1
+
+
+class UsageError(SysphaseError):
+    """The command line or an input file is wrong."""
+
+    exit_code = 2
+
+
+class ProgramNotFound(SysphaseError):
+    """The program to trace does not exist (exit 127, like a shell)."""
+
+    exit_code = 127
+
+
+class ProgramNotExecutable(SysphaseError):
+    """The program to trace exists but cannot be executed (exit 126, like a shell)."""
+
+    exit_code = 126
+
+
+class PtraceDenied(SysphaseError):
+    """The kernel refused ptrace (permissions, Yama, another tracer)."""
+
+
+class TraceeLost(SysphaseError):
+    """A traced process vanished in a way the tracer could not follow."""
+
+    def __init__(self, message: str, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
+class TracerError(SysphaseError):
+    """A system call of the tracer itself failed."""

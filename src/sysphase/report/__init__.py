@@ -1,0 +1,1 @@
+"""Pure renderers: syscall lines, summaries and trees as text or JSON."""
