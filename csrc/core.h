@@ -1,0 +1,173 @@
+/* core.h: the one shared header of sysphase._core.
+ *
+ * The C core traces a process tree with ptrace and keeps, without calling
+ * Python per stop, per-(node, phase, syscall) counters, the process tree and
+ * (in live mode) batches of syscall events. Files:
+ *   module.c  Python method table and the trace() entry point
+ *   loop.c    spawn/attach and the ptrace stop loop
+ *   tables.c  task map (tid -> state), node and image arrays, counter hash
+ *   events.c  live-mode event capture (tracee memory copies) and batches
+ *   errors.c  error records that become OSError naming the failing call
+ */
+#ifndef SYSPHASE_CORE_H
+#define SYSPHASE_CORE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Architecture codes shared with Python (sysphase._host.tracer). */
+enum { ARCH_X86_64 = 0, ARCH_I386 = 1, ARCH_X32 = 2, ARCH_AARCH64 = 3, ARCH_UNKNOWN = 15 };
+#define ARCH_COUNT 4
+
+/* How a node came to be (sysphase.model.tree.NodeKind mirrors these). */
+enum { KIND_SPAWN = 0, KIND_ATTACH, KIND_FORK, KIND_VFORK, KIND_CLONE, KIND_THREAD, KIND_EXEC };
+
+/* How a node ended. */
+enum { END_RUNNING = 0, END_EXITED, END_SIGNALED, END_EXEC, END_DETACHED, END_VANISHED };
+
+/* Argument kinds for live-mode memory copies (sysphase.model.events ARG_*). */
+enum { ARGK_PLAIN = 0, ARGK_CSTRING = 1, ARGK_BUF_IN = 2, ARGK_BUF_OUT = 3, ARGK_STRV = 4 };
+#define STR_COPY_MAX 256
+#define BUF_COPY_MAX 32
+
+/* Phase triggers (issue: profiles and phases). The syscall trigger is kept
+ * per arch/nr; phase 0 is the start of every node. */
+#define MAX_PHASES 4095
+
+/* A node is one program image of one task: a process or thread from its
+ * creation (or an exec) to its end (or the next exec). */
+typedef struct {
+    pid_t tid;
+    pid_t tgid;
+    int32_t parent; /* node index, -1 for a root */
+    int32_t image;  /* index into images, -1 before the first exec is seen */
+    uint8_t kind;
+    uint8_t end;
+    int32_t end_value; /* exit code or signal number */
+    uint64_t start_ns, end_ns;
+} node_t;
+
+typedef struct {
+    char *exe;      /* NUL-terminated, from /proc/PID/exe */
+    char *argv;     /* /proc/PID/cmdline bytes (NUL separated) */
+    size_t argv_len;
+} image_t;
+
+/* Live-mode copy of one syscall in flight. */
+typedef struct {
+    uint64_t args[6];
+    uint16_t data_len[6];
+    uint8_t has_data[6];
+    char data[6][STR_COPY_MAX];
+} pending_t;
+
+/* Per-thread tracing state, found through the tid map. */
+typedef struct {
+    pid_t tid;
+    pid_t tgid;
+    int32_t node;
+    uint16_t phase;
+    uint8_t in_syscall;   /* entry stop seen, exit stop not yet */
+    uint8_t awaiting;     /* first stop seen before the parent's event: not resumed yet */
+    uint8_t known;        /* the parent's event (or spawn/attach) created its node */
+    uint8_t entry_arch;
+    uint32_t entry_nr;
+    uint64_t entry_key;
+    uint64_t entry_arg0;  /* clone flags, clone3 struct pointer */
+    uint64_t entry_ns;
+    pending_t *pending;   /* live mode only */
+} task_t;
+
+typedef struct {
+    uint64_t key; /* 0 = empty slot */
+    uint64_t calls, errors, time_ns, unfinished;
+} counter_t;
+
+/* One live-mode event, as batched for Python. */
+typedef struct {
+    pid_t tid;
+    uint8_t arch;
+    uint8_t returned;
+    uint32_t nr;
+    int64_t retval;
+    uint64_t time_ns;
+    pending_t p;
+} event_t;
+
+typedef struct {
+    const char *call; /* the failing call, e.g. "PTRACE_SEIZE" */
+    int err;          /* errno */
+    pid_t pid;        /* the pid it was about, 0 if none */
+} core_error_t;
+
+typedef struct {
+    /* configuration */
+    int attach;                    /* attach mode: detach on stop, no EXITKILL */
+    int live;                      /* capture events for Python */
+    const uint8_t *arg_kinds[ARCH_COUNT];
+    size_t arg_kinds_len[ARCH_COUNT];
+    PyObject *sink;                /* live callback, borrowed */
+    size_t batch_max;
+
+    /* state */
+    task_t **tidmap;   /* tid -> task, NULL = none */
+    size_t tidmap_len;
+    task_t **tasks;    /* every task struct ever allocated (stable pointers) */
+    size_t ntasks, cap_tasks, live_tasks, nawaiting;
+    task_t **free_tasks;
+    size_t nfree, cap_free;
+    node_t *nodes;
+    size_t nnodes, cap_nodes;
+    image_t *images;
+    size_t nimages, cap_images;
+    counter_t *counters;
+    size_t ncounters, cap_counters; /* cap is a power of two */
+    event_t *events;
+    size_t nevents;
+
+    pid_t root;        /* the spawned or attached process */
+    int root_status;   /* raw wait status of the root, -1 unknown */
+    int exec_errno;    /* errno of a failed spawn exec, 0 if none */
+    int draining;      /* killing (spawn) or detaching (attach) everything */
+    int interrupted;   /* the signal that interrupted the tracer, 0 if none */
+    uint64_t stops;    /* ptrace stops handled */
+    core_error_t error;
+    PyThreadState *tstate; /* saved while the GIL is released */
+    int py_error;          /* a Python exception is set (sink or signal) */
+} tracer_t;
+
+/* tables.c */
+int tables_init(tracer_t *t);
+void tables_free(tracer_t *t);
+task_t *task_get(tracer_t *t, pid_t tid);
+task_t *task_new(tracer_t *t, pid_t tid);
+void task_del(tracer_t *t, task_t *task);
+void task_move(tracer_t *t, task_t *task, pid_t new_tid);
+int32_t node_new(tracer_t *t, pid_t tid, pid_t tgid, int32_t parent, int kind, int32_t image);
+int32_t image_read(tracer_t *t, pid_t pid);
+counter_t *counter_get(tracer_t *t, uint64_t key);
+uint64_t counter_key(int32_t node, uint16_t phase, uint8_t arch, uint32_t nr);
+uint64_t now_ns(void);
+
+/* events.c */
+void events_capture_entry(tracer_t *t, task_t *task, uint8_t arch, uint32_t nr, const uint64_t *args);
+void events_capture_exit(tracer_t *t, task_t *task, int64_t rval, int returned, uint64_t dur);
+int events_flush(tracer_t *t); /* with the GIL held; -1 on a Python error */
+
+/* loop.c */
+int loop_spawn(tracer_t *t, const char *path, char *const argv[], char *const envp[]);
+int loop_attach(tracer_t *t, pid_t pid);
+int loop_run(tracer_t *t);
+
+int loop_install_handlers(struct sigaction old[3]);
+void loop_restore_handlers(const struct sigaction old[3]);
+
+/* errors.c */
+void core_fail(tracer_t *t, const char *call, int err, pid_t pid);
+PyObject *core_raise(const core_error_t *e);
+
+#endif

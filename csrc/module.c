@@ -1,0 +1,239 @@
+/* module.c: sysphase._core, the method table and trace().
+ *
+ * trace() spawns a program (or attaches to a pid), runs the stop loop with
+ * the GIL released, and returns everything at once as plain tuples:
+ * nodes, images and counters. In live mode it also calls `sink` with lists
+ * of event tuples, in batches. sysphase._host.tracer is its only caller.
+ */
+#include "core.h"
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+static void free_strv(char **v)
+{
+    if (v == NULL)
+        return;
+    for (char **p = v; *p != NULL; p++)
+        PyMem_Free(*p);
+    PyMem_Free(v);
+}
+
+/* list of bytes -> NULL-terminated char* array (PyMem, freed by free_strv) */
+static char **to_strv(PyObject *seq, const char *what)
+{
+    PyObject *fast = PySequence_Fast(seq, what);
+    if (fast == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    char **v = PyMem_Calloc((size_t)n + 1, sizeof(char *));
+    if (v == NULL) {
+        Py_DECREF(fast);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(fast, i);
+        char *s;
+        Py_ssize_t len;
+        if (PyBytes_AsStringAndSize(item, &s, &len) < 0 || (Py_ssize_t)strlen(s) != len) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_ValueError, "%s: embedded NUL byte", what);
+            free_strv(v);
+            Py_DECREF(fast);
+            return NULL;
+        }
+        v[i] = PyMem_Malloc((size_t)len + 1);
+        if (v[i] == NULL) {
+            free_strv(v);
+            Py_DECREF(fast);
+            PyErr_NoMemory();
+            return NULL;
+        }
+        memcpy(v[i], s, (size_t)len + 1);
+    }
+    Py_DECREF(fast);
+    return v;
+}
+
+static PyObject *build_result(tracer_t *t)
+{
+    PyObject *nodes = PyList_New((Py_ssize_t)t->nnodes);
+    PyObject *images = PyList_New((Py_ssize_t)t->nimages);
+    PyObject *counts = PyList_New(0);
+    if (nodes == NULL || images == NULL || counts == NULL)
+        goto fail;
+    for (size_t i = 0; i < t->nnodes; i++) {
+        node_t *n = &t->nodes[i];
+        PyObject *o = Py_BuildValue("(iiiiiiiKK)", (int)n->tid, (int)n->tgid, (int)n->parent,
+                                    (int)n->image, (int)n->kind, (int)n->end, (int)n->end_value,
+                                    (unsigned long long)n->start_ns, (unsigned long long)n->end_ns);
+        if (o == NULL)
+            goto fail;
+        PyList_SET_ITEM(nodes, (Py_ssize_t)i, o);
+    }
+    for (size_t i = 0; i < t->nimages; i++) {
+        image_t *im = &t->images[i];
+        PyObject *o = Py_BuildValue("(y#y#)", im->exe, (Py_ssize_t)strlen(im->exe), im->argv,
+                                    (Py_ssize_t)im->argv_len);
+        if (o == NULL)
+            goto fail;
+        PyList_SET_ITEM(images, (Py_ssize_t)i, o);
+    }
+    for (size_t i = 0; i < t->cap_counters; i++) {
+        counter_t *c = &t->counters[i];
+        if (c->key == 0)
+            continue;
+        int node = (int)(c->key >> 32) - 1;
+        PyObject *o = Py_BuildValue(
+            "(iiiiKKKK)", node, (int)((c->key >> 20) & 0xfff), (int)((c->key >> 16) & 0xf),
+            (int)(c->key & 0xffff), (unsigned long long)c->calls, (unsigned long long)c->errors,
+            (unsigned long long)c->time_ns, (unsigned long long)c->unfinished);
+        if (o == NULL || PyList_Append(counts, o) < 0) {
+            Py_XDECREF(o);
+            goto fail;
+        }
+        Py_DECREF(o);
+    }
+    return Py_BuildValue("{s:N,s:N,s:N,s:i,s:i,s:i,s:K,s:i}", "nodes", nodes, "images", images,
+                         "counts", counts, "root_status", t->root_status, "interrupted",
+                         t->interrupted, "exec_errno", t->exec_errno, "stops",
+                         (unsigned long long)t->stops, "root", (int)t->root);
+fail:
+    Py_XDECREF(nodes);
+    Py_XDECREF(images);
+    Py_XDECREF(counts);
+    return NULL;
+}
+
+static int load_arg_kinds(tracer_t *t, PyObject *kinds, PyObject **keep)
+{
+    if (kinds == NULL || kinds == Py_None)
+        return 0;
+    if (!PyDict_Check(kinds)) {
+        PyErr_SetString(PyExc_TypeError, "arg_kinds must be a dict {arch code: bytes}");
+        return -1;
+    }
+    *keep = Py_NewRef(kinds); /* the bytes stay alive while the loop reads them */
+    PyObject *k, *v;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(kinds, &pos, &k, &v)) {
+        long a = PyLong_AsLong(k);
+        if (a == -1 && PyErr_Occurred())
+            return -1;
+        if (a < 0 || a >= ARCH_COUNT || !PyBytes_Check(v)) {
+            PyErr_SetString(PyExc_ValueError, "arg_kinds: bad arch code or table");
+            return -1;
+        }
+        t->arg_kinds[a] = (const uint8_t *)PyBytes_AS_STRING(v);
+        t->arg_kinds_len[a] = (size_t)PyBytes_GET_SIZE(v);
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(trace_doc,
+             "trace(path, argv, envp, *, pid=0, sink=None, arg_kinds=None, batch=256) -> dict\n\n"
+             "Spawn path with argv and envp (bytes), or attach to pid (path None), and\n"
+             "trace the whole tree until every tracee is gone or the tracer gets\n"
+             "SIGINT, SIGTERM or SIGHUP. In live mode (sink given) sink(list) receives\n"
+             "event tuples (tid, arch, nr, args, retval|None, data, time_ns).\n"
+             "Returns nodes, images, counts, root_status, interrupted, exec_errno, stops.");
+
+static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *kwlist[] = {"path", "argv", "envp", "pid", "sink", "arg_kinds", "batch", NULL};
+    PyObject *path_obj, *argv_obj, *envp_obj, *sink = Py_None, *kinds = Py_None;
+    int pid = 0;
+    Py_ssize_t batch = 256;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$iOOn", kwlist, &path_obj, &argv_obj,
+                                     &envp_obj, &pid, &sink, &kinds, &batch))
+        return NULL;
+    if (sink != Py_None && !PyCallable_Check(sink)) {
+        PyErr_SetString(PyExc_TypeError, "sink must be callable or None");
+        return NULL;
+    }
+    if (batch < 1)
+        batch = 1;
+    tracer_t t;
+    memset(&t, 0, sizeof(t));
+    t.root_status = -1;
+    t.attach = pid > 0;
+    t.live = sink != Py_None;
+    t.sink = t.live ? sink : NULL;
+    t.batch_max = (size_t)batch;
+    PyObject *keep_kinds = NULL;
+    char **argv = NULL, **envp = NULL;
+    const char *path = NULL;
+    PyObject *result = NULL;
+    if (load_arg_kinds(&t, kinds, &keep_kinds) < 0)
+        goto out;
+    if (!t.attach) {
+        if (!PyBytes_Check(path_obj)) {
+            PyErr_SetString(PyExc_TypeError, "path must be bytes");
+            goto out;
+        }
+        path = PyBytes_AS_STRING(path_obj);
+        if ((argv = to_strv(argv_obj, "argv")) == NULL || (envp = to_strv(envp_obj, "envp")) == NULL)
+            goto out;
+    }
+    if (tables_init(&t) < 0) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    struct sigaction old[3];
+    if (loop_install_handlers(old) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        goto out;
+    }
+    int errfd = -1;
+    int ok = t.attach ? loop_attach(&t, (pid_t)pid) : (errfd = loop_spawn(&t, path, argv, envp));
+    if (ok >= 0 || t.live_tasks > 0)
+        loop_run(&t);
+    loop_restore_handlers(old);
+    if (errfd >= 0) {
+        int err = 0;
+        if (read(errfd, &err, sizeof(err)) == (ssize_t)sizeof(err))
+            t.exec_errno = err;
+        close(errfd);
+    }
+    if (t.py_error && PyErr_Occurred())
+        goto out;
+    if (t.error.call != NULL) {
+        core_raise(&t.error);
+        goto out;
+    }
+    result = build_result(&t);
+out:
+    tables_free(&t);
+    free_strv(argv);
+    free_strv(envp);
+    Py_XDECREF(keep_kinds);
+    return result;
+}
+
+static PyMethodDef core_methods[] = {
+    {"trace", (PyCFunction)(void (*)(void))core_trace, METH_VARARGS | METH_KEYWORDS, trace_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef core_module = {
+    PyModuleDef_HEAD_INIT, "sysphase._core",
+    "The C core of sysphase: the ptrace stop loop and its counters.", -1, core_methods,
+};
+
+PyMODINIT_FUNC PyInit__core(void)
+{
+    PyObject *m = PyModule_Create(&core_module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddIntConstant(m, "ARCH_X86_64", ARCH_X86_64) < 0 ||
+        PyModule_AddIntConstant(m, "ARCH_I386", ARCH_I386) < 0 ||
+        PyModule_AddIntConstant(m, "ARCH_X32", ARCH_X32) < 0 ||
+        PyModule_AddIntConstant(m, "ARCH_AARCH64", ARCH_AARCH64) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,1 @@
+"""Thin OS layers: the only code that calls the kernel (through sysphase._core or os)."""

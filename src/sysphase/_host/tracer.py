@@ -1,0 +1,195 @@
+"""The only importer of sysphase._core: run or attach, and turn its tuples into the model.
+
+OSError from the C core becomes a SysphaseError here and nowhere else.
+Tracing runs on the calling thread; while it runs, waitpid(-1) in the core
+also collects other children of this process that exit, so callers should not
+run unrelated child processes in the same process during a trace.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sysphase import _core
+from sysphase.errors import (
+    ProgramNotExecutable,
+    ProgramNotFound,
+    PtraceDenied,
+    TraceeLost,
+    TracerError,
+)
+from sysphase.model.events import AARCH64, I386, X32, X86_64, SyscallEvent
+from sysphase.model.tree import END_BY_CODE, KIND_BY_CODE, Count, Node, ProcessTree
+
+X32_BIT = 0x40000000
+ARCH_BY_CODE = {
+    _core.ARCH_X86_64: X86_64,
+    _core.ARCH_I386: I386,
+    _core.ARCH_X32: X32,
+    _core.ARCH_AARCH64: AARCH64,
+}
+
+EventSink = Callable[[list[SyscallEvent]], None]
+
+
+@dataclass(slots=True)
+class TraceResult:
+    """What one traced run produced."""
+
+    tree: ProcessTree
+    root_status: int | None  # raw wait status of the spawned program, None if unknown
+    interrupted: int  # the signal that stopped the tracer early, 0 if none
+    stops: int  # ptrace stops handled
+    attached: bool = False
+
+    @property
+    def exit_status(self) -> int:
+        """The status a shell would report: the exit code, or 128+N if killed by signal N."""
+        st = self.root_status
+        if st is None:
+            return 0 if self.attached else 1
+        if os.WIFEXITED(st):
+            return os.WEXITSTATUS(st)
+        if os.WIFSIGNALED(st):
+            return 128 + os.WTERMSIG(st)
+        return 1
+
+
+def resolve_program(name: str, env: Mapping[str, str]) -> str:
+    """Find NAME like a shell does (PATH search when it has no slash).
+
+    Raises ProgramNotFound (127) or ProgramNotExecutable (126), naming the program.
+    """
+    if "/" in name:
+        candidates = [name]
+    else:
+        path = env.get("PATH", os.defpath)
+        candidates = [os.path.join(d or ".", name) for d in path.split(os.pathsep)]
+    found_not_exec = None
+    for cand in candidates:
+        try:
+            st = os.stat(cand)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            found_not_exec = found_not_exec or cand
+            continue
+        if os.access(cand, os.X_OK):
+            return cand
+        found_not_exec = found_not_exec or cand
+    if found_not_exec is not None:
+        raise ProgramNotExecutable(f"{found_not_exec}: permission denied (not an executable file)")
+    raise ProgramNotFound(f"{name}: command not found")
+
+
+def _events(batch: list[tuple[object, ...]]) -> list[SyscallEvent]:
+    out = []
+    for tid, arch_code, nr, args, retval, data, time_ns in batch:
+        arch = ARCH_BY_CODE.get(arch_code, "unknown")  # type: ignore[call-overload]
+        if arch == X32:
+            nr |= X32_BIT  # type: ignore[operator]
+        out.append(SyscallEvent(tid, arch, nr, args, retval, data, time_ns))  # type: ignore[arg-type]
+    return out
+
+
+def _domain_error(err: OSError) -> Exception:
+    msg = str(err.strerror or err)
+    if err.errno == errno.EPERM and "PTRACE" in msg:
+        return PtraceDenied(f"the kernel refused to trace: {msg} (are you root, or is Yama ptrace_scope set?)")
+    if err.errno == errno.ESRCH:
+        return TraceeLost(f"no such process: {msg}")
+    return TracerError(f"tracing failed: {msg}")
+
+
+def _result(raw: dict[str, object], attached: bool) -> TraceResult:
+    images = [(os.fsdecode(e), tuple(os.fsdecode(a) for a in av.split(b"\0")[:-1] or [av]))
+              for e, av in raw["images"]]  # type: ignore[attr-defined]
+    nodes = []
+    for i, (tid, tgid, parent, image, kind, end, end_value, start, stop) in enumerate(
+        raw["nodes"]  # type: ignore[arg-type]
+    ):
+        exe, argv = images[image] if image >= 0 else ("", ())
+        nodes.append(Node(i, tid, tgid, parent if parent >= 0 else None, KIND_BY_CODE[kind], exe,
+                          argv, END_BY_CODE[end], end_value, start, stop))
+    counts = []
+    for node, phase, arch_code, nr, calls, errors, time_ns, unfinished in raw["counts"]:  # type: ignore[attr-defined]
+        arch = ARCH_BY_CODE.get(arch_code, "unknown")
+        if arch == X32:
+            nr |= X32_BIT
+        counts.append(Count(node, phase, arch, nr, calls, errors, time_ns, unfinished))
+    counts.sort(key=lambda c: (c.node, c.phase, c.arch, c.nr))
+    status = raw["root_status"]
+    return TraceResult(
+        tree=ProcessTree(nodes, counts),
+        root_status=None if status == -1 else status,  # type: ignore[arg-type]
+        interrupted=raw["interrupted"],  # type: ignore[arg-type]
+        stops=raw["stops"],  # type: ignore[arg-type]
+        attached=attached,
+    )
+
+
+def _kinds_for_core(arg_kinds: Mapping[str, bytes] | None) -> dict[int, bytes] | None:
+    if not arg_kinds:
+        return None
+    codes = {v: k for k, v in ARCH_BY_CODE.items()}
+    return {codes[a]: b for a, b in arg_kinds.items() if a in codes}
+
+
+def trace_command(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    sink: EventSink | None = None,
+    arg_kinds: Mapping[str, bytes] | None = None,
+    batch: int = 256,
+) -> TraceResult:
+    """Spawn argv under the tracer and follow its whole tree until it ends.
+
+    sink, when given, receives lists of SyscallEvent (live mode); without it
+    only counters are kept and no Python runs per stop.
+    """
+    env = dict(os.environ if env is None else env)
+    path = resolve_program(argv[0], env)
+    envp = [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
+    core_sink = None if sink is None else (lambda b: sink(_events(b)))
+    try:
+        raw = _core.trace(
+            os.fsencode(path), [os.fsencode(a) for a in argv], envp,
+            sink=core_sink, arg_kinds=_kinds_for_core(arg_kinds), batch=batch,
+        )
+    except OSError as err:
+        raise _domain_error(err) from err
+    exec_errno = raw["exec_errno"]
+    if exec_errno:
+        if exec_errno in (errno.ENOENT, errno.ENOTDIR):
+            raise ProgramNotFound(f"{argv[0]}: {os.strerror(exec_errno)}")
+        raise ProgramNotExecutable(f"{argv[0]}: {os.strerror(exec_errno)}")
+    return _result(raw, attached=False)
+
+
+def attach(
+    pid: int,
+    *,
+    sink: EventSink | None = None,
+    arg_kinds: Mapping[str, bytes] | None = None,
+    batch: int = 256,
+) -> TraceResult:
+    """Attach to every thread of PID and trace until it ends or the tracer is interrupted.
+
+    On SIGINT, SIGTERM or SIGHUP the tracer detaches and the process keeps running.
+    """
+    if pid <= 0:
+        raise TraceeLost(f"invalid pid {pid}", pid)
+    if not os.path.exists(f"/proc/{pid}"):
+        raise TraceeLost(f"no such process: {pid}", pid)
+    core_sink = None if sink is None else (lambda b: sink(_events(b)))
+    try:
+        raw = _core.trace(None, [], [], pid=pid, sink=core_sink,
+                          arg_kinds=_kinds_for_core(arg_kinds), batch=batch)
+    except OSError as err:
+        raise _domain_error(err) from err
+    return _result(raw, attached=True)

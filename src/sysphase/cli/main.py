@@ -1,0 +1,89 @@
+"""Entry point: parse the command line, run one command, map errors to exit codes.
+
+Commands live in their own modules and are imported only when chosen, so
+`sysphase --help` stays fast. This is the only place that turns exceptions
+into a sentence on stderr and an exit status (a traceback only with --debug).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from sysphase import __version__
+from sysphase.errors import SysphaseError
+
+#: command name -> (module under sysphase.cli, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "trace": ("trace_cmd", "trace every system call of a program and its children, like strace -f"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one sentence and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"sysphase: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sysphase", description="Trace a program's system calls per phase "
+                     "and turn them into seccomp sandboxes.")
+    parser.add_argument("--version", action="version", version=f"sysphase {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (_module, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def _split_command(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Split at the first '--': sysphase's own arguments, then the traced command."""
+    if "--" in argv:
+        i = argv.index("--")
+        return argv[:i], argv[i + 1 :]
+    return argv, []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    own, command = _split_command(args)
+    debug = "--debug" in own
+    if debug:
+        own.remove("--debug")
+    parser = build_parser()
+    if not own or own[0] not in COMMANDS:
+        parsed = parser.parse_args(own)  # prints help/version or a usage error
+        parser.print_help()
+        return 2
+    name = own[0]
+    module = importlib.import_module(f"sysphase.cli.{COMMANDS[name][0]}")
+    sub = _Parser(prog=f"sysphase {name}", description=COMMANDS[name][1])
+    module.add_arguments(sub)
+    parsed = sub.parse_args(own[1:])
+    parsed.command_argv = command
+    try:
+        return int(module.run(parsed))
+    except SysphaseError as err:
+        if debug:
+            raise
+        print(f"sysphase: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        return 130
+    except BrokenPipeError:
+        # the reader went away (| head): not an error; silence the flush at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except OSError as err:
+        if debug:
+            raise
+        where = f" {err.filename}" if err.filename else ""
+        print(f"sysphase:{where} {err.strerror or err}", file=sys.stderr)
+        return 1

@@ -1,0 +1,237 @@
+"""Syscall names and numbers per architecture, errno and signal names, strace classes.
+
+Everything here is pure: the tables come from the generated
+sysphase.model.syscall_tables (see tools/gen_syscall_tables.py). A syscall's
+identity is (arch, number); names are for people and policy files.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from types import MappingProxyType
+from typing import Final
+
+from sysphase.model.events import AARCH64, I386, X32, X86_64
+from sysphase.model.syscall_tables import ERRNO_TEXTS, ERRNOS, SIGNALS, SYSCALLS
+
+__all__ = [
+    "ARCHES",
+    "CLASSES",
+    "X32_SYSCALL_BIT",
+    "class_members",
+    "errno_name",
+    "errno_number",
+    "errno_text",
+    "name",
+    "names",
+    "number",
+    "signal_name",
+    "signal_number",
+]
+
+#: Every architecture sysphase knows, native first.
+ARCHES: Final[tuple[str, ...]] = (X86_64, I386, X32, AARCH64)
+
+#: x32 syscall numbers carry this bit (the tables keep it in the number).
+X32_SYSCALL_BIT: Final = 0x40000000
+
+_SIGRTMIN: Final = 32
+
+
+def _table(arch: str) -> dict[int, str]:
+    try:
+        return SYSCALLS[arch]
+    except KeyError:
+        known = ", ".join(ARCHES)
+        raise ValueError(f"unknown architecture {arch!r} (known: {known})") from None
+
+
+@cache
+def _reverse(arch: str) -> dict[str, int]:
+    return {sc: nr for nr, sc in _table(arch).items()}
+
+
+def name(arch: str, nr: int) -> str:
+    """The name of syscall ``nr`` on ``arch``; ``syscall_0x1b9`` (strace's form) if unknown."""
+    found = _table(arch).get(nr)
+    if found is not None:
+        return found
+    return f"syscall_{nr & 0xFFFFFFFFFFFFFFFF:#x}"
+
+
+def number(arch: str, name: str) -> int | None:
+    """The number of syscall ``name`` on ``arch``, or None if ``arch`` has no such call.
+
+    Accepts the ``syscall_0x1b9`` form that :func:`name` gives unknown numbers.
+    """
+    nr = _reverse(arch).get(name)
+    if nr is not None:
+        return nr
+    m = re.fullmatch(r"syscall_(0x[0-9a-fA-F]+|\d+)", name)
+    return int(m.group(1), 0) if m else None
+
+
+def names(arch: str) -> frozenset[str]:
+    """Every syscall name ``arch`` has."""
+    return frozenset(_reverse(arch))
+
+
+def errno_name(n: int) -> str:
+    """The symbolic name of errno ``n`` (2 -> "ENOENT"); ``str(n)`` if unknown."""
+    return ERRNOS.get(n, str(n))
+
+
+def errno_text(n: int) -> str:
+    """The message for errno ``n`` as strerror (or strace, for restart codes) words it."""
+    return ERRNO_TEXTS.get(n, f"Unknown error {n}")
+
+
+@cache
+def _errno_numbers() -> dict[str, int]:
+    by_name = {nm: nr for nr, nm in ERRNOS.items()}
+    by_name.update(EWOULDBLOCK=by_name["EAGAIN"], EDEADLOCK=by_name["EDEADLK"])
+    by_name["ENOTSUP"] = by_name["EOPNOTSUPP"]
+    return by_name
+
+
+def errno_number(name: str) -> int | None:
+    """The number of errno ``name`` ("EPERM", "eperm" or "1"), or None."""
+    text = name.strip()
+    if text.isdigit():
+        return int(text)
+    return _errno_numbers().get(text.upper())
+
+
+def signal_name(n: int) -> str:
+    """The name of signal ``n`` (12 -> "SIGUSR2", 34 -> "SIGRT_2"); ``str(n)`` if unknown."""
+    return SIGNALS.get(n, str(n))
+
+
+@cache
+def _signal_numbers() -> dict[str, int]:
+    by_name = {nm: nr for nr, nm in SIGNALS.items()}
+    by_name.update(SIGIOT=6, SIGPOLL=29, SIGUNUSED=31, SIGCLD=17, SIGRTMAX=max(SIGNALS))
+    return by_name
+
+
+def signal_number(name: str) -> int | None:
+    """The number of a signal given as "SIGUSR2", "USR2", "12", "SIGRTMIN+2" or "SIGRT_2"."""
+    text = name.strip().upper()
+    if text.isdigit():
+        nr = int(text)
+        return nr if nr in SIGNALS else None
+    if not text.startswith("SIG"):
+        text = "SIG" + text
+    m = re.fullmatch(r"SIGRTMIN\+(\d+)", text)
+    if m:
+        nr = _SIGRTMIN + int(m.group(1))
+        return nr if nr in SIGNALS else None
+    return _signal_numbers().get(text)
+
+
+# strace's syscall classes (-e trace=%file ...) for x86_64 names, as strace's
+# x86_64 syscall table flags them: TF %file, TP %process, TN %network,
+# TS %signal, TI %ipc, TD %desc, TM %memory, TC %creds, TCL %clock, TST %stat,
+# TLST %lstat, TFST %fstat, TSTA %%stat, TSF %statfs, TFSF %fstatfs,
+# TSFA %%statfs, PU %pure.
+_CLASS_TEXT: Final = {
+    "%file": """
+        access acct chdir chmod chown chroot creat execve execveat faccessat faccessat2
+        fanotify_mark fchmodat fchownat fsconfig fspick futimesat getcwd getxattr
+        inotify_add_watch lchown lgetxattr link linkat listxattr llistxattr lremovexattr
+        lsetxattr lstat mkdir mkdirat mknod mknodat mount mount_setattr move_mount
+        name_to_handle_at newfstatat open open_tree openat openat2 pivot_root quotactl
+        readlink readlinkat removexattr rename renameat renameat2 rmdir setxattr stat statfs
+        statx swapoff swapon symlink symlinkat truncate umount2 unlink unlinkat uselib utime
+        utimensat utimes
+    """,
+    "%process": """
+        clone clone3 execve execveat exit exit_group fork kill pidfd_send_signal
+        rt_sigqueueinfo rt_tgsigqueueinfo tgkill tkill vfork wait4 waitid
+    """,
+    "%network": """
+        accept accept4 bind connect getpeername getpmsg getsockname getsockopt listen
+        putpmsg recvfrom recvmmsg recvmsg sendfile sendmmsg sendmsg sendto setsockopt
+        shutdown socket socketpair
+    """,
+    "%signal": """
+        io_uring_enter kill pause pidfd_send_signal rt_sigaction rt_sigpending
+        rt_sigprocmask rt_sigqueueinfo rt_sigreturn rt_sigsuspend rt_sigtimedwait
+        rt_tgsigqueueinfo sigaltstack signalfd signalfd4 tgkill tkill
+    """,
+    "%ipc": """
+        msgctl msgget msgrcv msgsnd semctl semget semop semtimedop shmat shmctl shmdt shmget
+    """,
+    "%desc": """
+        bpf close copy_file_range creat dup dup2 dup3 epoll_create epoll_create1 epoll_ctl
+        epoll_pwait epoll_pwait2 epoll_wait eventfd eventfd2 execveat faccessat faccessat2
+        fadvise64 fallocate fanotify_init fanotify_mark fchdir fchmod fchmodat fchown
+        fchownat fcntl fdatasync fgetxattr finit_module flistxattr flock fremovexattr
+        fsconfig fsetxattr fsmount fsopen fspick fstat fstatfs fsync ftruncate futimesat
+        getdents getdents64 inotify_add_watch inotify_init inotify_init1 inotify_rm_watch
+        io_uring_enter io_uring_register io_uring_setup ioctl kexec_file_load
+        landlock_add_rule landlock_create_ruleset landlock_restrict_self linkat lseek
+        memfd_create memfd_secret mkdirat mknodat mmap mount_setattr move_mount
+        mq_getsetattr mq_notify mq_open mq_timedreceive mq_timedsend name_to_handle_at
+        newfstatat open open_by_handle_at open_tree openat openat2 perf_event_open
+        pidfd_getfd pidfd_open pidfd_send_signal pipe pipe2 poll ppoll pread64 preadv
+        preadv2 process_madvise process_mrelease pselect6 pwrite64 pwritev pwritev2
+        quotactl_fd read readahead readlinkat readv renameat renameat2 select sendfile setns
+        signalfd signalfd4 splice statx symlinkat sync_file_range syncfs tee timerfd_create
+        timerfd_gettime timerfd_settime unlinkat userfaultfd utimensat vmsplice write writev
+    """,
+    "%memory": """
+        brk get_mempolicy io_destroy io_setup io_uring_register madvise mbind migrate_pages
+        mincore mlock mlock2 mlockall mmap move_pages mprotect mremap msync munlock
+        munlockall munmap pkey_mprotect remap_file_pages set_mempolicy
+        set_mempolicy_home_node shmat shmdt
+    """,
+    "%creds": """
+        capget capset getegid geteuid getgid getgroups getresgid getresuid getuid prctl
+        setfsgid setfsuid setgid setgroups setregid setresgid setresuid setreuid setuid
+    """,
+    "%clock": """
+        adjtimex clock_adjtime clock_getres clock_gettime clock_settime gettimeofday
+        settimeofday time
+    """,
+    "%stat": """
+        stat
+    """,
+    "%lstat": """
+        lstat
+    """,
+    "%fstat": """
+        fstat newfstatat statx
+    """,
+    "%%stat": """
+        fstat lstat newfstatat stat statx
+    """,
+    "%statfs": """
+        statfs
+    """,
+    "%fstatfs": """
+        fstatfs
+    """,
+    "%%statfs": """
+        fstatfs statfs ustat
+    """,
+    "%pure": """
+        getegid geteuid getgid getpgrp getpid getppid gettid getuid
+    """,
+}
+
+#: class name ("%file") -> the x86_64 syscall names in it.
+CLASSES: Final = MappingProxyType(
+    {cls: frozenset(text.split()) for cls, text in _CLASS_TEXT.items()}
+)
+
+
+def class_members(cls: str) -> frozenset[str]:
+    """The x86_64 syscalls of strace class ``cls`` ("%file" or "file"; "%%stat" too)."""
+    key = cls if cls.startswith("%") else "%" + cls
+    try:
+        return CLASSES[key]
+    except KeyError:
+        known = " ".join(CLASSES)
+        raise ValueError(f"unknown syscall class {cls!r} (known: {known})") from None

@@ -1,0 +1,828 @@
+"""Symbolic constants for decoding syscall arguments, in strace's print order.
+
+A flag table is a tuple of (value, name) pairs: a name is printed when all
+of its bits are set, in table order (the order strace 6.1 prints them in,
+checked against its output on x86_64). A value table maps a number to a name.
+Values are the x86_64 ones; OPEN_FLAGS_AARCH64 holds the four open flags that
+differ on arm64. The test suite cross-checks many of them against the headers.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+Flags = tuple[tuple[int, str], ...]
+Values = dict[int, str]
+
+OPEN_ACCMODE: Final[Values] = {0: "O_RDONLY", 1: "O_WRONLY", 2: "O_RDWR", 3: "O_ACCMODE"}
+
+OPEN_FLAGS: Final[Flags] = (
+    (0o100, "O_CREAT"),
+    (0o200, "O_EXCL"),
+    (0o400, "O_NOCTTY"),
+    (0o1000, "O_TRUNC"),
+    (0o2000, "O_APPEND"),
+    (0o4000, "O_NONBLOCK"),
+    (0o4010000, "O_SYNC"),
+    (0o10000, "O_DSYNC"),
+    (0o40000, "O_DIRECT"),
+    (0o100000, "O_LARGEFILE"),
+    (0o400000, "O_NOFOLLOW"),
+    (0o1000000, "O_NOATIME"),
+    (0o2000000, "O_CLOEXEC"),
+    (0o10000000, "O_PATH"),
+    (0o20200000, "O_TMPFILE"),
+    (0o200000, "O_DIRECTORY"),
+    (0o20000, "FASYNC"),
+)
+
+#: arm64 swaps O_DIRECTORY/O_NOFOLLOW/O_DIRECT/O_LARGEFILE (asm/fcntl.h there).
+OPEN_FLAGS_AARCH64: Final[Flags] = tuple(
+    (
+        {
+            "O_DIRECTORY": 0o40000,
+            "O_NOFOLLOW": 0o100000,
+            "O_DIRECT": 0o200000,
+            "O_LARGEFILE": 0o400000,
+            "O_TMPFILE": 0o20040000,
+        }.get(name, value),
+        name,
+    )
+    for value, name in OPEN_FLAGS
+)
+
+O_CREAT: Final = 0o100
+O_TMPFILE_BIT: Final = 0o20000000
+
+#: pipe2, dup3 and friends: the open flags they accept.
+PIPE_FLAGS: Final[Flags] = ((0o40000, "O_DIRECT"), (0o4000, "O_NONBLOCK"), (0o2000000, "O_CLOEXEC"))
+
+AT_FDCWD: Final = -100
+
+AT_FLAGS: Final[Flags] = (
+    (0x100, "AT_SYMLINK_NOFOLLOW"),
+    (0x400, "AT_SYMLINK_FOLLOW"),
+    (0x800, "AT_NO_AUTOMOUNT"),
+    (0x1000, "AT_EMPTY_PATH"),
+    (0x8000, "AT_RECURSIVE"),
+)
+UNLINKAT_FLAGS: Final[Flags] = ((0x200, "AT_REMOVEDIR"),)
+FACCESSAT_FLAGS: Final[Flags] = (
+    (0x100, "AT_SYMLINK_NOFOLLOW"),
+    (0x200, "AT_EACCESS"),
+    (0x1000, "AT_EMPTY_PATH"),
+)
+STATX_SYNC: Final[Values] = {
+    0: "AT_STATX_SYNC_AS_STAT",
+    0x2000: "AT_STATX_FORCE_SYNC",
+    0x4000: "AT_STATX_DONT_SYNC",
+}
+STATX_MASK: Final[Flags] = (
+    (0xFFF, "STATX_ALL"),
+    (0x7FF, "STATX_BASIC_STATS"),
+    (0x1, "STATX_TYPE"),
+    (0x2, "STATX_MODE"),
+    (0x4, "STATX_NLINK"),
+    (0x8, "STATX_UID"),
+    (0x10, "STATX_GID"),
+    (0x20, "STATX_ATIME"),
+    (0x40, "STATX_MTIME"),
+    (0x80, "STATX_CTIME"),
+    (0x100, "STATX_INO"),
+    (0x200, "STATX_SIZE"),
+    (0x400, "STATX_BLOCKS"),
+    (0x800, "STATX_BTIME"),
+    (0x1000, "STATX_MNT_ID"),
+    (0x2000, "STATX_DIOALIGN"),
+)
+
+FILE_TYPES: Final[Values] = {
+    0o140000: "S_IFSOCK",
+    0o120000: "S_IFLNK",
+    0o100000: "S_IFREG",
+    0o60000: "S_IFBLK",
+    0o40000: "S_IFDIR",
+    0o20000: "S_IFCHR",
+    0o10000: "S_IFIFO",
+}
+
+ACCESS_MODES: Final[Flags] = ((4, "R_OK"), (2, "W_OK"), (1, "X_OK"))
+
+SEEK_WHENCE: Final[Values] = {
+    0: "SEEK_SET",
+    1: "SEEK_CUR",
+    2: "SEEK_END",
+    3: "SEEK_DATA",
+    4: "SEEK_HOLE",
+}
+
+PROT_FLAGS: Final[Flags] = (
+    (0x1, "PROT_READ"),
+    (0x2, "PROT_WRITE"),
+    (0x4, "PROT_EXEC"),
+    (0x8, "PROT_SEM"),
+    (0x1000000, "PROT_GROWSDOWN"),
+    (0x2000000, "PROT_GROWSUP"),
+)
+
+MAP_TYPES: Final[Values] = {
+    0: "MAP_FILE",
+    1: "MAP_SHARED",
+    2: "MAP_PRIVATE",
+    3: "MAP_SHARED_VALIDATE",
+}
+MAP_FLAGS: Final[Flags] = (
+    (0x10, "MAP_FIXED"),
+    (0x20, "MAP_ANONYMOUS"),
+    (0x40, "MAP_32BIT"),
+    (0x4000, "MAP_NORESERVE"),
+    (0x8000, "MAP_POPULATE"),
+    (0x10000, "MAP_NONBLOCK"),
+    (0x100, "MAP_GROWSDOWN"),
+    (0x800, "MAP_DENYWRITE"),
+    (0x1000, "MAP_EXECUTABLE"),
+    (0x2000, "MAP_LOCKED"),
+    (0x20000, "MAP_STACK"),
+    (0x40000, "MAP_HUGETLB"),
+    (0x80000, "MAP_SYNC"),
+    (0x100000, "MAP_FIXED_NOREPLACE"),
+)
+MAP_HUGE_SHIFT: Final = 26
+
+MREMAP_FIXED: Final = 2
+MREMAP_FLAGS: Final[Flags] = ((1, "MREMAP_MAYMOVE"), (2, "MREMAP_FIXED"), (4, "MREMAP_DONTUNMAP"))
+MSYNC_FLAGS: Final[Flags] = ((1, "MS_ASYNC"), (2, "MS_INVALIDATE"), (4, "MS_SYNC"))
+MLOCKALL_FLAGS: Final[Flags] = ((1, "MCL_CURRENT"), (2, "MCL_FUTURE"), (4, "MCL_ONFAULT"))
+
+MADVISE: Final[Values] = {
+    0: "MADV_NORMAL",
+    1: "MADV_RANDOM",
+    2: "MADV_SEQUENTIAL",
+    3: "MADV_WILLNEED",
+    4: "MADV_DONTNEED",
+    8: "MADV_FREE",
+    9: "MADV_REMOVE",
+    10: "MADV_DONTFORK",
+    11: "MADV_DOFORK",
+    12: "MADV_MERGEABLE",
+    13: "MADV_UNMERGEABLE",
+    14: "MADV_HUGEPAGE",
+    15: "MADV_NOHUGEPAGE",
+    16: "MADV_DONTDUMP",
+    17: "MADV_DODUMP",
+    18: "MADV_WIPEONFORK",
+    19: "MADV_KEEPONFORK",
+    20: "MADV_COLD",
+    21: "MADV_PAGEOUT",
+    22: "MADV_POPULATE_READ",
+    23: "MADV_POPULATE_WRITE",
+    24: "MADV_DONTNEED_LOCKED",
+    25: "MADV_COLLAPSE",
+    100: "MADV_HWPOISON",
+    101: "MADV_SOFT_OFFLINE",
+}
+
+FADVISE: Final[Values] = {
+    0: "POSIX_FADV_NORMAL",
+    1: "POSIX_FADV_RANDOM",
+    2: "POSIX_FADV_SEQUENTIAL",
+    3: "POSIX_FADV_WILLNEED",
+    4: "POSIX_FADV_DONTNEED",
+    5: "POSIX_FADV_NOREUSE",
+}
+
+CSIGNAL: Final = 0xFF
+CLONE_FLAGS: Final[Flags] = (
+    (0x100, "CLONE_VM"),
+    (0x200, "CLONE_FS"),
+    (0x400, "CLONE_FILES"),
+    (0x800, "CLONE_SIGHAND"),
+    (0x1000, "CLONE_PIDFD"),
+    (0x2000, "CLONE_PTRACE"),
+    (0x4000, "CLONE_VFORK"),
+    (0x8000, "CLONE_PARENT"),
+    (0x10000, "CLONE_THREAD"),
+    (0x20000, "CLONE_NEWNS"),
+    (0x40000, "CLONE_SYSVSEM"),
+    (0x80000, "CLONE_SETTLS"),
+    (0x100000, "CLONE_PARENT_SETTID"),
+    (0x200000, "CLONE_CHILD_CLEARTID"),
+    (0x400000, "CLONE_DETACHED"),
+    (0x800000, "CLONE_UNTRACED"),
+    (0x1000000, "CLONE_CHILD_SETTID"),
+    (0x2000000, "CLONE_NEWCGROUP"),
+    (0x4000000, "CLONE_NEWUTS"),
+    (0x8000000, "CLONE_NEWIPC"),
+    (0x10000000, "CLONE_NEWUSER"),
+    (0x20000000, "CLONE_NEWPID"),
+    (0x40000000, "CLONE_NEWNET"),
+    (0x80000000, "CLONE_IO"),
+)
+CLONE_PARENT_SETTID: Final = 0x100000
+CLONE_PIDFD: Final = 0x1000
+CLONE_SETTLS: Final = 0x80000
+CLONE_CHILD_TID: Final = 0x1000000 | 0x200000  # CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID
+
+ADDRESS_FAMILIES: Final[Values] = {
+    0: "AF_UNSPEC",
+    1: "AF_UNIX",
+    2: "AF_INET",
+    3: "AF_AX25",
+    4: "AF_IPX",
+    5: "AF_APPLETALK",
+    7: "AF_BRIDGE",
+    9: "AF_X25",
+    10: "AF_INET6",
+    15: "AF_KEY",
+    16: "AF_NETLINK",
+    17: "AF_PACKET",
+    29: "AF_CAN",
+    30: "AF_TIPC",
+    31: "AF_BLUETOOTH",
+    38: "AF_ALG",
+    40: "AF_VSOCK",
+    44: "AF_XDP",
+}
+AF_INET: Final = 2
+AF_INET6: Final = 10
+AF_NETLINK: Final = 16
+AF_PACKET: Final = 17
+
+SOCK_TYPES: Final[Values] = {
+    1: "SOCK_STREAM",
+    2: "SOCK_DGRAM",
+    3: "SOCK_RAW",
+    4: "SOCK_RDM",
+    5: "SOCK_SEQPACKET",
+    6: "SOCK_DCCP",
+    10: "SOCK_PACKET",
+}
+SOCK_FLAGS: Final[Flags] = ((0o2000000, "SOCK_CLOEXEC"), (0o4000, "SOCK_NONBLOCK"))
+
+IP_PROTOCOLS: Final[Values] = {
+    0: "IPPROTO_IP",
+    1: "IPPROTO_ICMP",
+    2: "IPPROTO_IGMP",
+    4: "IPPROTO_IPIP",
+    6: "IPPROTO_TCP",
+    17: "IPPROTO_UDP",
+    41: "IPPROTO_IPV6",
+    47: "IPPROTO_GRE",
+    50: "IPPROTO_ESP",
+    51: "IPPROTO_AH",
+    58: "IPPROTO_ICMPV6",
+    132: "IPPROTO_SCTP",
+    136: "IPPROTO_UDPLITE",
+    255: "IPPROTO_RAW",
+    262: "IPPROTO_MPTCP",
+}
+NETLINK_PROTOCOLS: Final[Values] = {
+    0: "NETLINK_ROUTE",
+    2: "NETLINK_USERSOCK",
+    4: "NETLINK_SOCK_DIAG",
+    6: "NETLINK_XFRM",
+    7: "NETLINK_SELINUX",
+    9: "NETLINK_AUDIT",
+    11: "NETLINK_CONNECTOR",
+    12: "NETLINK_NETFILTER",
+    15: "NETLINK_KOBJECT_UEVENT",
+    16: "NETLINK_GENERIC",
+    21: "NETLINK_CRYPTO",
+}
+ETHER_PROTOCOLS: Final[Values] = {
+    0x3: "ETH_P_ALL",
+    0x800: "ETH_P_IP",
+    0x806: "ETH_P_ARP",
+    0x86DD: "ETH_P_IPV6",
+}
+
+SOCKET_LEVELS: Final[Values] = {
+    0: "SOL_IP",
+    1: "SOL_SOCKET",
+    6: "SOL_TCP",
+    17: "SOL_UDP",
+    41: "SOL_IPV6",
+}
+SOL_SOCKET: Final = 1
+SOL_TCP: Final = 6
+SOCKET_OPTIONS: Final[Values] = {
+    1: "SO_DEBUG",
+    2: "SO_REUSEADDR",
+    3: "SO_TYPE",
+    4: "SO_ERROR",
+    5: "SO_DONTROUTE",
+    6: "SO_BROADCAST",
+    7: "SO_SNDBUF",
+    8: "SO_RCVBUF",
+    9: "SO_KEEPALIVE",
+    10: "SO_OOBINLINE",
+    12: "SO_PRIORITY",
+    13: "SO_LINGER",
+    15: "SO_REUSEPORT",
+    16: "SO_PASSCRED",
+    17: "SO_PEERCRED",
+    18: "SO_RCVLOWAT",
+    19: "SO_SNDLOWAT",
+    20: "SO_RCVTIMEO_OLD",
+    21: "SO_SNDTIMEO_OLD",
+    25: "SO_BINDTODEVICE",
+    26: "SO_ATTACH_FILTER",
+    29: "SO_TIMESTAMP_OLD",
+    30: "SO_ACCEPTCONN",
+    31: "SO_PEERSEC",
+    32: "SO_SNDBUFFORCE",
+    33: "SO_RCVBUFFORCE",
+    34: "SO_PASSSEC",
+    36: "SO_MARK",
+    38: "SO_PROTOCOL",
+    39: "SO_DOMAIN",
+}
+TCP_OPTIONS: Final[Values] = {
+    1: "TCP_NODELAY",
+    2: "TCP_MAXSEG",
+    3: "TCP_CORK",
+    4: "TCP_KEEPIDLE",
+    5: "TCP_KEEPINTVL",
+    6: "TCP_KEEPCNT",
+    7: "TCP_SYNCNT",
+    8: "TCP_LINGER2",
+    9: "TCP_DEFER_ACCEPT",
+    10: "TCP_WINDOW_CLAMP",
+    11: "TCP_INFO",
+    12: "TCP_QUICKACK",
+    13: "TCP_CONGESTION",
+    18: "TCP_USER_TIMEOUT",
+    23: "TCP_FASTOPEN",
+}
+
+MSG_FLAGS: Final[Flags] = (
+    (0x1, "MSG_OOB"),
+    (0x2, "MSG_PEEK"),
+    (0x4, "MSG_DONTROUTE"),
+    (0x8, "MSG_CTRUNC"),
+    (0x10, "MSG_PROBE"),
+    (0x20, "MSG_TRUNC"),
+    (0x40, "MSG_DONTWAIT"),
+    (0x80, "MSG_EOR"),
+    (0x100, "MSG_WAITALL"),
+    (0x200, "MSG_FIN"),
+    (0x400, "MSG_SYN"),
+    (0x800, "MSG_CONFIRM"),
+    (0x1000, "MSG_RST"),
+    (0x2000, "MSG_ERRQUEUE"),
+    (0x4000, "MSG_NOSIGNAL"),
+    (0x8000, "MSG_MORE"),
+    (0x10000, "MSG_WAITFORONE"),
+    (0x40000, "MSG_BATCH"),
+    (0x4000000, "MSG_ZEROCOPY"),
+    (0x20000000, "MSG_FASTOPEN"),
+    (0x40000000, "MSG_CMSG_CLOEXEC"),
+)
+
+SHUTDOWN_HOW: Final[Values] = {0: "SHUT_RD", 1: "SHUT_WR", 2: "SHUT_RDWR"}
+
+FCNTL_CMDS: Final[Values] = {
+    0: "F_DUPFD",
+    1: "F_GETFD",
+    2: "F_SETFD",
+    3: "F_GETFL",
+    4: "F_SETFL",
+    5: "F_GETLK",
+    6: "F_SETLK",
+    7: "F_SETLKW",
+    8: "F_SETOWN",
+    9: "F_GETOWN",
+    10: "F_SETSIG",
+    11: "F_GETSIG",
+    15: "F_SETOWN_EX",
+    16: "F_GETOWN_EX",
+    17: "F_GETOWNER_UIDS",
+    36: "F_OFD_GETLK",
+    37: "F_OFD_SETLK",
+    38: "F_OFD_SETLKW",
+    1024: "F_SETLEASE",
+    1025: "F_GETLEASE",
+    1026: "F_NOTIFY",
+    1030: "F_DUPFD_CLOEXEC",
+    1031: "F_SETPIPE_SZ",
+    1032: "F_GETPIPE_SZ",
+    1033: "F_ADD_SEALS",
+    1034: "F_GET_SEALS",
+    1035: "F_GET_RW_HINT",
+    1036: "F_SET_RW_HINT",
+    1037: "F_GET_FILE_RW_HINT",
+    1038: "F_SET_FILE_RW_HINT",
+}
+FD_FLAGS: Final[Flags] = ((1, "FD_CLOEXEC"),)
+LEASE_TYPES: Final[Values] = {0: "F_RDLCK", 1: "F_WRLCK", 2: "F_UNLCK"}
+NOTIFY_FLAGS: Final[Flags] = (
+    (0x1, "DN_ACCESS"),
+    (0x2, "DN_MODIFY"),
+    (0x4, "DN_CREATE"),
+    (0x8, "DN_DELETE"),
+    (0x10, "DN_RENAME"),
+    (0x20, "DN_ATTRIB"),
+    (0x80000000, "DN_MULTISHOT"),
+)
+SEAL_FLAGS: Final[Flags] = (
+    (0x1, "F_SEAL_SEAL"),
+    (0x2, "F_SEAL_SHRINK"),
+    (0x4, "F_SEAL_GROW"),
+    (0x8, "F_SEAL_WRITE"),
+    (0x10, "F_SEAL_FUTURE_WRITE"),
+)
+FLOCK_OPS: Final[Flags] = ((1, "LOCK_SH"), (2, "LOCK_EX"), (4, "LOCK_NB"), (8, "LOCK_UN"))
+
+SIGPROCMASK_HOW: Final[Values] = {0: "SIG_BLOCK", 1: "SIG_UNBLOCK", 2: "SIG_SETMASK"}
+
+PRCTL_OPTIONS: Final[Values] = {
+    1: "PR_SET_PDEATHSIG",
+    2: "PR_GET_PDEATHSIG",
+    3: "PR_GET_DUMPABLE",
+    4: "PR_SET_DUMPABLE",
+    5: "PR_GET_UNALIGN",
+    6: "PR_SET_UNALIGN",
+    7: "PR_GET_KEEPCAPS",
+    8: "PR_SET_KEEPCAPS",
+    9: "PR_GET_FPEMU",
+    10: "PR_SET_FPEMU",
+    11: "PR_GET_FPEXC",
+    12: "PR_SET_FPEXC",
+    13: "PR_GET_TIMING",
+    14: "PR_SET_TIMING",
+    15: "PR_SET_NAME",
+    16: "PR_GET_NAME",
+    19: "PR_GET_ENDIAN",
+    20: "PR_SET_ENDIAN",
+    21: "PR_GET_SECCOMP",
+    22: "PR_SET_SECCOMP",
+    23: "PR_CAPBSET_READ",
+    24: "PR_CAPBSET_DROP",
+    25: "PR_GET_TSC",
+    26: "PR_SET_TSC",
+    27: "PR_GET_SECUREBITS",
+    28: "PR_SET_SECUREBITS",
+    29: "PR_SET_TIMERSLACK",
+    30: "PR_GET_TIMERSLACK",
+    31: "PR_TASK_PERF_EVENTS_DISABLE",
+    32: "PR_TASK_PERF_EVENTS_ENABLE",
+    33: "PR_MCE_KILL",
+    34: "PR_MCE_KILL_GET",
+    35: "PR_SET_MM",
+    36: "PR_SET_CHILD_SUBREAPER",
+    37: "PR_GET_CHILD_SUBREAPER",
+    38: "PR_SET_NO_NEW_PRIVS",
+    39: "PR_GET_NO_NEW_PRIVS",
+    40: "PR_GET_TID_ADDRESS",
+    41: "PR_SET_THP_DISABLE",
+    42: "PR_GET_THP_DISABLE",
+    45: "PR_SET_FP_MODE",
+    46: "PR_GET_FP_MODE",
+    47: "PR_CAP_AMBIENT",
+    50: "PR_SVE_SET_VL",
+    51: "PR_SVE_GET_VL",
+    52: "PR_GET_SPECULATION_CTRL",
+    53: "PR_SET_SPECULATION_CTRL",
+    54: "PR_PAC_RESET_KEYS",
+    55: "PR_SET_TAGGED_ADDR_CTRL",
+    56: "PR_GET_TAGGED_ADDR_CTRL",
+    57: "PR_SET_IO_FLUSHER",
+    58: "PR_GET_IO_FLUSHER",
+    59: "PR_SET_SYSCALL_USER_DISPATCH",
+    60: "PR_PAC_SET_ENABLED_KEYS",
+    61: "PR_PAC_GET_ENABLED_KEYS",
+    62: "PR_SCHED_CORE",
+    0x53564D41: "PR_SET_VMA",
+    0x59616D61: "PR_SET_PTRACER",
+}
+SECCOMP_MODES: Final[Values] = {
+    0: "SECCOMP_MODE_DISABLED",
+    1: "SECCOMP_MODE_STRICT",
+    2: "SECCOMP_MODE_FILTER",
+}
+DUMPABLE: Final[Values] = {0: "SUID_DUMP_DISABLE", 1: "SUID_DUMP_USER", 2: "SUID_DUMP_ROOT"}
+CAPABILITIES: Final[Values] = {
+    0: "CAP_CHOWN",
+    1: "CAP_DAC_OVERRIDE",
+    2: "CAP_DAC_READ_SEARCH",
+    3: "CAP_FOWNER",
+    4: "CAP_FSETID",
+    5: "CAP_KILL",
+    6: "CAP_SETGID",
+    7: "CAP_SETUID",
+    8: "CAP_SETPCAP",
+    9: "CAP_LINUX_IMMUTABLE",
+    10: "CAP_NET_BIND_SERVICE",
+    11: "CAP_NET_BROADCAST",
+    12: "CAP_NET_ADMIN",
+    13: "CAP_NET_RAW",
+    14: "CAP_IPC_LOCK",
+    15: "CAP_IPC_OWNER",
+    16: "CAP_SYS_MODULE",
+    17: "CAP_SYS_RAWIO",
+    18: "CAP_SYS_CHROOT",
+    19: "CAP_SYS_PTRACE",
+    20: "CAP_SYS_PACCT",
+    21: "CAP_SYS_ADMIN",
+    22: "CAP_SYS_BOOT",
+    23: "CAP_SYS_NICE",
+    24: "CAP_SYS_RESOURCE",
+    25: "CAP_SYS_TIME",
+    26: "CAP_SYS_TTY_CONFIG",
+    27: "CAP_MKNOD",
+    28: "CAP_LEASE",
+    29: "CAP_AUDIT_WRITE",
+    30: "CAP_AUDIT_CONTROL",
+    31: "CAP_SETFCAP",
+    32: "CAP_MAC_OVERRIDE",
+    33: "CAP_MAC_ADMIN",
+    34: "CAP_SYSLOG",
+    35: "CAP_WAKE_ALARM",
+    36: "CAP_BLOCK_SUSPEND",
+    37: "CAP_AUDIT_READ",
+    38: "CAP_PERFMON",
+    39: "CAP_BPF",
+    40: "CAP_CHECKPOINT_RESTORE",
+}
+CAP_AMBIENT_OPS: Final[Values] = {
+    1: "PR_CAP_AMBIENT_IS_SET",
+    2: "PR_CAP_AMBIENT_RAISE",
+    3: "PR_CAP_AMBIENT_LOWER",
+    4: "PR_CAP_AMBIENT_CLEAR_ALL",
+}
+
+ARCH_PRCTL_CODES: Final[Values] = {
+    0x1001: "ARCH_SET_GS",
+    0x1002: "ARCH_SET_FS",
+    0x1003: "ARCH_GET_FS",
+    0x1004: "ARCH_GET_GS",
+    0x1011: "ARCH_GET_CPUID",
+    0x1012: "ARCH_SET_CPUID",
+    0x1021: "ARCH_GET_XCOMP_SUPP",
+    0x1022: "ARCH_GET_XCOMP_PERM",
+    0x1023: "ARCH_REQ_XCOMP_PERM",
+    0x1024: "ARCH_GET_XCOMP_GUEST_PERM",
+    0x1025: "ARCH_REQ_XCOMP_GUEST_PERM",
+    0x2001: "ARCH_MAP_VDSO_X32",
+    0x2002: "ARCH_MAP_VDSO_32",
+    0x2003: "ARCH_MAP_VDSO_64",
+}
+
+FUTEX_PRIVATE: Final = 128
+FUTEX_CLOCK_REALTIME: Final = 256
+FUTEX_CMDS: Final[Values] = {
+    0: "FUTEX_WAIT",
+    1: "FUTEX_WAKE",
+    2: "FUTEX_FD",
+    3: "FUTEX_REQUEUE",
+    4: "FUTEX_CMP_REQUEUE",
+    5: "FUTEX_WAKE_OP",
+    6: "FUTEX_LOCK_PI",
+    7: "FUTEX_UNLOCK_PI",
+    8: "FUTEX_TRYLOCK_PI",
+    9: "FUTEX_WAIT_BITSET",
+    10: "FUTEX_WAKE_BITSET",
+    11: "FUTEX_WAIT_REQUEUE_PI",
+    12: "FUTEX_CMP_REQUEUE_PI",
+    13: "FUTEX_LOCK_PI2",
+}
+#: the commands that accept FUTEX_CLOCK_REALTIME (WAIT, WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2)
+FUTEX_CLOCK_CMDS: Final = frozenset({0, 9, 11, 13})
+FUTEX_BITSET_MATCH_ANY: Final = 0xFFFFFFFF
+FUTEX_WAKE_OPS: Final[Values] = {
+    0: "FUTEX_OP_SET",
+    1: "FUTEX_OP_ADD",
+    2: "FUTEX_OP_OR",
+    3: "FUTEX_OP_ANDN",
+    4: "FUTEX_OP_XOR",
+}
+FUTEX_WAKE_CMPS: Final[Values] = {
+    0: "FUTEX_OP_CMP_EQ",
+    1: "FUTEX_OP_CMP_NE",
+    2: "FUTEX_OP_CMP_LT",
+    3: "FUTEX_OP_CMP_LE",
+    4: "FUTEX_OP_CMP_GT",
+    5: "FUTEX_OP_CMP_GE",
+}
+
+IOCTLS: Final[Values] = {
+    0x5401: "TCGETS",
+    0x5402: "TCSETS",
+    0x5403: "TCSETSW",
+    0x5404: "TCSETSF",
+    0x5405: "TCGETA",
+    0x5406: "TCSETA",
+    0x5409: "TCSBRK",
+    0x540A: "TCXONC",
+    0x540B: "TCFLSH",
+    0x540C: "TIOCEXCL",
+    0x540D: "TIOCNXCL",
+    0x540E: "TIOCSCTTY",
+    0x540F: "TIOCGPGRP",
+    0x5410: "TIOCSPGRP",
+    0x5411: "TIOCOUTQ",
+    0x5412: "TIOCSTI",
+    0x5413: "TIOCGWINSZ",
+    0x5414: "TIOCSWINSZ",
+    0x5415: "TIOCMGET",
+    0x541B: "FIONREAD",
+    0x541C: "TIOCLINUX",
+    0x541D: "TIOCCONS",
+    0x5421: "FIONBIO",
+    0x5422: "TIOCNOTTY",
+    0x5423: "TIOCSETD",
+    0x5424: "TIOCGETD",
+    0x5429: "TIOCGSID",
+    0x802C542A: "TCGETS2",
+    0x402C542B: "TCSETS2",
+    0x80045430: "TIOCGPTN",
+    0x40045431: "TIOCSPTLCK",
+    0x5441: "TIOCGPTPEER",
+    0x5450: "FIONCLEX",
+    0x5451: "FIOCLEX",
+    0x5452: "FIOASYNC",
+    0x5460: "FIOQSIZE",
+    0x80086601: "FS_IOC_GETFLAGS",
+    0x40086602: "FS_IOC_SETFLAGS",
+    0x40049409: "FICLONE",
+    0xC0189436: "FIDEDUPERANGE",
+    0x8906: "SIOCGSTAMP_OLD",
+    0x8910: "SIOCGIFNAME",
+    0x8912: "SIOCGIFCONF",
+    0x8913: "SIOCGIFFLAGS",
+    0x8927: "SIOCGIFHWADDR",
+    0x8933: "SIOCGIFINDEX",
+}
+#: ioctls that take no third argument, and one that takes a plain integer.
+IOCTLS_NO_ARG: Final = frozenset({0x540C, 0x540D, 0x541D, 0x5422, 0x5450, 0x5451})
+IOCTLS_INT_ARG: Final = frozenset({0x540E})
+IOC_DIRS: Final[Values] = {
+    0: "_IOC_NONE",
+    1: "_IOC_WRITE",
+    2: "_IOC_READ",
+    3: "_IOC_READ|_IOC_WRITE",
+}
+
+WAIT_OPTIONS: Final[Flags] = (
+    (0x1, "WNOHANG"),
+    (0x2, "WSTOPPED"),
+    (0x4, "WEXITED"),
+    (0x8, "WCONTINUED"),
+    (0x1000000, "WNOWAIT"),
+    (0x80000000, "__WCLONE"),
+    (0x40000000, "__WALL"),
+    (0x20000000, "__WNOTHREAD"),
+)
+WAITID_TYPES: Final[Values] = {0: "P_ALL", 1: "P_PID", 2: "P_PGID", 3: "P_PIDFD"}
+
+CLOCKS: Final[Values] = {
+    0: "CLOCK_REALTIME",
+    1: "CLOCK_MONOTONIC",
+    2: "CLOCK_PROCESS_CPUTIME_ID",
+    3: "CLOCK_THREAD_CPUTIME_ID",
+    4: "CLOCK_MONOTONIC_RAW",
+    5: "CLOCK_REALTIME_COARSE",
+    6: "CLOCK_MONOTONIC_COARSE",
+    7: "CLOCK_BOOTTIME",
+    8: "CLOCK_REALTIME_ALARM",
+    9: "CLOCK_BOOTTIME_ALARM",
+    11: "CLOCK_TAI",
+}
+TIMER_FLAGS: Final[Flags] = ((1, "TIMER_ABSTIME"),)
+
+RLIMITS: Final[Values] = {
+    0: "RLIMIT_CPU",
+    1: "RLIMIT_FSIZE",
+    2: "RLIMIT_DATA",
+    3: "RLIMIT_STACK",
+    4: "RLIMIT_CORE",
+    5: "RLIMIT_RSS",
+    6: "RLIMIT_NPROC",
+    7: "RLIMIT_NOFILE",
+    8: "RLIMIT_MEMLOCK",
+    9: "RLIMIT_AS",
+    10: "RLIMIT_LOCKS",
+    11: "RLIMIT_SIGPENDING",
+    12: "RLIMIT_MSGQUEUE",
+    13: "RLIMIT_NICE",
+    14: "RLIMIT_RTPRIO",
+    15: "RLIMIT_RTTIME",
+}
+RUSAGE_WHO: Final[Values] = {0: "RUSAGE_SELF", 0xFFFFFFFF: "RUSAGE_CHILDREN", 1: "RUSAGE_THREAD"}
+
+EPOLL_OPS: Final[Values] = {1: "EPOLL_CTL_ADD", 2: "EPOLL_CTL_DEL", 3: "EPOLL_CTL_MOD"}
+EPOLL_FLAGS: Final[Flags] = ((0o2000000, "EPOLL_CLOEXEC"),)
+EVENTFD_FLAGS: Final[Flags] = (
+    (1, "EFD_SEMAPHORE"),
+    (0o2000000, "EFD_CLOEXEC"),
+    (0o4000, "EFD_NONBLOCK"),
+)
+INOTIFY_FLAGS: Final[Flags] = ((0o4000, "IN_NONBLOCK"), (0o2000000, "IN_CLOEXEC"))
+TIMERFD_FLAGS: Final[Flags] = ((0o2000000, "TFD_CLOEXEC"), (0o4000, "TFD_NONBLOCK"))
+SIGNALFD_FLAGS: Final[Flags] = ((0o2000000, "SFD_CLOEXEC"), (0o4000, "SFD_NONBLOCK"))
+MEMFD_FLAGS: Final[Flags] = (
+    (1, "MFD_CLOEXEC"),
+    (2, "MFD_ALLOW_SEALING"),
+    (4, "MFD_HUGETLB"),
+    (8, "MFD_NOEXEC_SEAL"),
+    (0x10, "MFD_EXEC"),
+)
+GETRANDOM_FLAGS: Final[Flags] = ((1, "GRND_NONBLOCK"), (2, "GRND_RANDOM"), (4, "GRND_INSECURE"))
+RENAME_FLAGS: Final[Flags] = (
+    (1, "RENAME_NOREPLACE"),
+    (2, "RENAME_EXCHANGE"),
+    (4, "RENAME_WHITEOUT"),
+)
+XATTR_FLAGS: Final[Flags] = ((1, "XATTR_CREATE"), (2, "XATTR_REPLACE"))
+SPLICE_FLAGS: Final[Flags] = (
+    (1, "SPLICE_F_MOVE"),
+    (2, "SPLICE_F_NONBLOCK"),
+    (4, "SPLICE_F_MORE"),
+    (8, "SPLICE_F_GIFT"),
+)
+FALLOCATE_FLAGS: Final[Flags] = (
+    (0x1, "FALLOC_FL_KEEP_SIZE"),
+    (0x2, "FALLOC_FL_PUNCH_HOLE"),
+    (0x4, "FALLOC_FL_NO_HIDE_STALE"),
+    (0x8, "FALLOC_FL_COLLAPSE_RANGE"),
+    (0x10, "FALLOC_FL_ZERO_RANGE"),
+    (0x20, "FALLOC_FL_INSERT_RANGE"),
+    (0x40, "FALLOC_FL_UNSHARE_RANGE"),
+)
+CLOSE_RANGE_FLAGS: Final[Flags] = ((2, "CLOSE_RANGE_UNSHARE"), (4, "CLOSE_RANGE_CLOEXEC"))
+SECCOMP_OPS: Final[Values] = {
+    0: "SECCOMP_SET_MODE_STRICT",
+    1: "SECCOMP_SET_MODE_FILTER",
+    2: "SECCOMP_GET_ACTION_AVAIL",
+    3: "SECCOMP_GET_NOTIF_SIZES",
+}
+SECCOMP_FLAGS: Final[Flags] = (
+    (1, "SECCOMP_FILTER_FLAG_TSYNC"),
+    (2, "SECCOMP_FILTER_FLAG_LOG"),
+    (4, "SECCOMP_FILTER_FLAG_SPEC_ALLOW"),
+    (8, "SECCOMP_FILTER_FLAG_NEW_LISTENER"),
+    (16, "SECCOMP_FILTER_FLAG_TSYNC_ESRCH"),
+    (32, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"),
+)
+MOUNT_FLAGS: Final[Flags] = (
+    (0x1, "MS_RDONLY"),
+    (0x2, "MS_NOSUID"),
+    (0x4, "MS_NODEV"),
+    (0x8, "MS_NOEXEC"),
+    (0x10, "MS_SYNCHRONOUS"),
+    (0x20, "MS_REMOUNT"),
+    (0x40, "MS_MANDLOCK"),
+    (0x80, "MS_DIRSYNC"),
+    (0x100, "MS_NOSYMFOLLOW"),
+    (0x400, "MS_NOATIME"),
+    (0x800, "MS_NODIRATIME"),
+    (0x1000, "MS_BIND"),
+    (0x2000, "MS_MOVE"),
+    (0x4000, "MS_REC"),
+    (0x8000, "MS_SILENT"),
+    (0x10000, "MS_POSIXACL"),
+    (0x20000, "MS_UNBINDABLE"),
+    (0x40000, "MS_PRIVATE"),
+    (0x80000, "MS_SLAVE"),
+    (0x100000, "MS_SHARED"),
+    (0x200000, "MS_RELATIME"),
+    (0x400000, "MS_KERNMOUNT"),
+    (0x800000, "MS_I_VERSION"),
+    (0x1000000, "MS_STRICTATIME"),
+    (0x2000000, "MS_LAZYTIME"),
+)
+MS_MGC_VAL: Final = 0xC0ED0000
+UMOUNT_FLAGS: Final[Flags] = (
+    (1, "MNT_FORCE"),
+    (2, "MNT_DETACH"),
+    (4, "MNT_EXPIRE"),
+    (8, "UMOUNT_NOFOLLOW"),
+)
+PTRACE_REQUESTS: Final[Values] = {
+    0: "PTRACE_TRACEME",
+    1: "PTRACE_PEEKTEXT",
+    2: "PTRACE_PEEKDATA",
+    3: "PTRACE_PEEKUSER",
+    4: "PTRACE_POKETEXT",
+    5: "PTRACE_POKEDATA",
+    6: "PTRACE_POKEUSER",
+    7: "PTRACE_CONT",
+    8: "PTRACE_KILL",
+    9: "PTRACE_SINGLESTEP",
+    12: "PTRACE_GETREGS",
+    13: "PTRACE_SETREGS",
+    16: "PTRACE_ATTACH",
+    17: "PTRACE_DETACH",
+    24: "PTRACE_SYSCALL",
+    0x4200: "PTRACE_SETOPTIONS",
+    0x4201: "PTRACE_GETEVENTMSG",
+    0x4202: "PTRACE_GETSIGINFO",
+    0x4203: "PTRACE_SETSIGINFO",
+    0x4204: "PTRACE_GETREGSET",
+    0x4205: "PTRACE_SETREGSET",
+    0x4206: "PTRACE_SEIZE",
+    0x4207: "PTRACE_INTERRUPT",
+    0x4208: "PTRACE_LISTEN",
+    0x4209: "PTRACE_PEEKSIGINFO",
+    0x420E: "PTRACE_GET_SYSCALL_INFO",
+}
