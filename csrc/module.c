@@ -8,6 +8,7 @@
 #include "core.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -187,11 +188,22 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
         PyErr_SetFromErrno(PyExc_OSError);
         goto out;
     }
+    /* Spawn mode: orphaned tracees are reparented to us, not to init, so
+     * that the loop reaps them and no zombie outlives the trace. */
+    int was_subreaper = 0;
+    if (!t.attach && (prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper) < 0 ||
+                      prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)) {
+        loop_restore_handlers(old);
+        PyErr_SetFromErrno(PyExc_OSError);
+        goto out;
+    }
     int errfd = -1;
     int ok = t.attach ? loop_attach(&t, (pid_t)pid) : (errfd = loop_spawn(&t, path, argv, envp));
     if (ok >= 0 || t.live_tasks > 0)
         loop_run(&t);
     loop_restore_handlers(old);
+    if (!t.attach)
+        (void)prctl(PR_SET_CHILD_SUBREAPER, was_subreaper); /* restoring a value we read */
     if (errfd >= 0) {
         int err = 0;
         if (read(errfd, &err, sizeof(err)) == (ssize_t)sizeof(err))

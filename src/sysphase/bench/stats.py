@@ -1,0 +1,247 @@
+"""Benchmark statistics: medians, overhead ratios and verdicts.
+
+Pure: no processes, no clocks, no files. The runner hands in one
+:class:`Sample` per run; :func:`summarise` turns a workload's samples into a
+:class:`WorkloadSummary` that the report module renders.
+
+The ratio is ``(sysphase - native) / (strace - native)`` on median wall
+times, target at most :data:`TARGET_RATIO` (DESIGN.md, "Performance
+targets"). ``sysphase`` runs the real command line, so its time includes the
+Python interpreter's start-up; the ``sysphase-startup`` mode (the same
+command tracing ``/bin/true``) measures that, and the ratio is given both
+raw and with that start-up subtracted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "MIN_STRACE_OVERHEAD_REL",
+    "MIN_STRACE_OVERHEAD_S",
+    "MODES",
+    "NATIVE",
+    "STARTUP",
+    "STRACE",
+    "STRACE_MISSING",
+    "SYSPHASE",
+    "TARGET_RATIO",
+    "ModeStats",
+    "Ratio",
+    "Sample",
+    "Verdict",
+    "WorkloadSummary",
+    "median",
+    "mode_stats",
+    "overhead_ratio",
+    "summarise",
+    "verdict",
+]
+
+NATIVE = "native"
+"""The workload alone."""
+SYSPHASE = "sysphase"
+"""``python -m sysphase trace -c -o /dev/null -- CMD``."""
+STARTUP = "sysphase-startup"
+"""``python -m sysphase trace -c -o /dev/null -- /bin/true``: the start-up baseline."""
+STRACE = "strace"
+"""``strace -f -c -o /dev/null CMD``."""
+MODES = (NATIVE, SYSPHASE, STARTUP, STRACE)
+"""Every mode, in the order reports list them."""
+
+TARGET_RATIO = 1.0
+"""``trace -c`` overhead no more than ``strace -f -c``'s (DESIGN.md)."""
+
+MIN_STRACE_OVERHEAD_S = 1e-3
+"""Below this (seconds), strace's overhead is noise: the ratio is not computed."""
+MIN_STRACE_OVERHEAD_REL = 0.01
+"""... nor below this fraction of the native time."""
+
+STRACE_MISSING = "strace not installed: ratio not computed"
+
+Verdict = Literal["PASS", "MISS", "n/a"]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One measured run."""
+
+    seconds: float
+    """Wall time from spawning the process to reaping it."""
+    max_rss_kib: int
+    """``ru_maxrss`` from ``wait4``: the largest of the process and the children it reaped."""
+    cpu_seconds: float
+    """User plus system time of the process and the children it reaped."""
+
+
+@dataclass(frozen=True)
+class ModeStats:
+    """One mode's runs on one workload, summarised."""
+
+    mode: str
+    times_s: tuple[float, ...]
+    median_s: float
+    min_s: float
+    max_s: float
+    peak_rss_kib: int
+    median_cpu_s: float
+
+    @property
+    def runs(self) -> int:
+        return len(self.times_s)
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """An overhead ratio, or ``None`` with the reason it could not be computed."""
+
+    value: float | None
+    reason: str = ""
+
+    def verdict(self, target: float = TARGET_RATIO) -> Verdict:
+        return verdict(self.value, target)
+
+
+@dataclass(frozen=True)
+class WorkloadSummary:
+    """Everything the report shows about one workload."""
+
+    name: str
+    description: str
+    command: tuple[str, ...]
+    modes: Mapping[str, ModeStats]
+    """Only the modes that ran, in :data:`MODES` order."""
+    ratio_raw: Ratio
+    """``(sysphase - native) / (strace - native)`` on medians."""
+    ratio_startup_subtracted: Ratio
+    """The same with the median ``sysphase-startup`` time taken off sysphase's."""
+    calls: int | None = None
+    """The number of system calls the workload makes, when known (``loop``)."""
+    error: str | None = None
+    """Why the workload stopped early, or ``None``."""
+
+    def overhead_s(self, mode: str, *, subtract_startup: bool = False) -> float | None:
+        """Median time of ``mode`` minus native's (and minus the start-up baseline)."""
+        if mode not in self.modes or NATIVE not in self.modes:
+            return None
+        extra = self.modes[mode].median_s - self.modes[NATIVE].median_s
+        if subtract_startup:
+            if STARTUP not in self.modes:
+                return None
+            extra -= self.modes[STARTUP].median_s
+        return extra
+
+    @property
+    def startup_s(self) -> float | None:
+        return self.modes[STARTUP].median_s if STARTUP in self.modes else None
+
+
+def median(values: Sequence[float]) -> float:
+    """The median; the mean of the two middle values for an even count."""
+    if not values:
+        raise ValueError("median of no values")
+    if any(math.isnan(v) for v in values):
+        raise ValueError("median of values that include NaN")
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[mid]
+    return (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def mode_stats(mode: str, samples: Sequence[Sample]) -> ModeStats:
+    """Summarise one mode's samples (at least one)."""
+    if not samples:
+        raise ValueError(f"no samples for mode {mode!r}")
+    times = tuple(s.seconds for s in samples)
+    return ModeStats(
+        mode=mode,
+        times_s=times,
+        median_s=median(times),
+        min_s=min(times),
+        max_s=max(times),
+        peak_rss_kib=max(s.max_rss_kib for s in samples),
+        median_cpu_s=median([s.cpu_seconds for s in samples]),
+    )
+
+
+def overhead_ratio(
+    traced_s: float,
+    native_s: float,
+    strace_s: float,
+    *,
+    min_abs_s: float = MIN_STRACE_OVERHEAD_S,
+    min_rel: float = MIN_STRACE_OVERHEAD_REL,
+) -> Ratio:
+    """``(traced - native) / (strace - native)``.
+
+    When strace's overhead is within noise of zero (below ``min_abs_s``
+    seconds or ``min_rel`` of the native time, or negative) the ratio means
+    nothing and is not computed. A negative ratio (traced faster than native,
+    by noise) is returned as it is.
+    """
+    denominator = strace_s - native_s
+    floor = max(min_abs_s, min_rel * abs(native_s))
+    if not denominator >= floor:  # also catches NaN
+        return Ratio(
+            None,
+            f"strace's overhead ({denominator * 1e3:+.3f} ms) is within noise of native:"
+            " ratio not computed",
+        )
+    return Ratio((traced_s - native_s) / denominator)
+
+
+def verdict(value: float | None, target: float = TARGET_RATIO) -> Verdict:
+    """PASS when ``value`` is at most ``target``, MISS above it, n/a without a value."""
+    if value is None:
+        return "n/a"
+    return "PASS" if value <= target else "MISS"
+
+
+def summarise(
+    name: str,
+    description: str,
+    command: Sequence[str],
+    samples: Mapping[str, Sequence[Sample]],
+    *,
+    calls: int | None = None,
+    error: str | None = None,
+    strace_installed: bool = True,
+) -> WorkloadSummary:
+    """Turn one workload's samples per mode into medians and ratios.
+
+    Modes without samples are left out (a workload that failed part-way).
+    """
+    modes = {m: mode_stats(m, samples[m]) for m in MODES if samples.get(m)}
+    raw, adjusted = _ratios(modes, strace_installed)
+    return WorkloadSummary(
+        name=name,
+        description=description,
+        command=tuple(command),
+        modes=modes,
+        ratio_raw=raw,
+        ratio_startup_subtracted=adjusted,
+        calls=calls,
+        error=error,
+    )
+
+
+def _ratios(modes: Mapping[str, ModeStats], strace_installed: bool) -> tuple[Ratio, Ratio]:
+    if not strace_installed:
+        return Ratio(None, STRACE_MISSING), Ratio(None, STRACE_MISSING)
+    missing = [m for m in (NATIVE, SYSPHASE, STRACE) if m not in modes]
+    if missing:
+        reason = f"not measured ({', '.join(missing)} did not run): ratio not computed"
+        return Ratio(None, reason), Ratio(None, reason)
+    native = modes[NATIVE].median_s
+    strace = modes[STRACE].median_s
+    traced = modes[SYSPHASE].median_s
+    raw = overhead_ratio(traced, native, strace)
+    if STARTUP not in modes:
+        adjusted = Ratio(None, "sysphase-startup did not run: ratio not computed")
+    else:
+        adjusted = overhead_ratio(traced - modes[STARTUP].median_s, native, strace)
+    return raw, adjusted

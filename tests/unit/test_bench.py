@@ -1,0 +1,357 @@
+"""The benchmark's pure parts: medians, ratios, verdicts, rendering, command lines."""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from sysphase.bench import __main__ as bench_main
+from sysphase.bench.report import BenchInfo, format_rss, render_text, to_json
+from sysphase.bench.runner import describe_exit, mode_argv, parse_measure_output, rotated
+from sysphase.bench.stats import (
+    MODES,
+    NATIVE,
+    STARTUP,
+    STRACE,
+    STRACE_MISSING,
+    SYSPHASE,
+    Ratio,
+    Sample,
+    WorkloadSummary,
+    median,
+    mode_stats,
+    overhead_ratio,
+    summarise,
+    verdict,
+)
+from sysphase.bench.workloads import LOOP_SOURCE
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "src/sysphase/bench"
+
+INFO = BenchInfo(rounds=3, python="CPython 3.11.7", strace="strace 6.1", kernel="6.1.0", cpus=2)
+
+
+def s(seconds: float, rss: int = 1024, cpu: float = 0.0) -> Sample:
+    return Sample(seconds=seconds, max_rss_kib=rss, cpu_seconds=cpu)
+
+
+def full_samples() -> dict[str, list[Sample]]:
+    return {
+        NATIVE: [s(0.10, 1100), s(0.12, 1200), s(0.11, 1150)],
+        SYSPHASE: [s(60.2, 18000), s(60.0, 19400), s(61.0, 18500)],
+        STARTUP: [s(0.15, 18000), s(0.16, 18100), s(0.14, 17900)],
+        STRACE: [s(88.0, 3300), s(88.5, 3400), s(87.9, 3200)],
+    }
+
+
+# --- median -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [([3.0], 3.0), ([3.0, 1.0, 2.0], 2.0), ([4.0, 1.0, 3.0, 2.0], 2.5), ([5.0, 5.0], 5.0)],
+)
+def test_median(values: list[float], expected: float) -> None:
+    assert median(values) == expected
+
+
+def test_median_does_not_reorder_its_input() -> None:
+    values = [3.0, 1.0, 2.0]
+    median(values)
+    assert values == [3.0, 1.0, 2.0]
+
+
+@pytest.mark.parametrize("values", [[], [1.0, math.nan]])
+def test_median_rejects_empty_and_nan(values: list[float]) -> None:
+    with pytest.raises(ValueError):
+        median(values)
+
+
+def test_mode_stats() -> None:
+    m = mode_stats(SYSPHASE, [s(2.0, 100, 1.0), s(1.0, 300, 3.0), s(3.0, 200, 2.0)])
+    assert (m.runs, m.median_s, m.min_s, m.max_s) == (3, 2.0, 1.0, 3.0)
+    assert m.peak_rss_kib == 300
+    assert m.median_cpu_s == 2.0
+    assert m.times_s == (2.0, 1.0, 3.0)
+    with pytest.raises(ValueError):
+        mode_stats(SYSPHASE, [])
+
+
+# --- ratio and verdict --------------------------------------------------------
+
+
+def test_ratio_plain() -> None:
+    assert overhead_ratio(3.0, 1.0, 5.0) == Ratio(0.5)
+    assert overhead_ratio(5.0, 1.0, 5.0).value == 1.0
+    assert overhead_ratio(9.0, 1.0, 5.0).value == 2.0
+
+
+def test_ratio_traced_faster_than_native_is_negative_not_hidden() -> None:
+    assert overhead_ratio(0.9, 1.0, 2.0).value == pytest.approx(-0.1)
+
+
+@pytest.mark.parametrize(
+    ("native", "strace"),
+    [
+        (1.0, 1.0),  # exactly equal: division by zero
+        (0.5, 0.5005),  # 0.5 ms: below the 1 ms floor
+        (10.0, 10.05),  # 50 ms over 10 s: below 1 % of native
+        (1.0, 0.9),  # strace "faster" than native: noise
+        (1.0, math.nan),
+    ],
+)
+def test_ratio_not_computed_when_strace_is_within_noise_of_native(
+    native: float, strace: float
+) -> None:
+    r = overhead_ratio(5.0, native, strace)
+    assert r.value is None
+    assert "within noise" in r.reason
+    assert r.verdict() == "n/a"
+
+
+def test_ratio_just_above_the_floor_is_computed() -> None:
+    assert overhead_ratio(1.002, 1.0, 1.02).value == pytest.approx(0.1)
+
+
+def test_verdict_against_target() -> None:
+    assert verdict(1.0) == "PASS"
+    assert verdict(0.3) == "PASS"
+    assert verdict(-0.1) == "PASS"
+    assert verdict(1.0001) == "MISS"
+    assert verdict(None) == "n/a"
+    assert verdict(0.6, target=0.5) == "MISS"
+
+
+# --- summarise ----------------------------------------------------------------
+
+
+def test_summarise_ratios_raw_and_startup_subtracted() -> None:
+    w = summarise("loop", "getppid loop", ["loop", "100"], full_samples(), calls=100)
+    assert list(w.modes) == list(MODES)
+    native, traced, startup, strace = 0.11, 60.2, 0.15, 88.0
+    assert w.ratio_raw.value == pytest.approx((traced - native) / (strace - native))
+    assert w.ratio_startup_subtracted.value == pytest.approx(
+        (traced - startup - native) / (strace - native)
+    )
+    assert w.startup_s == pytest.approx(startup)
+    assert w.overhead_s(SYSPHASE) == pytest.approx(traced - native)
+    assert w.overhead_s(SYSPHASE, subtract_startup=True) == pytest.approx(traced - startup - native)
+    assert w.overhead_s(STRACE) == pytest.approx(strace - native)
+    assert w.command == ("loop", "100")
+
+
+def test_summarise_without_strace() -> None:
+    samples = full_samples()
+    del samples[STRACE]
+    w = summarise("ls", "ls", ["ls"], samples, strace_installed=False)
+    assert STRACE not in w.modes
+    assert w.ratio_raw == Ratio(None, STRACE_MISSING)
+    assert w.ratio_startup_subtracted == Ratio(None, STRACE_MISSING)
+    assert STRACE_MISSING == "strace not installed: ratio not computed"
+    assert w.overhead_s(STRACE) is None
+
+
+def test_summarise_failed_workload_keeps_what_ran() -> None:
+    samples = {NATIVE: [s(1.0)], SYSPHASE: [], STARTUP: [], STRACE: []}
+    w = summarise("find", "find", ["find"], samples, error="the sysphase run exited 1")
+    assert list(w.modes) == [NATIVE]
+    assert w.ratio_raw.value is None
+    assert "sysphase, strace did not run" in w.ratio_raw.reason
+    assert w.error == "the sysphase run exited 1"
+    assert w.startup_s is None
+    assert w.overhead_s(SYSPHASE) is None
+
+
+# --- rendering ----------------------------------------------------------------
+
+EXPECTED_TEXT = """\
+sysphase benchmark: 3 rounds, modes alternated within each round; times are wall-clock medians
+CPython 3.11.7 | strace 6.1 | Linux 6.1.0 | 2 CPUs
+
+loop: getppid loop
+  $ loop 100
+  mode                median s     min s     max s    peak RSS  runs
+  native                 0.110     0.100     0.120     1.2 MiB     3
+  sysphase              60.200    60.000    61.000    18.9 MiB     3
+  sysphase-startup       0.150     0.140     0.160    17.7 MiB     3
+  strace                88.000    87.900    88.500     3.3 MiB     3
+  overhead over native: sysphase +60.090 s (+59.940 s without start-up), strace +87.890 s
+  per call: sysphase 599400.00 us (start-up subtracted), strace 878900.00 us
+  ratio (sysphase - native) / (strace - native), target <= 1.00:
+    raw (includes Python start-up 0.150 s)  0.684 PASS
+    Python start-up subtracted              0.682 PASS
+
+ls: ls -laR
+  $ ls -laR
+  mode                median s     min s     max s    peak RSS  runs
+  native                 0.110     0.100     0.120     1.2 MiB     3
+  sysphase              60.200    60.000    61.000    18.9 MiB     3
+  sysphase-startup       0.150     0.140     0.160    17.7 MiB     3
+  overhead over native: sysphase +60.090 s (+59.940 s without start-up)
+  ratio (sysphase - native) / (strace - native), target <= 1.00:
+    raw (includes Python start-up 0.150 s)  strace not installed: ratio not computed
+    Python start-up subtracted              strace not installed: ratio not computed
+
+summary: ratio (sysphase - native) / (strace - native), target <= 1.00
+  workload  raw           start-up subtracted   tracer peak RSS
+  loop      0.684 PASS    0.682 PASS                   18.9 MiB
+  ls        n/a           n/a                          18.9 MiB
+  n/a: strace not installed: ratio not computed
+
+peak RSS: ru_maxrss from wait4 (taken by a ~1 MiB C helper that starts each run), the
+largest of the process started and the processes it reaped; for sysphase and strace
+that is the tracer (the traced program's own is in the native row).
+"""
+
+
+def two_summaries() -> list[WorkloadSummary]:
+    no_strace = full_samples()
+    del no_strace[STRACE]
+    return [
+        summarise("loop", "getppid loop", ["loop", "100"], full_samples(), calls=100),
+        summarise("ls", "ls -laR", ["ls", "-laR"], no_strace, strace_installed=False),
+    ]
+
+
+def test_render_text_table() -> None:
+    assert render_text(two_summaries(), INFO) == EXPECTED_TEXT
+
+
+def test_render_text_shows_a_miss_and_an_error() -> None:
+    samples = full_samples()
+    samples[SYSPHASE] = [s(100.0)]
+    miss = summarise("find", "find /usr", ["find", "/usr"], samples)
+    failed = summarise(
+        "ls", "ls", ["ls"], {NATIVE: [s(0.2)]}, error="the sysphase run of ls exited 1"
+    )
+    text = render_text([miss, failed], BenchInfo(1, "py", None, "k", 1))
+    assert "1 round," in text
+    assert "py | strace not installed | Linux k | 1 CPU" in text
+    assert "1.137 MISS" in text
+    assert "  error: the sysphase run of ls exited 1" in text
+    assert "raw (includes Python start-up)" in text
+
+
+def test_format_rss() -> None:
+    assert format_rss(1024) == "1.0 MiB"
+    assert format_rss(19354) == "18.9 MiB"
+
+
+def test_json_has_every_mode_and_the_ratios() -> None:
+    obj = json.loads(json.dumps(to_json(two_summaries(), INFO)))
+    assert obj["schema"] == "sysphase-bench/1"
+    assert obj["modes"] == list(MODES)
+    loop = obj["workloads"]["loop"]
+    assert set(loop["modes"]) == set(MODES)
+    assert loop["modes"][SYSPHASE]["times_s"] == [60.2, 60.0, 61.0]
+    assert loop["ratio"]["raw"]["value"] == pytest.approx(0.684, abs=5e-4)
+    assert loop["ratio"]["raw"]["verdict"] == "PASS"
+    assert loop["ratio"]["raw"]["reason"] is None
+    assert loop["tracer_peak_rss_kib"] == 19400
+    assert loop["startup_s"] == pytest.approx(0.15)
+    ls = obj["workloads"]["ls"]
+    assert ls["ratio"]["raw"] == {"value": None, "verdict": "n/a", "reason": STRACE_MISSING}
+    assert ls["overhead_s"]["strace"] is None
+    assert obj["environment"]["strace"] == "strace 6.1"
+
+
+# --- command lines ------------------------------------------------------------
+
+
+def test_mode_argv() -> None:
+    cmd = ["/usr/bin/find", "/usr"]
+    assert mode_argv(NATIVE, cmd) == cmd
+    assert mode_argv(SYSPHASE, cmd, python="py") == [
+        "py", "-m", "sysphase", "trace", "-c", "-o", "/dev/null", "--", "/usr/bin/find", "/usr"
+    ]  # fmt: skip
+    assert mode_argv(STARTUP, cmd, python="py", true="/bin/true") == [
+        "py", "-m", "sysphase", "trace", "-c", "-o", "/dev/null", "--", "/bin/true"
+    ]  # fmt: skip
+    assert mode_argv(STRACE, cmd, strace="/usr/bin/strace") == [
+        "/usr/bin/strace", "-f", "-c", "-o", "/dev/null", "/usr/bin/find", "/usr"
+    ]  # fmt: skip
+    with pytest.raises(ValueError):
+        mode_argv(STRACE, cmd, strace=None)
+    with pytest.raises(ValueError):
+        mode_argv("perf", cmd)
+
+
+def test_rotated_gives_each_mode_a_turn_first() -> None:
+    modes = ["a", "b", "c"]
+    assert [rotated(modes, i)[0] for i in range(4)] == ["a", "b", "c", "a"]
+    assert rotated(modes, 1) == ["b", "c", "a"]
+    assert rotated([], 5) == []
+
+
+def test_parse_measure_output() -> None:
+    assert parse_measure_output("0 1192 900 1100\n") == (0, 1192, 0.002)
+    assert parse_measure_output("768 10 0 0") == (3, 10, 0.0)  # exit status 3
+    assert parse_measure_output("9 10 0 0")[0] == -9  # SIGKILL
+    for bad in ("", "0 1 2", "0 1 2 x"):
+        with pytest.raises(ValueError):
+            parse_measure_output(bad)
+
+
+def test_describe_exit() -> None:
+    assert describe_exit(1) == "exited with status 1"
+    assert describe_exit(-11) == "was killed by SIGSEGV"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], (("loop", "find", "ls"), 3, 1_000_000)),
+        (["--quick"], (("loop", "ls"), 1, 100_000)),
+        (
+            ["--quick", "--workload", "loop", "--loop-calls", "2000", "--rounds", "2"],
+            (("loop",), 2, 2000),
+        ),
+        (
+            ["--workload", "ls", "--workload", "find", "--workload", "ls"],
+            (("ls", "find"), 3, 10**6),
+        ),
+        (["--loop-calls", "1_000"], (("loop", "find", "ls"), 3, 1000)),
+    ],
+)
+def test_settings(argv: list[str], expected: tuple[tuple[str, ...], int, int]) -> None:
+    st = bench_main.settings_from_args(bench_main.build_parser().parse_args(argv))
+    assert (st.workloads, st.rounds, st.loop_calls) == expected
+
+
+@pytest.mark.parametrize(
+    "argv", [["--rounds", "0"], ["--loop-calls", "-1"], ["--workload", "x"], ["--rounds", "a"]]
+)
+def test_bad_command_line_is_one_sentence_and_status_2(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        bench_main.build_parser().parse_args(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sysphase bench: ") and err.count("\n") == 1
+
+
+# --- invariants ---------------------------------------------------------------
+
+
+def test_embedded_loop_source_matches_the_fixture() -> None:
+    assert (ROOT / "tests/fixtures/loop.c").read_text(encoding="utf-8") == LOOP_SOURCE
+
+
+@pytest.mark.parametrize("module", ["stats.py", "report.py"])
+def test_pure_modules_import_nothing_from_the_os(module: str) -> None:
+    tree = ast.parse((BENCH / module).read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+    forbidden = {"os", "subprocess", "ctypes", "resource", "time", "sysphase._core"}
+    assert not imported & forbidden
+    assert not any(m.startswith(("sysphase._host", "sysphase.bench.runner")) for m in imported)
