@@ -52,8 +52,8 @@ typedef struct {
 } node_t;
 
 typedef struct {
-    char *exe;      /* NUL-terminated, from /proc/PID/exe */
-    char *argv;     /* /proc/PID/cmdline bytes (NUL separated) */
+    char *exe;  /* NUL-terminated, from /proc/PID/exe */
+    char *argv; /* /proc/PID/cmdline bytes (NUL separated) */
     size_t argv_len;
 } image_t;
 
@@ -71,15 +71,15 @@ typedef struct {
     pid_t tgid;
     int32_t node;
     uint16_t phase;
-    uint8_t in_syscall;   /* entry stop seen, exit stop not yet */
-    uint8_t awaiting;     /* first stop seen before the parent's event: not resumed yet */
-    uint8_t known;        /* the parent's event (or spawn/attach) created its node */
+    uint8_t in_syscall; /* entry stop seen, exit stop not yet */
+    uint8_t awaiting;   /* first stop seen before the parent's event: not resumed yet */
+    uint8_t known;      /* the parent's event (or spawn/attach) created its node */
     uint8_t entry_arch;
     uint32_t entry_nr;
     uint64_t entry_key;
-    uint64_t entry_arg0;  /* clone flags, clone3 struct pointer */
+    uint64_t entry_arg0; /* clone flags, clone3 struct pointer */
     uint64_t entry_ns;
-    pending_t *pending;   /* live mode only */
+    pending_t *pending; /* live mode only */
 } task_t;
 
 typedef struct {
@@ -106,17 +106,17 @@ typedef struct {
 
 typedef struct {
     /* configuration */
-    int attach;                    /* attach mode: detach on stop, no EXITKILL */
-    int live;                      /* capture events for Python */
+    int attach; /* attach mode: detach on stop, no EXITKILL */
+    int live;   /* capture events for Python */
     const uint8_t *arg_kinds[ARCH_COUNT];
     size_t arg_kinds_len[ARCH_COUNT];
-    PyObject *sink;                /* live callback, borrowed */
+    PyObject *sink; /* live callback, borrowed */
     size_t batch_max;
 
     /* state */
-    task_t **tidmap;   /* tid -> task, NULL = none */
+    task_t **tidmap; /* tid -> task, NULL = none */
     size_t tidmap_len;
-    task_t **tasks;    /* every task struct ever allocated (stable pointers) */
+    task_t **tasks; /* every task struct ever allocated (stable pointers) */
     size_t ntasks, cap_tasks, live_tasks, nawaiting;
     task_t **free_tasks;
     size_t nfree, cap_free;
@@ -129,12 +129,12 @@ typedef struct {
     event_t *events;
     size_t nevents;
 
-    pid_t root;        /* the spawned or attached process */
-    int root_status;   /* raw wait status of the root, -1 unknown */
-    int exec_errno;    /* errno of a failed spawn exec, 0 if none */
-    int draining;      /* killing (spawn) or detaching (attach) everything */
-    int interrupted;   /* the signal that interrupted the tracer, 0 if none */
-    uint64_t stops;    /* ptrace stops handled */
+    pid_t root;      /* the spawned or attached process */
+    int root_status; /* raw wait status of the root, -1 unknown */
+    int exec_errno;  /* errno of a failed spawn exec, 0 if none */
+    int draining;    /* killing (spawn) or detaching (attach) everything */
+    int interrupted; /* the signal that interrupted the tracer, 0 if none */
+    uint64_t stops;  /* ptrace stops handled */
     core_error_t error;
     PyThreadState *tstate; /* saved while the GIL is released */
     int py_error;          /* a Python exception is set (sink or signal) */
@@ -154,7 +154,8 @@ uint64_t counter_key(int32_t node, uint16_t phase, uint8_t arch, uint32_t nr);
 uint64_t now_ns(void);
 
 /* events.c */
-void events_capture_entry(tracer_t *t, task_t *task, uint8_t arch, uint32_t nr, const uint64_t *args);
+void events_capture_entry(tracer_t *t, task_t *task, uint8_t arch, uint32_t nr,
+                          const uint64_t *args);
 void events_capture_exit(tracer_t *t, task_t *task, int64_t rval, int returned, uint64_t dur);
 int events_flush(tracer_t *t); /* with the GIL held; -1 on a Python error */
 

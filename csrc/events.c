@@ -80,7 +80,8 @@ static uint8_t kind_of(tracer_t *t, uint8_t arch, uint32_t nr, int i)
     return off < t->arg_kinds_len[a] ? t->arg_kinds[a][off] : 0;
 }
 
-void events_capture_entry(tracer_t *t, task_t *task, uint8_t arch, uint32_t nr, const uint64_t *args)
+void events_capture_entry(tracer_t *t, task_t *task, uint8_t arch, uint32_t nr,
+                          const uint64_t *args)
 {
     if (task->pending == NULL) {
         task->pending = malloc(sizeof(pending_t));
@@ -102,8 +103,8 @@ void events_capture_entry(tracer_t *t, task_t *task, uint8_t arch, uint32_t nr, 
             break;
         case ARGK_BUF_IN: {
             uint64_t len = args[(k >> 4) % 6];
-            p->data_len[i] =
-                (uint16_t)peek(task->tid, args[i], p->data[i], len < BUF_COPY_MAX ? len : BUF_COPY_MAX);
+            p->data_len[i] = (uint16_t)peek(task->tid, args[i], p->data[i],
+                                            len < BUF_COPY_MAX ? len : BUF_COPY_MAX);
             p->has_data[i] = args[i] != 0;
             break;
         }
@@ -156,10 +157,10 @@ void events_capture_exit(tracer_t *t, task_t *task, int64_t rval, int returned, 
 
 static PyObject *event_tuple(const event_t *e)
 {
-    PyObject *args = Py_BuildValue("(KKKKKK)", (unsigned long long)e->p.args[0],
-                                   (unsigned long long)e->p.args[1], (unsigned long long)e->p.args[2],
-                                   (unsigned long long)e->p.args[3], (unsigned long long)e->p.args[4],
-                                   (unsigned long long)e->p.args[5]);
+    PyObject *args = Py_BuildValue(
+        "(KKKKKK)", (unsigned long long)e->p.args[0], (unsigned long long)e->p.args[1],
+        (unsigned long long)e->p.args[2], (unsigned long long)e->p.args[3],
+        (unsigned long long)e->p.args[4], (unsigned long long)e->p.args[5]);
     if (args == NULL)
         return NULL;
     PyObject *data = PyTuple_New(6);

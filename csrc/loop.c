@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #define TRACE_OPTIONS                                                                              \
-    (PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |     \
+    (PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |      \
      PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT)
 
 #define NR_CLONE_X86_64 56
@@ -49,7 +49,7 @@ static void on_stop_signal(int sig)
 
 static const int STOP_SIGNALS[3] = {SIGINT, SIGTERM, SIGHUP};
 
-static int install_handlers(struct sigaction old[3])
+int loop_install_handlers(struct sigaction old[3])
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -64,7 +64,7 @@ static int install_handlers(struct sigaction old[3])
     return 0;
 }
 
-static void restore_handlers(const struct sigaction old[3])
+void loop_restore_handlers(const struct sigaction old[3])
 {
     g_kill_pid = 0;
     for (int i = 0; i < 3; i++)
@@ -564,7 +564,3 @@ int loop_run(tracer_t *t)
     t->tstate = NULL;
     return 0;
 }
-
-/* Exposed to module.c: the handler set the loop installs around a trace. */
-int loop_install_handlers(struct sigaction old[3]) { return install_handlers(old); }
-void loop_restore_handlers(const struct sigaction old[3]) { restore_handlers(old); }

@@ -8,8 +8,8 @@
 #include "core.h"
 
 #include <signal.h>
-#include <sys/prctl.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 static void free_strv(char **v)
@@ -134,7 +134,8 @@ static int load_arg_kinds(tracer_t *t, PyObject *kinds, PyObject **keep)
 }
 
 PyDoc_STRVAR(trace_doc,
-             "trace(path, argv, envp, *, pid=0, sink=None, arg_kinds=None, batch=256) -> dict\n\n"
+             "trace($module, path, argv, envp, *, pid=0, sink=None, arg_kinds=None, batch=256)\n"
+             "--\n\n"
              "Spawn path with argv and envp (bytes), or attach to pid (path None), and\n"
              "trace the whole tree until every tracee is gone or the tracer gets\n"
              "SIGINT, SIGTERM or SIGHUP. In live mode (sink given) sink(list) receives\n"
@@ -148,8 +149,8 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
     PyObject *path_obj, *argv_obj, *envp_obj, *sink = Py_None, *kinds = Py_None;
     int pid = 0;
     Py_ssize_t batch = 256;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$iOOn", kwlist, &path_obj, &argv_obj,
-                                     &envp_obj, &pid, &sink, &kinds, &batch))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$iOOn", kwlist, &path_obj, &argv_obj, &envp_obj,
+                                     &pid, &sink, &kinds, &batch))
         return NULL;
     if (sink != Py_None && !PyCallable_Check(sink)) {
         PyErr_SetString(PyExc_TypeError, "sink must be callable or None");
@@ -176,7 +177,8 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
             goto out;
         }
         path = PyBytes_AS_STRING(path_obj);
-        if ((argv = to_strv(argv_obj, "argv")) == NULL || (envp = to_strv(envp_obj, "envp")) == NULL)
+        if ((argv = to_strv(argv_obj, "argv")) == NULL ||
+            (envp = to_strv(envp_obj, "envp")) == NULL)
             goto out;
     }
     if (tables_init(&t) < 0) {
@@ -231,8 +233,11 @@ static PyMethodDef core_methods[] = {
 };
 
 static struct PyModuleDef core_module = {
-    PyModuleDef_HEAD_INIT, "sysphase._core",
-    "The C core of sysphase: the ptrace stop loop and its counters.", -1, core_methods,
+    PyModuleDef_HEAD_INIT,
+    "sysphase._core",
+    "The C core of sysphase: the ptrace stop loop and its counters.",
+    -1,
+    core_methods,
 };
 
 PyMODINIT_FUNC PyInit__core(void)

@@ -27,7 +27,8 @@ IN_CI = os.environ.get("CI") == "true"
 
 
 def _load_build():
-    spec = importlib.util.spec_from_file_location("fixtures_build", ROOT / "tests/fixtures/build.py")
+    build_py = ROOT / "tests/fixtures/build.py"
+    spec = importlib.util.spec_from_file_location("fixtures_build", build_py)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -79,7 +80,12 @@ def strace_counts(
     strace = need_strace()
     proc = subprocess.run(
         [strace, "-f", "-c", "-qq", "-o", "/dev/stderr", *argv],
-        env=TRACEE_ENV, cwd=cwd, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=300,
+        env=TRACEE_ENV,
+        cwd=cwd,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
         check=False,
     )
     counts: dict[tuple[str, str], tuple[int, int]] = {}
@@ -98,3 +104,13 @@ def strace_counts(
 def sysphase_cmd(*args: str) -> list[str]:
     """The command line that runs sysphase's CLI in a fresh interpreter."""
     return [sys.executable, "-m", "sysphase", *args]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under `make asan`, prove the sanitized core is the one being tested."""
+    if os.environ.get("SYSPHASE_EXPECT_SANITIZED"):
+        import sysphase._core as core
+
+        with open(core.__file__, "rb") as f:
+            if b"__asan_init" not in f.read():
+                raise pytest.UsageError(f"{core.__file__} is not an ASan build")

@@ -13,8 +13,9 @@ from tests.conftest import TRACEE_ENV, sysphase_cmd
 
 
 def sysphase(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(sysphase_cmd(*args), capture_output=True, text=True, timeout=timeout,
-                          env=TRACEE_ENV)
+    return subprocess.run(
+        sysphase_cmd(*args), capture_output=True, text=True, timeout=timeout, env=TRACEE_ENV
+    )
 
 
 def test_live_lines_decode_arguments_and_errors(fx):
@@ -25,8 +26,9 @@ def test_live_lines_decode_arguments_and_errors(fx):
     assert lines.count(f"getppid() = {os.getpid()}") == 0  # the parent is the tracer's child
     assert sum(1 for line in lines if re.fullmatch(r"getppid\(\) = \d+", line)) == 2
     assert "fchdir(-1) = -1 EBADF (Bad file descriptor)" in lines
-    assert any(re.match(r'openat\(AT_FDCWD, "[^"]+", O_RDONLY\|O_CLOEXEC\) = \d+', line)
-               for line in lines)
+    assert any(
+        re.match(r'openat\(AT_FDCWD, "[^"]+", O_RDONLY\|O_CLOEXEC\) = \d+', line) for line in lines
+    )
     assert lines[-1] == "exit_group(0) = ?"
 
 
@@ -57,8 +59,11 @@ def test_color_always_uses_ansi(fx):
 def test_summary_and_tree(fx):
     p = sysphase("trace", "-c", "--tree", "--", fx["forks"], "fork", "2", "5")
     assert p.returncode == 0
-    rows = {line.split()[-1]: line.split() for line in p.stderr.splitlines()
-            if re.match(r"^\s*\d+\.\d+ ", line)}
+    rows = {
+        line.split()[-1]: line.split()
+        for line in p.stderr.splitlines()
+        if re.match(r"^\s*\d+\.\d+ ", line)
+    }
     assert rows["getppid"][3] == "15"
     assert rows["clone"][3] == "2"
     tree = [line for line in p.stderr.splitlines() if "(spawn," in line or "(fork," in line]
@@ -67,19 +72,32 @@ def test_summary_and_tree(fx):
 
 
 def test_filter_selects_syscalls_and_classes(fx):
-    p = sysphase("trace", "--color", "never", "-e", "trace=getppid,%process", "--",
-                 fx["forks"], "fork", "1", "1")
+    p = sysphase(
+        "trace",
+        "--color",
+        "never",
+        "-e",
+        "trace=getppid,%process",
+        "--",
+        fx["forks"],
+        "fork",
+        "1",
+        "1",
+    )
     names = {re.sub(r"^\[pid +\d+\] ", "", line).split("(")[0] for line in p.stderr.splitlines()}
     assert names == {"execve", "getppid", "clone", "wait4", "exit_group"}
     p = sysphase("trace", "-c", "-e", "trace=!getppid", "--", fx["markers"], "3", "0")
     assert "getppid" not in p.stderr and "execve" in p.stderr
 
 
-@pytest.mark.parametrize(("argv", "status"), [
-    (["exit_signal", "code", "42"], 42),
-    (["exit_signal", "15"], 128 + 15),
-    (["exit_signal", "9"], 128 + 9),
-])
+@pytest.mark.parametrize(
+    ("argv", "status"),
+    [
+        (["exit_signal", "code", "42"], 42),
+        (["exit_signal", "15"], 128 + 15),
+        (["exit_signal", "9"], 128 + 9),
+    ],
+)
 def test_exit_status_is_the_programs(fx, argv, status):
     p = sysphase("trace", "-c", "--", fx[argv[0]], *argv[1:])
     assert p.returncode == status
@@ -99,14 +117,17 @@ def test_not_executable_is_126(tmp_path):
     assert p.stderr.count("\n") == 1 and str(f) in p.stderr
 
 
-@pytest.mark.parametrize("args", [
-    ["trace", "-e", "trace=nosuchcall", "--", "true"],
-    ["trace", "-e", "trace=%nosuchclass", "--", "true"],
-    ["trace"],
-    ["trace", "--color", "sometimes", "--", "true"],
-    ["trace", "-o", "/nonexistent/dir/file", "--", "true"],
-    ["nosuchcommand"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["trace", "-e", "trace=nosuchcall", "--", "true"],
+        ["trace", "-e", "trace=%nosuchclass", "--", "true"],
+        ["trace"],
+        ["trace", "--color", "sometimes", "--", "true"],
+        ["trace", "-o", "/nonexistent/dir/file", "--", "true"],
+        ["nosuchcommand"],
+    ],
+)
 def test_bad_input_is_one_sentence(args):
     p = sysphase(*args)
     assert p.returncode == 2
@@ -115,6 +136,11 @@ def test_bad_input_is_one_sentence(args):
 
 
 def test_python_m_and_console_script_agree(fx):
-    p = subprocess.run(["sysphase", "trace", "-c", "--", fx["markers"], "4", "0"],
-                       capture_output=True, text=True, timeout=60, env=TRACEE_ENV)
+    p = subprocess.run(
+        ["sysphase", "trace", "-c", "--", fx["markers"], "4", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=TRACEE_ENV,
+    )
     assert p.returncode == 0 and re.search(r"\s4\s+getppid", p.stderr)

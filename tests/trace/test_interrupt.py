@@ -37,7 +37,10 @@ def _start_ignore_term(fx, tmp_path, *extra: str) -> tuple[subprocess.Popen[byte
     with open(out, "wb") as f:
         proc = subprocess.Popen(
             sysphase_cmd("trace", "-c", "-o", str(summary), *extra, "--", fx["ignore_term"]),
-            stdout=f, stderr=subprocess.PIPE, env=TRACEE_ENV, start_new_session=True,
+            stdout=f,
+            stderr=subprocess.PIPE,
+            env=os.environ.copy(),
+            start_new_session=True,
         )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -81,7 +84,8 @@ def test_attach_and_detach_leaves_process_running(fx, tmp_path):
         summary = tmp_path / "summary"
         tracer = subprocess.Popen(
             sysphase_cmd("trace", "-c", "-o", str(summary), "-p", str(sleeper.pid)),
-            stderr=subprocess.PIPE, env=TRACEE_ENV,
+            stderr=subprocess.PIPE,
+            env=os.environ.copy(),
         )
         deadline = time.monotonic() + 20
         while _tracer_pid(sleeper.pid) == 0 and time.monotonic() < deadline:
@@ -103,8 +107,9 @@ def test_attach_and_detach_leaves_process_running(fx, tmp_path):
 
 
 def test_attach_to_missing_pid_is_one_sentence():
-    proc = subprocess.run(sysphase_cmd("trace", "-p", "999999999"), capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        sysphase_cmd("trace", "-p", "999999999"), capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode != 0
     assert proc.stderr.count("\n") == 1 and "999999999" in proc.stderr
 
@@ -127,6 +132,10 @@ def _state(pid: int) -> str:
 
 def test_no_tracee_left_stopped_after_normal_exit(fx):
     # a child that is group-stopped when its parent exits must not stay a stopped tracee
-    proc = subprocess.run(sysphase_cmd("trace", "-c", "-o", os.devnull, "--", fx["stopcont"]),
-                          capture_output=True, timeout=60, env=TRACEE_ENV)
+    proc = subprocess.run(
+        sysphase_cmd("trace", "-c", "-o", os.devnull, "--", fx["stopcont"]),
+        capture_output=True,
+        timeout=60,
+        env=os.environ.copy(),
+    )
     assert proc.returncode == 0

@@ -25,6 +25,7 @@ from sysphase.bench.stats import (
     median,
     mode_stats,
     overhead_ratio,
+    round_ratios,
     summarise,
     verdict,
 )
@@ -167,6 +168,28 @@ def test_summarise_failed_workload_keeps_what_ran() -> None:
     assert w.overhead_s(SYSPHASE) is None
 
 
+def test_round_ratios_pair_the_modes_of_each_round() -> None:
+    samples = {
+        NATIVE: [s(1.0), s(2.0)],
+        SYSPHASE: [s(3.5), s(12.5)],  # the second round ran on a slow machine
+        STARTUP: [s(0.5), s(0.5)],
+        STRACE: [s(5.0), s(22.0)],
+    }
+    assert [r.value for r in round_ratios(samples)] == [0.5, 0.5]
+    # a round that did not finish (a failure part-way) has no ratio
+    samples[STRACE] = samples[STRACE][:1]
+    assert [r.value for r in round_ratios(samples)] == [0.5]
+    # without strace: none
+    del samples[STRACE]
+    assert round_ratios(samples) == ()
+
+
+def test_round_ratio_not_computed_when_strace_is_within_noise() -> None:
+    samples = {NATIVE: [s(1.0)], SYSPHASE: [s(3.0)], STARTUP: [s(0.1)], STRACE: [s(1.0)]}
+    (r,) = round_ratios(samples)
+    assert r.value is None
+
+
 # --- rendering ----------------------------------------------------------------
 
 EXPECTED_TEXT = """\
@@ -185,6 +208,7 @@ loop: getppid loop
   ratio (sysphase - native) / (strace - native), target <= 1.00:
     raw (includes Python start-up 0.150 s)  0.684 PASS
     Python start-up subtracted              0.682 PASS
+    each round alone, start-up subtracted   0.682, 0.676, 0.692
 
 ls: ls -laR
   $ ls -laR
@@ -252,6 +276,7 @@ def test_json_has_every_mode_and_the_ratios() -> None:
     assert loop["ratio"]["raw"]["value"] == pytest.approx(0.684, abs=5e-4)
     assert loop["ratio"]["raw"]["verdict"] == "PASS"
     assert loop["ratio"]["raw"]["reason"] is None
+    assert len(loop["ratio"]["per_round_startup_subtracted"]) == 3
     assert loop["tracer_peak_rss_kib"] == 19400
     assert loop["startup_s"] == pytest.approx(0.15)
     ls = obj["workloads"]["ls"]

@@ -99,22 +99,39 @@ def _events(batch: list[tuple[object, ...]]) -> list[SyscallEvent]:
 def _domain_error(err: OSError) -> Exception:
     msg = str(err.strerror or err)
     if err.errno == errno.EPERM and "PTRACE" in msg:
-        return PtraceDenied(f"the kernel refused to trace: {msg} (are you root, or is Yama ptrace_scope set?)")
+        return PtraceDenied(
+            f"the kernel refused to trace: {msg} (are you root, or is Yama ptrace_scope set?)"
+        )
     if err.errno == errno.ESRCH:
         return TraceeLost(f"no such process: {msg}")
     return TracerError(f"tracing failed: {msg}")
 
 
 def _result(raw: dict[str, object], attached: bool) -> TraceResult:
-    images = [(os.fsdecode(e), tuple(os.fsdecode(a) for a in av.split(b"\0")[:-1] or [av]))
-              for e, av in raw["images"]]  # type: ignore[attr-defined]
+    images = [
+        (os.fsdecode(e), tuple(os.fsdecode(a) for a in av.split(b"\0")[:-1] or [av]))
+        for e, av in raw["images"]
+    ]  # type: ignore[attr-defined]
     nodes = []
     for i, (tid, tgid, parent, image, kind, end, end_value, start, stop) in enumerate(
         raw["nodes"]  # type: ignore[arg-type]
     ):
         exe, argv = images[image] if image >= 0 else ("", ())
-        nodes.append(Node(i, tid, tgid, parent if parent >= 0 else None, KIND_BY_CODE[kind], exe,
-                          argv, END_BY_CODE[end], end_value, start, stop))
+        nodes.append(
+            Node(
+                i,
+                tid,
+                tgid,
+                parent if parent >= 0 else None,
+                KIND_BY_CODE[kind],
+                exe,
+                argv,
+                END_BY_CODE[end],
+                end_value,
+                start,
+                stop,
+            )
+        )
     counts = []
     for node, phase, arch_code, nr, calls, errors, time_ns, unfinished in raw["counts"]:  # type: ignore[attr-defined]
         arch = ARCH_BY_CODE.get(arch_code, "unknown")
@@ -158,8 +175,12 @@ def trace_command(
     core_sink = None if sink is None else (lambda b: sink(_events(b)))
     try:
         raw = _core.trace(
-            os.fsencode(path), [os.fsencode(a) for a in argv], envp,
-            sink=core_sink, arg_kinds=_kinds_for_core(arg_kinds), batch=batch,
+            os.fsencode(path),
+            [os.fsencode(a) for a in argv],
+            envp,
+            sink=core_sink,
+            arg_kinds=_kinds_for_core(arg_kinds),
+            batch=batch,
         )
     except OSError as err:
         raise _domain_error(err) from err
@@ -188,8 +209,9 @@ def attach(
         raise TraceeLost(f"no such process: {pid}", pid)
     core_sink = None if sink is None else (lambda b: sink(_events(b)))
     try:
-        raw = _core.trace(None, [], [], pid=pid, sink=core_sink,
-                          arg_kinds=_kinds_for_core(arg_kinds), batch=batch)
+        raw = _core.trace(
+            None, [], [], pid=pid, sink=core_sink, arg_kinds=_kinds_for_core(arg_kinds), batch=batch
+        )
     except OSError as err:
         raise _domain_error(err) from err
     return _result(raw, attached=True)

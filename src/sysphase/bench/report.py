@@ -117,6 +117,9 @@ def _workload_lines(s: WorkloadSummary, target: float) -> list[str]:
     ):
         shown = _fmt_ratio(ratio, target) if ratio.value is not None else ratio.reason
         lines.append(f"    {label:<40}{shown}")
+    if len(s.round_ratios) > 1:
+        each = ", ".join("n/a" if r.value is None else f"{r.value:.3f}" for r in s.round_ratios)
+        lines.append(f"    {'each round alone, start-up subtracted':<40}{each}")
     return lines
 
 
@@ -182,6 +185,7 @@ def _workload_json(s: WorkloadSummary, target: float) -> dict[str, Any]:
             "target": target,
             "raw": _ratio_json(s.ratio_raw, target),
             "startup_subtracted": _ratio_json(s.ratio_startup_subtracted, target),
+            "per_round_startup_subtracted": [r.value for r in s.round_ratios],
         },
         "tracer_peak_rss_kib": s.modes[SYSPHASE].peak_rss_kib if SYSPHASE in s.modes else None,
         "error": s.error,

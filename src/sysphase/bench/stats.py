@@ -37,6 +37,7 @@ __all__ = [
     "median",
     "mode_stats",
     "overhead_ratio",
+    "round_ratios",
     "summarise",
     "verdict",
 ]
@@ -118,6 +119,8 @@ class WorkloadSummary:
     """``(sysphase - native) / (strace - native)`` on medians."""
     ratio_startup_subtracted: Ratio
     """The same with the median ``sysphase-startup`` time taken off sysphase's."""
+    round_ratios: tuple[Ratio, ...] = ()
+    """The start-up-subtracted ratio of each round on its own (modes paired by round)."""
     calls: int | None = None
     """The number of system calls the workload makes, when known (``loop``)."""
     error: str | None = None
@@ -224,8 +227,28 @@ def summarise(
         modes=modes,
         ratio_raw=raw,
         ratio_startup_subtracted=adjusted,
+        round_ratios=round_ratios(samples),
         calls=calls,
         error=error,
+    )
+
+
+def round_ratios(samples: Mapping[str, Sequence[Sample]]) -> tuple[Ratio, ...]:
+    """The start-up-subtracted ratio of each complete round, from that round's runs alone.
+
+    Sample ``i`` of every mode belongs to round ``i``. Pairing by round
+    keeps a slow spell of the machine out of the comparison: its spread
+    shows how far the medians can be trusted.
+    """
+    needed = (NATIVE, SYSPHASE, STARTUP, STRACE)
+    rounds = min((len(samples.get(m, ())) for m in needed), default=0)
+    return tuple(
+        overhead_ratio(
+            samples[SYSPHASE][i].seconds - samples[STARTUP][i].seconds,
+            samples[NATIVE][i].seconds,
+            samples[STRACE][i].seconds,
+        )
+        for i in range(rounds)
     )
 
 

@@ -30,8 +30,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="sysphase", description="Trace a program's system calls per phase "
-                     "and turn them into seccomp sandboxes.")
+    parser = _Parser(
+        prog="sysphase",
+        description="Trace a program's system calls per phase "
+        "and turn them into seccomp sandboxes.",
+    )
     parser.add_argument("--version", action="version", version=f"sysphase {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

@@ -20,18 +20,33 @@ from sysphase.report.tree_view import render_tree
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--summary-only", dest="summary", action="store_true",
-                   help="count calls, errors and time per syscall; print a table at exit")
-    p.add_argument("--tree", action="store_true",
-                   help="print the process tree with per-process totals at exit")
-    p.add_argument("-e", dest="expr", metavar="trace=SET",
-                   help="only these syscalls: names and strace classes (%%file, %%process, ...), "
-                        "comma separated; a leading ! inverts")
+    p.add_argument(
+        "-c",
+        "--summary-only",
+        dest="summary",
+        action="store_true",
+        help="count calls, errors and time per syscall; print a table at exit",
+    )
+    p.add_argument(
+        "--tree", action="store_true", help="print the process tree with per-process totals at exit"
+    )
+    p.add_argument(
+        "-e",
+        dest="expr",
+        metavar="trace=SET",
+        help="only these syscalls: names and strace classes (%%file, %%process, ...), "
+        "comma separated; a leading ! inverts",
+    )
     p.add_argument("-o", dest="output", metavar="FILE", help="write the trace here, not to stderr")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
-    p.add_argument("-p", dest="pid", type=int, metavar="PID",
-                   help="attach to a running process (all its threads); Ctrl-C detaches")
+    p.add_argument(
+        "-p",
+        dest="pid",
+        type=int,
+        metavar="PID",
+        help="attach to a running process (all its threads); Ctrl-C detaches",
+    )
 
 
 def parse_selection(expr: str) -> tuple[frozenset[str], bool]:
@@ -88,7 +103,9 @@ def _trace(args: argparse.Namespace, out: IO[str], selected) -> int:  # type: ig
     kinds = None
     if live:
         color = args.color == "always" or (
-            args.color == "auto" and not args.json and out.isatty()
+            args.color == "auto"
+            and not args.json
+            and out.isatty()
             and os.environ.get("NO_COLOR") is None
         )
         ev_filter = None
@@ -113,11 +130,22 @@ def _trace(args: argparse.Namespace, out: IO[str], selected) -> int:  # type: ig
     if args.summary:
         rows = totals(counts)
         if args.json:
-            out.write(json.dumps({"totals": {
-                (r.name if r.arch == X86_64 else f"{r.arch}:{r.name}"): {
-                    "calls": r.calls, "errors": r.errors, "time_ns": r.time_ns,
-                    "unfinished": r.unfinished}
-                for r in rows}}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "totals": {
+                            (r.name if r.arch == X86_64 else f"{r.arch}:{r.name}"): {
+                                "calls": r.calls,
+                                "errors": r.errors,
+                                "time_ns": r.time_ns,
+                                "unfinished": r.unfinished,
+                            }
+                            for r in rows
+                        }
+                    }
+                )
+                + "\n"
+            )
         else:
             out.write(render_summary(rows))
     if args.tree:

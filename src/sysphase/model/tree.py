@@ -87,7 +87,7 @@ class Node:
             return f"exit {self.end_value}"
         if self.end is NodeEnd.SIGNALED:
             return f"killed by {syscalls.signal_name(self.end_value)}"
-        return self.end.value
+        return str(self.end.value)
 
 
 @dataclass(slots=True)

@@ -1,0 +1,20 @@
+"""Type stubs for the C core (csrc/); checked against the module by tests/unit/test_core_stub.py."""
+
+from collections.abc import Callable
+from typing import Any
+
+ARCH_X86_64: int
+ARCH_I386: int
+ARCH_X32: int
+ARCH_AARCH64: int
+
+def trace(
+    path: bytes | None,
+    argv: list[bytes],
+    envp: list[bytes],
+    *,
+    pid: int = 0,
+    sink: Callable[[list[tuple[Any, ...]]], object] | None = None,
+    arg_kinds: dict[int, bytes] | None = None,
+    batch: int = 256,
+) -> dict[str, Any]: ...
