@@ -34,9 +34,26 @@ enum { ARGK_PLAIN = 0, ARGK_CSTRING = 1, ARGK_BUF_IN = 2, ARGK_BUF_OUT = 3, ARGK
 #define STR_COPY_MAX 256
 #define BUF_COPY_MAX 32
 
-/* Phase triggers (issue: profiles and phases). The syscall trigger is kept
- * per arch/nr; phase 0 is the start of every node. */
+/* Phases (phases.c). Phase ids index t->phase_names; id 0 is "start".
+ * Triggers are sequential: trigger i moves a process from its i-th to its
+ * (i+1)-th trigger phase, whose id is i + 1. */
 #define MAX_PHASES 4095
+enum { TRIG_SYSCALL = 0, TRIG_BREAKPOINT = 1 };
+#define MARKER_FD (-21328) /* write(MARKER_FD, name, len): SYSPHASE_MARK in sysphase.h */
+#define MAX_FORMER_BPS 8
+
+typedef struct {
+    int kind;
+    uint8_t arch;    /* TRIG_SYSCALL */
+    uint32_t nr;     /* TRIG_SYSCALL */
+    char *exe;       /* TRIG_BREAKPOINT: realpath of the executable */
+    uint64_t offset; /* TRIG_BREAKPOINT: from the load base */
+} trigger_t;
+
+typedef struct {
+    char *name;
+    char *trigger;
+} phase_name_t;
 
 /* A node is one program image of one task: a process or thread from its
  * creation (or an exec) to its end (or the next exec). */
@@ -49,6 +66,9 @@ typedef struct {
     uint8_t end;
     int32_t end_value; /* exit code or signal number */
     uint64_t start_ns, end_ns;
+    uint64_t load_base, entry; /* of the executable image, 0 if unknown */
+    uint16_t *phases;          /* phase ids in the order this node entered them */
+    uint16_t nphases, cap_phases;
 } node_t;
 
 typedef struct {
@@ -79,6 +99,13 @@ typedef struct {
     uint64_t entry_key;
     uint64_t entry_arg0; /* clone flags, clone3 struct pointer */
     uint64_t entry_ns;
+    uint8_t in_marker; /* this call is a SYSPHASE_MARK: not counted */
+    /* per process (kept equal in every thread of the group, see phases.c) */
+    uint16_t trig_pos;                  /* sequential triggers passed */
+    uint16_t sig_count;                 /* phase-signal deliveries */
+    uint64_t bp_addr, bp_orig;          /* the armed breakpoint, bp_addr 0 if none */
+    uint64_t bp_former[MAX_FORMER_BPS]; /* removed ones other threads may still hit */
+    uint8_t nformer;
     pending_t *pending; /* live mode only */
 } task_t;
 
@@ -112,6 +139,13 @@ typedef struct {
     size_t arg_kinds_len[ARCH_COUNT];
     PyObject *sink; /* live callback, borrowed */
     size_t batch_max;
+    trigger_t *triggers;
+    size_t ntriggers;
+    int phase_signal;          /* 0: none */
+    char **signal_phase_names; /* optional names for phase-signal phases */
+    size_t nsignal_names;
+    phase_name_t *phase_names;
+    size_t nphase_names, cap_phase_names;
 
     /* state */
     task_t **tidmap; /* tid -> task, NULL = none */
@@ -152,6 +186,16 @@ int32_t image_read(tracer_t *t, pid_t pid);
 counter_t *counter_get(tracer_t *t, uint64_t key);
 uint64_t counter_key(int32_t node, uint16_t phase, uint8_t arch, uint32_t nr);
 uint64_t now_ns(void);
+
+/* phases.c */
+int phase_intern(tracer_t *t, const char *name, const char *trigger);
+int node_enter_phase(tracer_t *t, int32_t node, uint16_t phase);
+void phase_switch_group(tracer_t *t, task_t *task, uint16_t phase);
+int phases_on_entry(tracer_t *t, task_t *task, const uint64_t *args);
+int phases_on_signal(tracer_t *t, task_t *task, int sig);
+void phases_on_exec(tracer_t *t, task_t *task);
+void phases_inherit(task_t *child, const task_t *parent);
+void phases_free(tracer_t *t);
 
 /* events.c */
 void events_capture_entry(tracer_t *t, task_t *task, uint8_t arch, uint32_t nr,

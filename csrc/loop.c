@@ -104,7 +104,7 @@ static void end_node(tracer_t *t, task_t *task, int end, int value)
 /* A syscall whose exit the thread will never reach (exit_group, killed). */
 static void count_unfinished(tracer_t *t, task_t *task)
 {
-    if (!task->in_syscall)
+    if (!task->in_syscall || task->in_marker)
         return;
     task->in_syscall = 0;
     counter_t *c = counter_get(t, task->entry_key);
@@ -182,11 +182,15 @@ static void on_syscall_stop(tracer_t *t, task_t *task)
         task->in_syscall = 1;
         task->entry_arch = arch;
         task->entry_nr = (uint32_t)(nr > 0xffffffffULL ? 0xffffffffULL : nr);
-        task->entry_key = counter_key(task->node, task->phase, arch, task->entry_nr);
         task->entry_arg0 = info.entry.args[0];
-        if (t->live)
+        task->in_marker = (uint8_t)phases_on_entry(t, task, info.entry.args);
+        task->entry_key = counter_key(task->node, task->phase, arch, task->entry_nr);
+        if (t->live && !task->in_marker)
             events_capture_entry(t, task, arch, task->entry_nr, info.entry.args);
         task->entry_ns = now_ns();
+    } else if (info.op == PTRACE_SYSCALL_INFO_EXIT && task->in_syscall && task->in_marker) {
+        task->in_syscall = 0; /* SYSPHASE_MARK: a phase boundary, not a call of the program */
+        task->in_marker = 0;
     } else if (info.op == PTRACE_SYSCALL_INFO_EXIT && task->in_syscall) {
         uint64_t dur = now_ns() - task->entry_ns;
         task->in_syscall = 0;
@@ -227,7 +231,8 @@ static void on_new_task_event(tracer_t *t, task_t *task, int event)
         return;
     ct->node = node;
     ct->tgid = tgid;
-    ct->phase = task->phase;
+    phases_inherit(ct, task);
+    node_enter_phase(t, node, ct->phase);
     ct->known = 1;
     if (ct->awaiting) { /* its first stop came first: let it run now */
         ct->awaiting = 0;
@@ -267,15 +272,15 @@ static void on_exec(tracer_t *t, task_t *task)
     node_t *old = &t->nodes[task->node];
     if (old->image < 0) { /* the spawned child's first exec: its own image */
         old->image = image;
-        return;
+    } else {
+        end_node(t, task, END_EXEC, 0);
+        int32_t node = node_new(t, tid, tid, task->node, KIND_EXEC, image);
+        if (node < 0)
+            return;
+        task->node = node;
+        task->tgid = tid;
     }
-    end_node(t, task, END_EXEC, 0);
-    int32_t node = node_new(t, tid, tid, task->node, KIND_EXEC, image);
-    if (node < 0)
-        return;
-    task->node = node;
-    task->tgid = tid;
-    task->phase = 0;
+    phases_on_exec(t, task);
 }
 
 static void on_stop(tracer_t *t, pid_t pid, int status)
@@ -300,8 +305,8 @@ static void on_stop(tracer_t *t, pid_t pid, int status)
         return;
     }
     switch (event) {
-    case 0: /* signal-delivery-stop: pass the signal on */
-        resume(t, task, sig);
+    case 0: /* signal-delivery-stop: pass the signal on, unless it marks a phase */
+        resume(t, task, phases_on_signal(t, task, sig) ? 0 : sig);
         return;
     case PTRACE_EVENT_FORK:
     case PTRACE_EVENT_VFORK:
@@ -438,6 +443,7 @@ int loop_spawn(tracer_t *t, const char *path, char *const argv[], char *const en
     }
     task->node = node;
     task->known = 1;
+    node_enter_phase(t, node, 0);
     g_kill_pid = pid;
     if (kill(pid, SIGCONT) < 0) {
         core_fail(t, "kill (SIGCONT)", errno, pid);
@@ -467,6 +473,10 @@ static int attach_thread(tracer_t *t, pid_t tgid, pid_t tid, int32_t leader_node
     task->node = node;
     task->tgid = tgid;
     task->known = 1;
+    if (tid == tgid)
+        phases_on_exec(t, task); /* addresses and the first phase of the image */
+    else
+        node_enter_phase(t, node, 0);
     if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0 && errno != ESRCH) {
         core_fail(t, "PTRACE_INTERRUPT", errno, tid);
         return -1;

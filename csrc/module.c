@@ -63,13 +63,33 @@ static PyObject *build_result(tracer_t *t)
     PyObject *nodes = PyList_New((Py_ssize_t)t->nnodes);
     PyObject *images = PyList_New((Py_ssize_t)t->nimages);
     PyObject *counts = PyList_New(0);
-    if (nodes == NULL || images == NULL || counts == NULL)
+    PyObject *names = PyList_New((Py_ssize_t)t->nphase_names);
+    if (nodes == NULL || images == NULL || counts == NULL || names == NULL)
         goto fail;
+    for (size_t i = 0; i < t->nphase_names; i++) {
+        PyObject *o = Py_BuildValue("(ss)", t->phase_names[i].name, t->phase_names[i].trigger);
+        if (o == NULL)
+            goto fail;
+        PyList_SET_ITEM(names, (Py_ssize_t)i, o);
+    }
     for (size_t i = 0; i < t->nnodes; i++) {
         node_t *n = &t->nodes[i];
-        PyObject *o = Py_BuildValue("(iiiiiiiKK)", (int)n->tid, (int)n->tgid, (int)n->parent,
-                                    (int)n->image, (int)n->kind, (int)n->end, (int)n->end_value,
-                                    (unsigned long long)n->start_ns, (unsigned long long)n->end_ns);
+        PyObject *phases = PyTuple_New(n->nphases);
+        if (phases == NULL)
+            goto fail;
+        for (uint16_t k = 0; k < n->nphases; k++) {
+            PyObject *id = PyLong_FromLong(n->phases[k]);
+            if (id == NULL) {
+                Py_DECREF(phases);
+                goto fail;
+            }
+            PyTuple_SET_ITEM(phases, k, id);
+        }
+        PyObject *o =
+            Py_BuildValue("(iiiiiiiKKKKN)", (int)n->tid, (int)n->tgid, (int)n->parent,
+                          (int)n->image, (int)n->kind, (int)n->end, (int)n->end_value,
+                          (unsigned long long)n->start_ns, (unsigned long long)n->end_ns,
+                          (unsigned long long)n->load_base, (unsigned long long)n->entry, phases);
         if (o == NULL)
             goto fail;
         PyList_SET_ITEM(nodes, (Py_ssize_t)i, o);
@@ -97,14 +117,15 @@ static PyObject *build_result(tracer_t *t)
         }
         Py_DECREF(o);
     }
-    return Py_BuildValue("{s:N,s:N,s:N,s:i,s:i,s:i,s:K,s:i}", "nodes", nodes, "images", images,
-                         "counts", counts, "root_status", t->root_status, "interrupted",
-                         t->interrupted, "exec_errno", t->exec_errno, "stops",
+    return Py_BuildValue("{s:N,s:N,s:N,s:N,s:i,s:i,s:i,s:K,s:i}", "nodes", nodes, "images", images,
+                         "counts", counts, "phase_names", names, "root_status", t->root_status,
+                         "interrupted", t->interrupted, "exec_errno", t->exec_errno, "stops",
                          (unsigned long long)t->stops, "root", (int)t->root);
 fail:
     Py_XDECREF(nodes);
     Py_XDECREF(images);
     Py_XDECREF(counts);
+    Py_XDECREF(names);
     return NULL;
 }
 
@@ -133,8 +154,112 @@ static int load_arg_kinds(tracer_t *t, PyObject *kinds, PyObject **keep)
     return 0;
 }
 
+/* list of str -> NULL-terminated malloc'd char* array */
+static char **to_strv_utf8(PyObject *seq)
+{
+    PyObject *fast = PySequence_Fast(seq, "expected a sequence of str");
+    if (fast == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    char **v = calloc((size_t)n + 1, sizeof(char *));
+    for (Py_ssize_t i = 0; v != NULL && i < n; i++) {
+        const char *s = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(fast, i));
+        if (s == NULL || (v[i] = strdup(s)) == NULL) {
+            for (Py_ssize_t j = 0; j < i; j++)
+                free(v[j]);
+            free(v);
+            v = NULL;
+        }
+    }
+    Py_DECREF(fast);
+    if (v == NULL && !PyErr_Occurred())
+        PyErr_NoMemory();
+    return v;
+}
+
+/* phase_names: [(name, trigger)] for ids 0..; triggers: [("syscall", arch, nr) |
+ * ("breakpoint", exe bytes, offset)]; signal_names: [str] for phase-signal phases. */
+static int load_phases(tracer_t *t, PyObject *names, PyObject *triggers, PyObject *signal_names)
+{
+    if (names != Py_None) {
+        PyObject *fast = PySequence_Fast(names, "phase_names must be a sequence");
+        if (fast == NULL)
+            return -1;
+        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(fast); i++) {
+            const char *name, *trigger;
+            if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, i), "ss", &name, &trigger) ||
+                phase_intern(t, name, trigger) != (int)i) {
+                Py_DECREF(fast);
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_ValueError, "phase_names must be distinct");
+                return -1;
+            }
+        }
+        Py_DECREF(fast);
+    }
+    if (t->nphase_names == 0 && phase_intern(t, "start", "start") != 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (triggers != Py_None) {
+        PyObject *fast = PySequence_Fast(triggers, "triggers must be a sequence");
+        if (fast == NULL)
+            return -1;
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+        t->triggers = calloc((size_t)n + 1, sizeof(trigger_t));
+        if (t->triggers == NULL) {
+            Py_DECREF(fast);
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *item = PySequence_Fast_GET_ITEM(fast, i);
+            trigger_t *tr = &t->triggers[t->ntriggers];
+            const char *kind, *exe;
+            int arch;
+            unsigned int nr;
+            unsigned long long off;
+            if (PyArg_ParseTuple(item, "siI", &kind, &arch, &nr) && strcmp(kind, "syscall") == 0) {
+                tr->kind = TRIG_SYSCALL;
+                tr->arch = (uint8_t)arch;
+                tr->nr = nr;
+            } else if ((PyErr_Clear(), PyArg_ParseTuple(item, "syK", &kind, &exe, &off)) &&
+                       strcmp(kind, "breakpoint") == 0) {
+                tr->kind = TRIG_BREAKPOINT;
+                tr->offset = off;
+                if ((tr->exe = strdup(exe)) == NULL) {
+                    Py_DECREF(fast);
+                    PyErr_NoMemory();
+                    return -1;
+                }
+            } else {
+                PyErr_Clear();
+                Py_DECREF(fast);
+                PyErr_SetString(PyExc_ValueError, "bad trigger");
+                return -1;
+            }
+            t->ntriggers++;
+        }
+        Py_DECREF(fast);
+        if (t->nphase_names <= t->ntriggers) {
+            PyErr_SetString(PyExc_ValueError, "each trigger needs a phase name (ids 1..k)");
+            return -1;
+        }
+    }
+    if (signal_names != Py_None) {
+        char **v = to_strv_utf8(signal_names);
+        if (v == NULL)
+            return -1;
+        t->signal_phase_names = v;
+        while (v[t->nsignal_names] != NULL)
+            t->nsignal_names++;
+    }
+    return 0;
+}
+
 PyDoc_STRVAR(trace_doc,
-             "trace($module, path, argv, envp, *, pid=0, sink=None, arg_kinds=None, batch=256)\n"
+             "trace($module, path, argv, envp, *, pid=0, sink=None, arg_kinds=None, batch=256, "
+             "phase_names=None, triggers=None, phase_signal=0, signal_names=None)\n"
              "--\n\n"
              "Spawn path with argv and envp (bytes), or attach to pid (path None), and\n"
              "trace the whole tree until every tracee is gone or the tracer gets\n"
@@ -145,12 +270,16 @@ PyDoc_STRVAR(trace_doc,
 static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
-    static char *kwlist[] = {"path", "argv", "envp", "pid", "sink", "arg_kinds", "batch", NULL};
+    static char *kwlist[] = {"path",     "argv",         "envp",         "pid",
+                             "sink",     "arg_kinds",    "batch",        "phase_names",
+                             "triggers", "phase_signal", "signal_names", NULL};
     PyObject *path_obj, *argv_obj, *envp_obj, *sink = Py_None, *kinds = Py_None;
-    int pid = 0;
+    PyObject *names = Py_None, *triggers = Py_None, *signal_names = Py_None;
+    int pid = 0, phase_signal = 0;
     Py_ssize_t batch = 256;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$iOOn", kwlist, &path_obj, &argv_obj, &envp_obj,
-                                     &pid, &sink, &kinds, &batch))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$iOOnOOiO", kwlist, &path_obj, &argv_obj,
+                                     &envp_obj, &pid, &sink, &kinds, &batch, &names, &triggers,
+                                     &phase_signal, &signal_names))
         return NULL;
     if (sink != Py_None && !PyCallable_Check(sink)) {
         PyErr_SetString(PyExc_TypeError, "sink must be callable or None");
@@ -169,7 +298,9 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
     char **argv = NULL, **envp = NULL;
     const char *path = NULL;
     PyObject *result = NULL;
-    if (load_arg_kinds(&t, kinds, &keep_kinds) < 0)
+    t.phase_signal = phase_signal;
+    if (load_arg_kinds(&t, kinds, &keep_kinds) < 0 ||
+        load_phases(&t, names, triggers, signal_names) < 0)
         goto out;
     if (!t.attach) {
         if (!PyBytes_Check(path_obj)) {
@@ -220,6 +351,15 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
     }
     result = build_result(&t);
 out:
+    phases_free(&t);
+    for (size_t i = 0; i < t.ntriggers; i++)
+        free(t.triggers[i].exe);
+    free(t.triggers);
+    if (t.signal_phase_names != NULL) {
+        for (size_t i = 0; i < t.nsignal_names; i++)
+            free(t.signal_phase_names[i]);
+        free(t.signal_phase_names);
+    }
     tables_free(&t);
     free_strv(argv);
     free_strv(envp);

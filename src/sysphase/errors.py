@@ -46,3 +46,7 @@ class TraceeLost(SysphaseError):
 
 class TracerError(SysphaseError):
     """A system call of the tracer itself failed."""
+
+
+class ProfileInvalid(SysphaseError):
+    """A profile file is corrupt, of another version, or has a bad field (names file and path)."""

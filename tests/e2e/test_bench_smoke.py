@@ -47,6 +47,8 @@ def test_bench_quick_json(tmp_path: Path) -> None:
         ratio = loop["ratio"][kind]
         assert isinstance(ratio["value"], float) and math.isfinite(ratio["value"]), ratio
         assert ratio["verdict"] in ("PASS", "MISS")
+    (per_round,) = loop["ratio"]["per_round_startup_subtracted"]
+    assert isinstance(per_round, float)
     assert loop["tracer_peak_rss_kib"] > 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,8 +22,11 @@ from sysphase.errors import (
     PtraceDenied,
     TraceeLost,
     TracerError,
+    UsageError,
 )
+from sysphase.model import elf, syscalls
 from sysphase.model.events import AARCH64, I386, X32, X86_64, SyscallEvent
+from sysphase.model.phases import PhaseTrigger
 from sysphase.model.tree import END_BY_CODE, KIND_BY_CODE, Count, Node, ProcessTree
 
 X32_BIT = 0x40000000
@@ -113,9 +117,8 @@ def _result(raw: dict[str, object], attached: bool) -> TraceResult:
         for e, av in raw["images"]
     ]  # type: ignore[attr-defined]
     nodes = []
-    for i, (tid, tgid, parent, image, kind, end, end_value, start, stop) in enumerate(
-        raw["nodes"]  # type: ignore[arg-type]
-    ):
+    for i, row in enumerate(raw["nodes"]):  # type: ignore[arg-type]
+        tid, tgid, parent, image, kind, end, end_value, start, stop, base, entry, phases = row
         exe, argv = images[image] if image >= 0 else ("", ())
         nodes.append(
             Node(
@@ -130,6 +133,9 @@ def _result(raw: dict[str, object], attached: bool) -> TraceResult:
                 end_value,
                 start,
                 stop,
+                phases=list(phases) or [0],
+                load_base=base,
+                entry=entry,
             )
         )
     counts = []
@@ -140,13 +146,21 @@ def _result(raw: dict[str, object], attached: bool) -> TraceResult:
         counts.append(Count(node, phase, arch, nr, calls, errors, time_ns, unfinished))
     counts.sort(key=lambda c: (c.node, c.phase, c.arch, c.nr))
     status = raw["root_status"]
+    names = [(n, _trigger_name(t)) for n, t in raw["phase_names"]]  # type: ignore[attr-defined]
     return TraceResult(
-        tree=ProcessTree(nodes, counts),
+        tree=ProcessTree(nodes, counts, names),
         root_status=None if status == -1 else status,  # type: ignore[arg-type]
         interrupted=raw["interrupted"],  # type: ignore[arg-type]
         stops=raw["stops"],  # type: ignore[arg-type]
         attached=attached,
     )
+
+
+def _trigger_name(trigger: str) -> str:
+    """The core writes phase-signal triggers as signal:NUMBER; show the name."""
+    if trigger.startswith("signal:") and trigger[7:].isdigit():
+        return "signal:" + signal.Signals(int(trigger[7:])).name
+    return trigger
 
 
 def _kinds_for_core(arg_kinds: Mapping[str, bytes] | None) -> dict[int, bytes] | None:
@@ -156,6 +170,44 @@ def _kinds_for_core(arg_kinds: Mapping[str, bytes] | None) -> dict[int, bytes] |
     return {codes[a]: b for a, b in arg_kinds.items() if a in codes}
 
 
+@dataclass(frozen=True, slots=True)
+class PhaseConfig:
+    """Explicit phase boundaries: sequential triggers and an optional phase signal."""
+
+    triggers: tuple[PhaseTrigger, ...] = ()
+    signal: int = 0
+    signal_names: tuple[str, ...] = ()
+
+
+def _core_phases(config: PhaseConfig, program: str) -> dict[str, object]:
+    """C-core arguments for the phases; symbols resolved in PROGRAM's ELF image."""
+    exe = os.path.realpath(program)
+    names = [("start", "start")]
+    triggers: list[tuple[object, ...]] = []
+    for trig in config.triggers:
+        names.append((trig.name, trig.spec))
+        if trig.kind == "syscall":
+            nr = syscalls.number(X86_64, trig.value)
+            assert nr is not None  # parse_trigger checked it
+            triggers.append(("syscall", _core.ARCH_X86_64, nr))
+            continue
+        if trig.kind == "addr":
+            offset = int(trig.value, 0)
+        else:
+            try:
+                with open(exe, "rb") as f:
+                    offset = elf.symbol_offset(f.read(), trig.value)
+            except (OSError, elf.ElfError) as err:
+                raise UsageError(f"--phase {trig.name}={trig.spec}: {exe}: {err}") from err
+        triggers.append(("breakpoint", os.fsencode(exe), offset))
+    return {
+        "phase_names": names,
+        "triggers": triggers,
+        "phase_signal": config.signal,
+        "signal_names": list(config.signal_names),
+    }
+
+
 def trace_command(
     argv: Sequence[str],
     *,
@@ -163,6 +215,7 @@ def trace_command(
     sink: EventSink | None = None,
     arg_kinds: Mapping[str, bytes] | None = None,
     batch: int = 256,
+    phases: PhaseConfig | None = None,
 ) -> TraceResult:
     """Spawn argv under the tracer and follow its whole tree until it ends.
 
@@ -173,6 +226,7 @@ def trace_command(
     path = resolve_program(argv[0], env)
     envp = [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
     core_sink = None if sink is None else (lambda b: sink(_events(b)))
+    phase_args = _core_phases(phases or PhaseConfig(), path)
     try:
         raw = _core.trace(
             os.fsencode(path),
@@ -181,6 +235,7 @@ def trace_command(
             sink=core_sink,
             arg_kinds=_kinds_for_core(arg_kinds),
             batch=batch,
+            **phase_args,  # type: ignore[arg-type]
         )
     except OSError as err:
         raise _domain_error(err) from err

@@ -76,6 +76,11 @@ class Node:
     start_ns: int
     end_ns: int
     children: list[int] = field(default_factory=list)
+    #: phase ids (indexes into ProcessTree.phase_names) in the order this node entered them
+    phases: list[int] = field(default_factory=lambda: [0])
+    #: load base and entry point of the executable image (absolute addresses), 0 if unknown
+    load_base: int = 0
+    entry: int = 0
 
     @property
     def is_thread(self) -> bool:
@@ -96,6 +101,8 @@ class ProcessTree:
 
     nodes: list[Node]
     counts: list[Count]
+    #: phase id -> (name, trigger); id 0 is "start" (trigger "start")
+    phase_names: list[tuple[str, str]] = field(default_factory=lambda: [("start", "start")])
 
     def __post_init__(self) -> None:
         for n in self.nodes:

@@ -1,0 +1,305 @@
+/* phases.c: phase boundaries, decided in C at the stop where they happen.
+ *
+ * A phase belongs to a process (thread group): every thread of it switches
+ * together, and the per-process fields of task_t are kept equal across the
+ * group by group_sync(). Boundaries:
+ *   - exec: a new image starts a phase named after the program;
+ *   - sequential triggers: a syscall entry (TRIG_SYSCALL) or the first
+ *     execution of an address (TRIG_BREAKPOINT, an int3 at load base +
+ *     offset; threads that hit it together are all rewound);
+ *   - a chosen signal (swallowed), phases "phase-1", "phase-2", ...;
+ *   - SYSPHASE_MARK("name") from sysphase.h: write(MARKER_FD, name, len).
+ * New processes and threads start in their parent's phase.
+ */
+#include "core.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <unistd.h>
+
+#define NR_WRITE_X86_64 1
+#define MARKER_NAME_MAX 63
+
+int phase_intern(tracer_t *t, const char *name, const char *trigger)
+{
+    for (size_t i = 0; i < t->nphase_names; i++)
+        if (strcmp(t->phase_names[i].name, name) == 0)
+            return (int)i;
+    if (t->nphase_names >= MAX_PHASES) {
+        core_fail(t, "phase table (more than 4095 phase names)", E2BIG, 0);
+        return 0;
+    }
+    if (t->nphase_names == t->cap_phase_names) {
+        size_t ncap = t->cap_phase_names ? t->cap_phase_names * 2 : 16;
+        phase_name_t *p = realloc(t->phase_names, ncap * sizeof(*p));
+        if (p == NULL) {
+            core_fail(t, "malloc", ENOMEM, 0);
+            return 0;
+        }
+        t->phase_names = p;
+        t->cap_phase_names = ncap;
+    }
+    phase_name_t *p = &t->phase_names[t->nphase_names];
+    p->name = strdup(name);
+    p->trigger = strdup(trigger);
+    if (p->name == NULL || p->trigger == NULL) {
+        free(p->name);
+        free(p->trigger);
+        core_fail(t, "malloc", ENOMEM, 0);
+        return 0;
+    }
+    return (int)t->nphase_names++;
+}
+
+void phases_free(tracer_t *t)
+{
+    for (size_t i = 0; i < t->nphase_names; i++) {
+        free(t->phase_names[i].name);
+        free(t->phase_names[i].trigger);
+    }
+    free(t->phase_names);
+    for (size_t i = 0; i < t->nnodes; i++)
+        free(t->nodes[i].phases);
+}
+
+int node_enter_phase(tracer_t *t, int32_t node, uint16_t phase)
+{
+    if (node < 0)
+        return 0;
+    node_t *n = &t->nodes[node];
+    for (uint16_t i = 0; i < n->nphases; i++)
+        if (n->phases[i] == phase)
+            return 0; /* re-entered: counts keep going into the same phase */
+    if (n->nphases == n->cap_phases) {
+        uint16_t ncap = n->cap_phases ? (uint16_t)(n->cap_phases * 2) : 4;
+        uint16_t *p = realloc(n->phases, ncap * sizeof(uint16_t));
+        if (p == NULL) {
+            core_fail(t, "malloc", ENOMEM, n->tid);
+            return -1;
+        }
+        n->phases = p;
+        n->cap_phases = ncap;
+    }
+    n->phases[n->nphases++] = phase;
+    return 0;
+}
+
+void phases_inherit(task_t *child, const task_t *parent)
+{
+    child->phase = parent->phase;
+    child->trig_pos = parent->trig_pos;
+    child->sig_count = parent->sig_count;
+    child->bp_addr = parent->bp_addr;
+    child->bp_orig = parent->bp_orig;
+    child->nformer = parent->nformer;
+    memcpy(child->bp_former, parent->bp_former, sizeof(child->bp_former));
+}
+
+/* Copy the per-process fields of task to every thread of its group and
+ * record each thread's node entering the phase. */
+static void group_sync(tracer_t *t, task_t *task)
+{
+    for (size_t i = 0; i < t->ntasks; i++) {
+        task_t *o = t->tasks[i];
+        if (o->tid == 0 || o->tgid != task->tgid)
+            continue;
+        if (o != task)
+            phases_inherit(o, task);
+        node_enter_phase(t, o->node, o->phase);
+    }
+}
+
+void phase_switch_group(tracer_t *t, task_t *task, uint16_t phase)
+{
+    task->phase = phase;
+    group_sync(t, task);
+}
+
+static const char *node_exe(tracer_t *t, int32_t node)
+{
+    if (node < 0 || t->nodes[node].image < 0)
+        return "";
+    return t->images[t->nodes[node].image].exe;
+}
+
+/* Arm the next trigger if it is a breakpoint in this process's executable. */
+static void bp_arm(tracer_t *t, task_t *task)
+{
+#ifdef __x86_64__
+    if (task->trig_pos >= t->ntriggers || task->bp_addr != 0 || task->node < 0)
+        return;
+    trigger_t *tr = &t->triggers[task->trig_pos];
+    node_t *n = &t->nodes[task->node];
+    if (tr->kind != TRIG_BREAKPOINT || n->load_base == 0 ||
+        strcmp(node_exe(t, task->node), tr->exe) != 0)
+        return;
+    uint64_t addr = n->load_base + tr->offset;
+    errno = 0;
+    long word = ptrace(PTRACE_PEEKTEXT, task->tid, (void *)(uintptr_t)addr, 0);
+    if (errno != 0) {
+        if (errno != ESRCH)
+            core_fail(t, "PTRACE_PEEKTEXT (placing a breakpoint)", errno, task->tid);
+        return;
+    }
+    uint64_t patched = ((uint64_t)word & ~0xffULL) | 0xccULL;
+    if (ptrace(PTRACE_POKETEXT, task->tid, (void *)(uintptr_t)addr, (void *)(uintptr_t)patched) <
+        0) {
+        if (errno != ESRCH)
+            core_fail(t, "PTRACE_POKETEXT (placing a breakpoint)", errno, task->tid);
+        return;
+    }
+    task->bp_addr = addr;
+    task->bp_orig = (uint64_t)word;
+    group_sync(t, task);
+#else
+    (void)t;
+    (void)task;
+#endif
+}
+
+static void advance(tracer_t *t, task_t *task)
+{
+    task->trig_pos++;
+    task->phase = task->trig_pos; /* Python interned trigger phases as ids 1..k */
+    group_sync(t, task);
+    bp_arm(t, task);
+}
+
+int phases_on_entry(tracer_t *t, task_t *task, const uint64_t *args)
+{
+    if (task->entry_arch == ARCH_X86_64 && task->entry_nr == NR_WRITE_X86_64 &&
+        (int32_t)args[0] == MARKER_FD) { /* write takes an int fd */
+        char name[MARKER_NAME_MAX + 1];
+        size_t len = args[2] < MARKER_NAME_MAX ? (size_t)args[2] : MARKER_NAME_MAX;
+        struct iovec local = {name, len};
+        struct iovec remote = {(void *)(uintptr_t)args[1], len};
+        ssize_t r = process_vm_readv(task->tid, &local, 1, &remote, 1, 0);
+        if (r <= 0)
+            return 1; /* an unreadable name: ignore the marker */
+        name[r] = '\0';
+        int id = phase_intern(t, name, "marker");
+        phase_switch_group(t, task, (uint16_t)id);
+        return 1;
+    }
+    if (task->trig_pos < t->ntriggers) {
+        trigger_t *tr = &t->triggers[task->trig_pos];
+        if (tr->kind == TRIG_SYSCALL && tr->arch == task->entry_arch && tr->nr == task->entry_nr)
+            advance(t, task);
+    }
+    return 0;
+}
+
+#ifdef __x86_64__
+/* SIGTRAP at one of our int3s: rewind, remove it (first hit), switch. */
+static int on_breakpoint(tracer_t *t, task_t *task)
+{
+    if (task->bp_addr == 0 && task->nformer == 0)
+        return 0;
+    struct user_regs_struct regs;
+    if (ptrace(PTRACE_GETREGS, task->tid, 0, &regs) < 0) {
+        if (errno != ESRCH)
+            core_fail(t, "PTRACE_GETREGS", errno, task->tid);
+        return 0;
+    }
+    uint64_t addr = regs.rip - 1;
+    int ours = addr == task->bp_addr;
+    for (uint8_t i = 0; !ours && i < task->nformer; i++)
+        ours = addr == task->bp_former[i];
+    if (!ours)
+        return 0;
+    regs.rip = addr;
+    if (ptrace(PTRACE_SETREGS, task->tid, 0, &regs) < 0) {
+        if (errno != ESRCH)
+            core_fail(t, "PTRACE_SETREGS", errno, task->tid);
+        return 1;
+    }
+    if (addr != task->bp_addr)
+        return 1; /* another thread already removed it and switched the phase */
+    if (ptrace(PTRACE_POKETEXT, task->tid, (void *)(uintptr_t)addr,
+               (void *)(uintptr_t)task->bp_orig) < 0 &&
+        errno != ESRCH) {
+        core_fail(t, "PTRACE_POKETEXT (removing a breakpoint)", errno, task->tid);
+        return 1;
+    }
+    if (task->nformer < MAX_FORMER_BPS)
+        task->bp_former[task->nformer++] = addr;
+    task->bp_addr = 0;
+    advance(t, task);
+    return 1;
+}
+#endif
+
+int phases_on_signal(tracer_t *t, task_t *task, int sig)
+{
+#ifdef __x86_64__
+    if (sig == SIGTRAP && on_breakpoint(t, task))
+        return 1;
+#endif
+    if (t->phase_signal == 0 || sig != t->phase_signal)
+        return 0;
+    task->sig_count++;
+    char name[64], trigger[32];
+    if (task->sig_count <= t->nsignal_names)
+        snprintf(name, sizeof(name), "%s", t->signal_phase_names[task->sig_count - 1]);
+    else
+        snprintf(name, sizeof(name), "phase-%u", (unsigned)task->sig_count);
+    snprintf(trigger, sizeof(trigger), "signal:%d", sig);
+    phase_switch_group(t, task, (uint16_t)phase_intern(t, name, trigger));
+    return 1;
+}
+
+static void read_image_addresses(pid_t pid, const char *exe, node_t *n)
+{
+    char path[64], line[4608];
+    snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f != NULL) {
+        while (fgets(line, sizeof(line), f) != NULL) {
+            unsigned long long start, offset;
+            char *slash = strchr(line, '/');
+            if (slash == NULL || sscanf(line, "%llx-%*x %*s %llx", &start, &offset) != 2)
+                continue;
+            slash[strcspn(slash, "\n")] = '\0';
+            if (strcmp(slash, exe) == 0) {
+                n->load_base = start - offset;
+                break;
+            }
+        }
+        fclose(f);
+    }
+    snprintf(path, sizeof(path), "/proc/%d/auxv", (int)pid);
+    f = fopen(path, "re");
+    if (f != NULL) {
+        uint64_t kv[2];
+        while (fread(kv, sizeof(kv), 1, f) == 1 && kv[0] != 0)
+            if (kv[0] == 9 /* AT_ENTRY */)
+                n->entry = kv[1];
+        fclose(f);
+    }
+}
+
+/* After an exec: the new image's addresses, its first phase, a clean slate
+ * of triggers (the old memory and its breakpoints are gone). */
+void phases_on_exec(tracer_t *t, task_t *task)
+{
+    if (task->node < 0)
+        return;
+    node_t *n = &t->nodes[task->node];
+    const char *exe = node_exe(t, task->node);
+    read_image_addresses(task->tid, exe, n);
+    if (n->kind == KIND_EXEC) {
+        const char *base = strrchr(exe, '/');
+        task->phase = (uint16_t)phase_intern(t, base ? base + 1 : exe, "exec");
+    }
+    task->trig_pos = 0;
+    task->sig_count = 0;
+    task->bp_addr = 0;
+    task->nformer = 0;
+    node_enter_phase(t, task->node, task->phase);
+    bp_arm(t, task);
+}
