@@ -95,7 +95,7 @@ def test_syscall_trigger_and_children_inherit_the_phase(fx):
 
 def test_exec_starts_a_phase_named_after_the_program(fx):
     r = run([fx["exec_thread"], "2", fx["markers"]])
-    execd = [n for n in r.tree.nodes if n.kind.value == "exec"][0]
+    execd = next(n for n in r.tree.nodes if n.kind.value == "exec")
     assert phase_list(r, execd.index) == [("markers", "exec")]
     assert execd.load_base and execd.entry > execd.load_base
 
