@@ -19,6 +19,10 @@ from sysphase.errors import SysphaseError
 #: command name -> (module under sysphase.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "trace": ("trace_cmd", "trace every system call of a program and its children, like strace -f"),
+    "record": ("record_cmd", "record a program's syscalls per process and phase into a profile"),
+    "stats": ("stats_cmd", "show one or more profiles (merged) per program and phase"),
+    "merge": ("merge_cmd", "merge profiles into one"),
+    "diff": ("diff_cmd", "show what one profile adds to and removes from another"),
 }
 
 

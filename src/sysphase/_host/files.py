@@ -1,0 +1,44 @@
+"""File I/O for profiles: atomic writes and reads that name the file in their errors."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from sysphase.errors import ProfileInvalid, UsageError
+from sysphase.model import profile as prof
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write text to path through a temporary file and a rename: never half-written."""
+    if path == "-":
+        print(text, end="" if text.endswith("\n") else "\n")
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".sysphase-", dir=directory)
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror}") from err
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text if text.endswith("\n") else text + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def read_profile(path: str) -> prof.Profile:
+    """Decode a profile file; a missing or unreadable file is one sentence naming it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise ProfileInvalid(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise ProfileInvalid(f"{path}: not a text file (expected a JSON profile)") from None
+    except OSError as err:
+        raise ProfileInvalid(f"{path}: {err.strerror}") from err
+    return prof.decode(text, path)

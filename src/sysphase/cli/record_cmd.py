@@ -1,0 +1,129 @@
+"""`sysphase record`: trace a command one or more times and write a merged, phased profile."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from types import FrameType
+
+from sysphase._host import files, tracer
+from sysphase.errors import UsageError
+from sysphase.model import profile as prof
+from sysphase.model import syscalls
+from sysphase.model.phases import check_distinct, parse_trigger
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-o",
+        dest="output",
+        required=True,
+        metavar="PROFILE",
+        help="where to write the profile (JSON, sysphase-profile/1)",
+    )
+    p.add_argument("--runs", type=int, default=1, metavar="N", help="run the command N times")
+    p.add_argument(
+        "--until-stable",
+        type=int,
+        metavar="K",
+        help="stop once K runs in a row found no new syscall (at most --runs runs)",
+    )
+    p.add_argument(
+        "--phase",
+        action="append",
+        default=[],
+        metavar="NAME=TRIGGER",
+        help="a phase from a trigger on: syscall:NAME, symbol:FUNCTION or "
+        "addr:0xOFFSET (repeatable, in order)",
+    )
+    p.add_argument(
+        "--phase-signal",
+        metavar="SIG",
+        help="each delivery of this signal starts the next phase (swallowed)",
+    )
+    p.add_argument(
+        "--phase-names",
+        metavar="A,B,...",
+        help="names for the phases the phase signal starts (default phase-1, ...)",
+    )
+
+
+class _Stop(Exception):
+    def __init__(self, sig: int) -> None:
+        super().__init__(sig)
+        self.sig = sig
+
+
+def _raise_stop(sig: int, _frame: FrameType | None) -> None:
+    raise _Stop(sig)
+
+
+def _config(args: argparse.Namespace) -> tracer.PhaseConfig:
+    triggers = tuple(parse_trigger(spec) for spec in args.phase)
+    check_distinct(list(triggers))
+    sig = 0
+    if args.phase_signal:
+        sig = syscalls.signal_number(args.phase_signal) or 0
+        if sig <= 0 or sig in (signal.SIGKILL, signal.SIGSTOP):
+            raise UsageError(f"--phase-signal {args.phase_signal}: not a signal that can be caught")
+    names = tuple(n for n in (args.phase_names or "").split(",") if n)
+    if names and not sig:
+        raise UsageError("--phase-names needs --phase-signal")
+    return tracer.PhaseConfig(triggers=triggers, signal=sig, signal_names=names)
+
+
+def _keys(p: prof.Profile) -> set[tuple[str, str, str]]:
+    return {(n.executable, ph.name, k) for n in p.processes for ph in n.phases for k in ph.syscalls}
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.command_argv:
+        raise UsageError("record needs a command after '--'")
+    if args.runs < 1:
+        raise UsageError(f"--runs {args.runs}: must be at least 1")
+    if args.until_stable is not None and args.until_stable < 1:
+        raise UsageError(f"--until-stable {args.until_stable}: must be at least 1")
+    runs = args.runs if args.until_stable is None else max(args.runs, 1000)
+    config = _config(args)
+    merged: prof.Profile | None = None
+    stable = 0
+    status = 0
+    old = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        for k in range(1, runs + 1):
+            result = tracer.trace_command(args.command_argv, phases=config)
+            one = prof.from_tree(
+                result.tree, args.command_argv, "x86_64", complete=not result.interrupted
+            )
+            new = _keys(one) - (_keys(merged) if merged else set())
+            merged = one if merged is None else prof.merge(merged, one)
+            names = sorted({k[2] for k in new})
+            total = "" if args.until_stable is not None else f" of {runs}"
+            shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+            print(
+                f"run {k}{total}: {len(names)} new syscalls" + (f" ({shown})" if names else ""),
+                file=sys.stderr,
+            )
+            status = result.exit_status
+            if result.interrupted:
+                status = 128 + result.interrupted
+                break
+            stable = 0 if new and k > 1 else stable + (k > 1)
+            if args.until_stable is not None and stable >= args.until_stable:
+                break
+    except (_Stop, KeyboardInterrupt) as stop:
+        status = 128 + (stop.sig if isinstance(stop, _Stop) else signal.SIGINT)
+        if merged is not None:
+            merged = prof.Profile(merged.command, merged.arch, merged.runs, False, merged.processes)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    if merged is not None:
+        files.write_atomic(args.output, prof.encode(merged))
+        print(
+            f"wrote {args.output}: {merged.runs} run(s)"
+            + ("" if merged.complete else ", incomplete (interrupted)"),
+            file=sys.stderr,
+        )
+    return status
