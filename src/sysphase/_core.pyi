@@ -1,6 +1,6 @@
 """Type stubs for the C core (csrc/); checked against the module by tests/unit/test_core_stub.py."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 ARCH_X86_64: int
@@ -17,4 +17,8 @@ def trace(
     sink: Callable[[list[tuple[Any, ...]]], object] | None = None,
     arg_kinds: dict[int, bytes] | None = None,
     batch: int = 256,
+    phase_names: Sequence[tuple[str, str]] | None = None,
+    triggers: Sequence[tuple[Any, ...]] | None = None,
+    phase_signal: int = 0,
+    signal_names: Sequence[str] | None = None,
 ) -> dict[str, Any]: ...

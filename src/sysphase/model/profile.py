@@ -63,7 +63,7 @@ ARG_MAX: Final = 2**64 - 1
 #: Argument indexes as they appear in "arg_values" keys.
 ARG_INDEXES: Final = ("0", "1", "2", "3", "4", "5")
 
-V = TypeVar("V")
+V = TypeVar("V", covariant=True)
 
 
 class FrozenMap(Mapping[str, V]):
@@ -227,12 +227,12 @@ def from_tree(
         ids = list(node.phases) + sorted(set(by_phase) - set(node.phases))
         phases = []
         taken: set[int] = set()
-        for index, pid in enumerate(ids):
-            if not 0 <= pid < len(tree.phase_names):
-                raise ValueError(f"tree node {pos} refers to unknown phase id {pid}")
-            name, trigger = tree.phase_names[pid]
-            stats = {} if pid in taken else by_phase.get(pid, {})
-            taken.add(pid)
+        for index, phase_id in enumerate(ids):
+            if not 0 <= phase_id < len(tree.phase_names):
+                raise ValueError(f"tree node {pos} refers to unknown phase id {phase_id}")
+            name, trigger = tree.phase_names[phase_id]
+            stats = {} if phase_id in taken else by_phase.get(phase_id, {})
+            taken.add(phase_id)
             phases.append(Phase(index, name, trigger, FrozenMap(stats)))
         load_base = node.load_base or None
         entry = (
@@ -354,6 +354,11 @@ def _member(path: str, key: str) -> str:
     return f"{path}.{key}" if _IDENT.fullmatch(key) else f"{path}[{json.dumps(key)}]"
 
 
+def _q(text: str) -> str:
+    """A string quoted for a message: JSON escapes keep the message on one line."""
+    return json.dumps(text)
+
+
 def _show(value: object) -> str:
     if isinstance(value, dict):
         return "an object"
@@ -384,11 +389,11 @@ class _Decoder:
             if key not in known:
                 self.fail(
                     _member(path, key),
-                    f'unknown field "{key}" (known: {", ".join(sorted(known))})',
+                    f"unknown field {_q(key)} (known: {', '.join(sorted(known))})",
                 )
         for key in required:
             if key not in fields:
-                self.fail(path, f'missing field "{key}"')
+                self.fail(path, f"missing field {_q(key)}")
         return fields
 
     def map(self, value: object, path: str) -> Mapping[str, object]:
@@ -396,7 +401,7 @@ class _Decoder:
             self.fail(path, f"expected an object, got {_show(value)}")
         if isinstance(value, _Object) and value.duplicates:
             key = value.duplicates[0]
-            self.fail(_member(path, key), f'field "{key}" appears more than once')
+            self.fail(_member(path, key), f"field {_q(key)} appears more than once")
         return value
 
     def array(self, value: object, path: str) -> list[object]:
@@ -449,7 +454,7 @@ class _Decoder:
         arch = self.string(fields["arch"], "$.arch")
         if arch not in syscalls.ARCHES:
             self.fail(
-                "$.arch", f'unknown architecture "{arch}" (known: {", ".join(syscalls.ARCHES)})'
+                "$.arch", f"unknown architecture {_q(arch)} (known: {', '.join(syscalls.ARCHES)})"
             )
         self.arch = arch
         runs = self.integer(fields["runs"], "$.runs", minimum=1)
@@ -464,15 +469,17 @@ class _Decoder:
         value = self.string(data["format"], "$.format")
         m = _FORMAT.fullmatch(value)
         if m is None:
-            self.fail("$.format", f'"{value}" is not a sysphase profile format (expected {FORMAT})')
+            self.fail(
+                "$.format", f"{_q(value)} is not a sysphase profile format (expected {FORMAT})"
+            )
         version = int(m.group(1))
         if version > FORMAT_VERSION:
             self.fail(
                 "$.format",
-                f'format "{value}" is newer than this sysphase understands ({FORMAT})',
+                f"format {_q(value)} is newer than this sysphase understands ({FORMAT})",
             )
         if version < FORMAT_VERSION:
-            self.fail("$.format", f'format "{value}" is no longer supported (expected {FORMAT})')
+            self.fail("$.format", f"format {_q(value)} is no longer supported (expected {FORMAT})")
 
     def process(self, value: object, path: str, position: int) -> ProcessNode:
         fields = self.obj(
@@ -495,7 +502,7 @@ class _Decoder:
             created = NodeKind(created_text)
         except ValueError:
             known = ", ".join(k.value for k in NodeKind)
-            self.fail(f"{path}.created", f'unknown creation "{created_text}" (known: {known})')
+            self.fail(f"{path}.created", f"unknown creation {_q(created_text)} (known: {known})")
         executable = self.string(fields["executable"], f"{path}.executable")
         argv = self.strs(fields["argv"], f"{path}.argv")
         load_base = self.address(fields.get("load_base"), f"{path}.load_base")
@@ -508,7 +515,7 @@ class _Decoder:
         for i, p in enumerate(phases):
             if (p.index, p.name) in seen:
                 self.fail(
-                    f"{path}.phases[{i}]", f'phase {p.index} "{p.name}" appears more than once'
+                    f"{path}.phases[{i}]", f"phase {p.index} {_q(p.name)} appears more than once"
                 )
             seen.add((p.index, p.name))
         phases.sort(key=lambda p: (p.index, p.name))
@@ -531,7 +538,7 @@ class _Decoder:
         for key, v in self.map(fields.get("arg_values", {}), av_path).items():
             key_path = _member(av_path, self.key(key, av_path))
             if key not in stats:
-                self.fail(key_path, f'"{key}" has argument values but is not in the syscalls')
+                self.fail(key_path, f"{_q(key)} has argument values but is not in the syscalls")
             args[key] = self.args(v, key_path)
         return Phase(index, name, trigger, FrozenMap(stats), FrozenMap(args))
 
@@ -539,11 +546,11 @@ class _Decoder:
         arch, name = split_key(self.arch, key)
         where = _member(path, key)
         if arch not in syscalls.ARCHES:
-            self.fail(where, f'unknown architecture "{arch}" in syscall key "{key}"')
+            self.fail(where, f"unknown architecture {_q(arch)} in syscall key {_q(key)}")
         if key.startswith(f"{self.arch}:"):
-            self.fail(where, f'"{key}" names the profile\'s own architecture; write "{name}"')
+            self.fail(where, f"{_q(key)} names the profile's own architecture; write {_q(name)}")
         if syscalls.number(arch, name) is None:
-            self.fail(where, f'unknown syscall "{name}" for {arch}')
+            self.fail(where, f"unknown syscall {_q(name)} for {arch}")
         return key
 
     def stat(self, value: object, path: str) -> SyscallStat:
@@ -561,7 +568,7 @@ class _Decoder:
         for index, v in self.map(value, path).items():
             arg_path = _member(path, index)
             if index not in ARG_INDEXES:
-                self.fail(arg_path, f'"{index}" is not an argument index (0 to 5)')
+                self.fail(arg_path, f"{_q(index)} is not an argument index (0 to 5)")
             items = self.array(v, arg_path)
             ints = [self.integer(x, f"{arg_path}[{i}]", 0, ARG_MAX) for i, x in enumerate(items)]
             if len(set(ints)) != len(ints):
@@ -830,30 +837,29 @@ class ProfileDiff:
         return not self.programs
 
 
-def _phase_order(profile: Profile) -> dict[tuple[str, str], int]:
+def _phase_order(*profiles: Profile) -> dict[tuple[str, str], int]:
+    """(executable, phase name) -> rank of first appearance (nodes in id order, then B)."""
     first: dict[tuple[str, str], int] = {}
-    for node in profile.processes:
-        for phase in node.phases:
-            key = (node.executable, phase.name)
-            first[key] = min(first.get(key, phase.index), phase.index)
+    for profile in profiles:
+        for node in profile.processes:
+            for phase in node.phases:
+                first.setdefault((node.executable, phase.name), len(first))
     return first
 
 
 def diff(a: Profile, b: Profile) -> ProfileDiff:
     """Per executable and phase name: syscall keys in B and not A (added), in A not B (removed).
 
-    Programs are sorted by executable; phases by their first index, then
-    name. Programs and phases without changes are left out, except a program
+    Programs are sorted by executable; phases by first appearance (A's
+    nodes in id order, then B's). Programs and phases without changes are left out, except a program
     only one side has.
     """
     sets_a, sets_b = _syscall_sets(a), _syscall_sets(b)
-    order = _phase_order(a)
-    for key, index in _phase_order(b).items():
-        order[key] = min(order.get(key, index), index)
+    order = _phase_order(a, b)
     programs = []
     for exe in sorted(set(sets_a) | set(sets_b)):
         pa, pb = sets_a.get(exe, {}), sets_b.get(exe, {})
-        names = sorted(set(pa) | set(pb), key=lambda n: (order[(exe, n)], n))
+        names = sorted(set(pa) | set(pb), key=lambda n: order[(exe, n)])
         phases = []
         for name in names:
             sa, sb = pa.get(name, set()), pb.get(name, set())

@@ -31,19 +31,17 @@ def _exe(executable: str) -> str:
 def _program_phases(
     nodes: list[ProcessNode],
 ) -> list[tuple[str, dict[str, SyscallStat]]]:
-    """(phase name, summed counters) in order of first index, then name."""
-    first: dict[str, int] = {}
+    """(phase name, summed counters) in order of first appearance (nodes in id order)."""
     sums: dict[str, dict[str, SyscallStat]] = {}
     for node in nodes:
         for phase in node.phases:
-            first[phase.name] = min(first.get(phase.name, phase.index), phase.index)
             acc = sums.setdefault(phase.name, {})
             for key, stat in phase.syscalls.items():
                 acc[key] = acc[key] + stat if key in acc else stat
-    return [(name, sums[name]) for name in sorted(sums, key=lambda n: (first[n], n))]
+    return list(sums.items())
 
 
-def _table(stats: dict[str, SyscallStat], indent: str) -> list[str]:
+def _table(stats: dict[str, SyscallStat], indent: str, width: int) -> list[str]:
     if not stats:
         return [f"{indent}(no system calls)"]
     # calls that never returned are listed under the table, as in `trace -c`
@@ -51,7 +49,6 @@ def _table(stats: dict[str, SyscallStat], indent: str) -> list[str]:
         ((k, s) for k, s in stats.items() if s.calls),
         key=lambda kv: (-kv[1].time_ns, -kv[1].calls, kv[0]),
     )
-    width = max(7, *(len(k) for k in stats))
     lines = [f"{indent}{'syscall':<{width}} {'calls':>9} {'errors':>9} {'seconds':>11}"]
     for key, s in rows:
         errors = str(s.errors) if s.errors else ""
@@ -76,13 +73,15 @@ def render_stats(profile: Profile) -> str:
     programs: dict[str, list[ProcessNode]] = {}
     for node in profile.processes:
         programs.setdefault(node.executable, []).append(node)
+    # one syscall column width for every table, so they line up
+    width = max([7, *(len(k) for n in profile.processes for p in n.phases for k in p.syscalls)])
     for exe in sorted(programs):
         nodes = programs[exe]
         lines.append("")
         lines.append(f"{_exe(exe)} ({_plural(len(nodes), 'process', 'processes')})")
         for name, stats in _program_phases(nodes):
             lines.append(f"  phase {name}")
-            lines.extend(_table(stats, "    "))
+            lines.extend(_table(stats, "    ", width))
     if not programs:
         lines.extend(["", "no processes"])
     return "\n".join(lines) + "\n"
