@@ -93,7 +93,6 @@ typedef struct {
     uint16_t phase;
     uint8_t in_syscall; /* entry stop seen, exit stop not yet */
     uint8_t awaiting;   /* first stop seen before the parent's event: not resumed yet */
-    uint8_t known;      /* the parent's event (or spawn/attach) created its node */
     uint8_t entry_arch;
     uint32_t entry_nr;
     uint64_t entry_key;

@@ -233,7 +233,6 @@ static void on_new_task_event(tracer_t *t, task_t *task, int event)
     ct->tgid = tgid;
     phases_inherit(ct, task);
     node_enter_phase(t, node, ct->phase);
-    ct->known = 1;
     if (ct->awaiting) { /* its first stop came first: let it run now */
         ct->awaiting = 0;
         t->nawaiting--;
@@ -364,7 +363,6 @@ static void adopt_orphans(tracer_t *t)
         task->awaiting = 0;
         t->nawaiting--;
         task->node = node_new(t, task->tid, task->tid, -1, KIND_CLONE, -1);
-        task->known = 1;
         if (t->draining && !t->attach)
             (void)kill(task->tid, SIGKILL);
         resume(t, task, 0);
@@ -442,7 +440,6 @@ int loop_spawn(tracer_t *t, const char *path, char *const argv[], char *const en
         return -1;
     }
     task->node = node;
-    task->known = 1;
     node_enter_phase(t, node, 0);
     g_kill_pid = pid;
     if (kill(pid, SIGCONT) < 0) {
@@ -472,7 +469,6 @@ static int attach_thread(tracer_t *t, pid_t tgid, pid_t tid, int32_t leader_node
         return -1;
     task->node = node;
     task->tgid = tgid;
-    task->known = 1;
     if (tid == tgid)
         phases_on_exec(t, task); /* addresses and the first phase of the image */
     else

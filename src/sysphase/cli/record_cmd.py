@@ -22,7 +22,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="PROFILE",
         help="where to write the profile (JSON, sysphase-profile/1)",
     )
-    p.add_argument("--runs", type=int, default=1, metavar="N", help="run the command N times")
+    p.add_argument(
+        "--runs",
+        type=int,
+        metavar="N",
+        help="run the command N times (default 1; with --until-stable, at most N, default 1000)",
+    )
     p.add_argument(
         "--until-stable",
         type=int,
@@ -80,11 +85,11 @@ def _keys(p: prof.Profile) -> set[tuple[str, str, str]]:
 def run(args: argparse.Namespace) -> int:
     if not args.command_argv:
         raise UsageError("record needs a command after '--'")
-    if args.runs < 1:
+    if args.runs is not None and args.runs < 1:
         raise UsageError(f"--runs {args.runs}: must be at least 1")
     if args.until_stable is not None and args.until_stable < 1:
         raise UsageError(f"--until-stable {args.until_stable}: must be at least 1")
-    runs = args.runs if args.until_stable is None else max(args.runs, 1000)
+    runs = args.runs or (1 if args.until_stable is None else 1000)
     config = _config(args)
     merged: prof.Profile | None = None
     stable = 0
@@ -99,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             new = _keys(one) - (_keys(merged) if merged else set())
             merged = one if merged is None else prof.merge(merged, one)
             names = sorted({k[2] for k in new})
-            total = "" if args.until_stable is not None else f" of {runs}"
+            total = "" if args.until_stable is not None and args.runs is None else f" of {runs}"
             shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
             print(
                 f"run {k}{total}: {len(names)} new syscalls" + (f" ({shown})" if names else ""),
