@@ -113,6 +113,13 @@ typedef struct {
     uint64_t calls, errors, time_ns, unfinished;
 } counter_t;
 
+/* One distinct value of a watched argument (for policy argument conditions). */
+typedef struct {
+    uint64_t key; /* counter key, 0 = empty slot */
+    uint64_t value;
+    uint8_t arg;
+} argval_t;
+
 /* One live-mode event, as batched for Python. */
 typedef struct {
     pid_t tid;
@@ -145,6 +152,10 @@ typedef struct {
     size_t nsignal_names;
     phase_name_t *phase_names;
     size_t nphase_names, cap_phase_names;
+    const uint8_t *arg_watch[ARCH_COUNT]; /* per nr: bitmask of arguments whose values to keep */
+    size_t arg_watch_len[ARCH_COUNT];
+    argval_t *argvals;
+    size_t nargvals, cap_argvals; /* cap is a power of two */
 
     /* state */
     task_t **tidmap; /* tid -> task, NULL = none */
@@ -183,6 +194,7 @@ void task_move(tracer_t *t, task_t *task, pid_t new_tid);
 int32_t node_new(tracer_t *t, pid_t tid, pid_t tgid, int32_t parent, int kind, int32_t image);
 int32_t image_read(tracer_t *t, pid_t pid);
 counter_t *counter_get(tracer_t *t, uint64_t key);
+int argval_add(tracer_t *t, uint64_t key, uint8_t arg, uint64_t value);
 uint64_t counter_key(int32_t node, uint16_t phase, uint8_t arch, uint32_t nr);
 uint64_t now_ns(void);
 

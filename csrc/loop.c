@@ -185,6 +185,12 @@ static void on_syscall_stop(tracer_t *t, task_t *task)
         task->entry_arg0 = info.entry.args[0];
         task->in_marker = (uint8_t)phases_on_entry(t, task, info.entry.args);
         task->entry_key = counter_key(task->node, task->phase, arch, task->entry_nr);
+        if (arch < ARCH_COUNT && task->entry_nr < t->arg_watch_len[arch] && !task->in_marker) {
+            uint8_t watch = t->arg_watch[arch][task->entry_nr];
+            for (uint8_t i = 0; watch != 0 && i < 6; i++)
+                if (watch & (1u << i))
+                    argval_add(t, task->entry_key, i, info.entry.args[i]);
+        }
         if (t->live && !task->in_marker)
             events_capture_entry(t, task, arch, task->entry_nr, info.entry.args);
         task->entry_ns = now_ns();

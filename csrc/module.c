@@ -102,6 +102,24 @@ static PyObject *build_result(tracer_t *t)
             goto fail;
         PyList_SET_ITEM(images, (Py_ssize_t)i, o);
     }
+    PyObject *argvals = PyList_New(0);
+    if (argvals == NULL)
+        goto fail;
+    for (size_t i = 0; i < t->cap_argvals; i++) {
+        argval_t *a = &t->argvals[i];
+        if (a->key == 0)
+            continue;
+        PyObject *o =
+            Py_BuildValue("(iiiiiK)", (int)(a->key >> 32) - 1, (int)((a->key >> 20) & 0xfff),
+                          (int)((a->key >> 16) & 0xf), (int)(a->key & 0xffff), (int)a->arg,
+                          (unsigned long long)a->value);
+        if (o == NULL || PyList_Append(argvals, o) < 0) {
+            Py_XDECREF(o);
+            Py_DECREF(argvals);
+            goto fail;
+        }
+        Py_DECREF(o);
+    }
     for (size_t i = 0; i < t->cap_counters; i++) {
         counter_t *c = &t->counters[i];
         if (c->key == 0)
@@ -113,14 +131,16 @@ static PyObject *build_result(tracer_t *t)
             (unsigned long long)c->time_ns, (unsigned long long)c->unfinished);
         if (o == NULL || PyList_Append(counts, o) < 0) {
             Py_XDECREF(o);
+            Py_DECREF(argvals);
             goto fail;
         }
         Py_DECREF(o);
     }
-    return Py_BuildValue("{s:N,s:N,s:N,s:N,s:i,s:i,s:i,s:K,s:i}", "nodes", nodes, "images", images,
-                         "counts", counts, "phase_names", names, "root_status", t->root_status,
-                         "interrupted", t->interrupted, "exec_errno", t->exec_errno, "stops",
-                         (unsigned long long)t->stops, "root", (int)t->root);
+    return Py_BuildValue("{s:N,s:N,s:N,s:N,s:N,s:i,s:i,s:i,s:K,s:i}", "nodes", nodes, "images",
+                         images, "counts", counts, "arg_values", argvals, "phase_names", names,
+                         "root_status", t->root_status, "interrupted", t->interrupted, "exec_errno",
+                         t->exec_errno, "stops", (unsigned long long)t->stops, "root",
+                         (int)t->root);
 fail:
     Py_XDECREF(nodes);
     Py_XDECREF(images);
@@ -129,27 +149,30 @@ fail:
     return NULL;
 }
 
-static int load_arg_kinds(tracer_t *t, PyObject *kinds, PyObject **keep)
+/* {arch code: bytes} -> per-arch byte tables indexed by syscall number (the
+ * dict is kept alive in *keep while the loop reads the bytes). */
+static int load_arch_tables(PyObject *d, const uint8_t **tab, size_t *len, const char *what,
+                            PyObject **keep)
 {
-    if (kinds == NULL || kinds == Py_None)
+    if (d == NULL || d == Py_None)
         return 0;
-    if (!PyDict_Check(kinds)) {
-        PyErr_SetString(PyExc_TypeError, "arg_kinds must be a dict {arch code: bytes}");
+    if (!PyDict_Check(d)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a dict {arch code: bytes}", what);
         return -1;
     }
-    *keep = Py_NewRef(kinds); /* the bytes stay alive while the loop reads them */
+    *keep = Py_NewRef(d);
     PyObject *k, *v;
     Py_ssize_t pos = 0;
-    while (PyDict_Next(kinds, &pos, &k, &v)) {
+    while (PyDict_Next(d, &pos, &k, &v)) {
         long a = PyLong_AsLong(k);
         if (a == -1 && PyErr_Occurred())
             return -1;
         if (a < 0 || a >= ARCH_COUNT || !PyBytes_Check(v)) {
-            PyErr_SetString(PyExc_ValueError, "arg_kinds: bad arch code or table");
+            PyErr_Format(PyExc_ValueError, "%s: bad arch code or table", what);
             return -1;
         }
-        t->arg_kinds[a] = (const uint8_t *)PyBytes_AS_STRING(v);
-        t->arg_kinds_len[a] = (size_t)PyBytes_GET_SIZE(v);
+        tab[a] = (const uint8_t *)PyBytes_AS_STRING(v);
+        len[a] = (size_t)PyBytes_GET_SIZE(v);
     }
     return 0;
 }
@@ -259,7 +282,7 @@ static int load_phases(tracer_t *t, PyObject *names, PyObject *triggers, PyObjec
 
 PyDoc_STRVAR(trace_doc,
              "trace($module, path, argv, envp, *, pid=0, sink=None, arg_kinds=None, batch=256, "
-             "phase_names=None, triggers=None, phase_signal=0, signal_names=None)\n"
+             "phase_names=None, triggers=None, phase_signal=0, signal_names=None, arg_watch=None)\n"
              "--\n\n"
              "Spawn path with argv and envp (bytes), or attach to pid (path None), and\n"
              "trace the whole tree until every tracee is gone or the tracer gets\n"
@@ -270,16 +293,16 @@ PyDoc_STRVAR(trace_doc,
 static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
-    static char *kwlist[] = {"path",     "argv",         "envp",         "pid",
-                             "sink",     "arg_kinds",    "batch",        "phase_names",
-                             "triggers", "phase_signal", "signal_names", NULL};
+    static char *kwlist[] = {"path",         "argv",      "envp",        "pid",      "sink",
+                             "arg_kinds",    "batch",     "phase_names", "triggers", "phase_signal",
+                             "signal_names", "arg_watch", NULL};
     PyObject *path_obj, *argv_obj, *envp_obj, *sink = Py_None, *kinds = Py_None;
-    PyObject *names = Py_None, *triggers = Py_None, *signal_names = Py_None;
+    PyObject *names = Py_None, *triggers = Py_None, *signal_names = Py_None, *watch = Py_None;
     int pid = 0, phase_signal = 0;
     Py_ssize_t batch = 256;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$iOOnOOiO", kwlist, &path_obj, &argv_obj,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$iOOnOOiOO", kwlist, &path_obj, &argv_obj,
                                      &envp_obj, &pid, &sink, &kinds, &batch, &names, &triggers,
-                                     &phase_signal, &signal_names))
+                                     &phase_signal, &signal_names, &watch))
         return NULL;
     if (sink != Py_None && !PyCallable_Check(sink)) {
         PyErr_SetString(PyExc_TypeError, "sink must be callable or None");
@@ -294,12 +317,13 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
     t.live = sink != Py_None;
     t.sink = t.live ? sink : NULL;
     t.batch_max = (size_t)batch;
-    PyObject *keep_kinds = NULL;
+    PyObject *keep_kinds = NULL, *keep_watch = NULL;
     char **argv = NULL, **envp = NULL;
     const char *path = NULL;
     PyObject *result = NULL;
     t.phase_signal = phase_signal;
-    if (load_arg_kinds(&t, kinds, &keep_kinds) < 0 ||
+    if (load_arch_tables(kinds, t.arg_kinds, t.arg_kinds_len, "arg_kinds", &keep_kinds) < 0 ||
+        load_arch_tables(watch, t.arg_watch, t.arg_watch_len, "arg_watch", &keep_watch) < 0 ||
         load_phases(&t, names, triggers, signal_names) < 0)
         goto out;
     if (!t.attach) {
@@ -364,6 +388,7 @@ out:
     free_strv(argv);
     free_strv(envp);
     Py_XDECREF(keep_kinds);
+    Py_XDECREF(keep_watch);
     return result;
 }
 

@@ -71,6 +71,7 @@ void tables_free(tracer_t *t)
     free(t->nodes);
     free(t->images);
     free(t->counters);
+    free(t->argvals);
     free(t->events);
 }
 
@@ -268,6 +269,49 @@ counter_t *counter_get(tracer_t *t, uint64_t key)
     t->counters[i].key = key;
     t->ncounters++;
     return &t->counters[i];
+}
+
+static inline size_t hash_argval(uint64_t key, uint8_t arg, uint64_t value)
+{
+    return hash_key(key ^ (value * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)arg << 56));
+}
+
+/* Remember that argument ARG of the call counted under KEY had VALUE. */
+int argval_add(tracer_t *t, uint64_t key, uint8_t arg, uint64_t value)
+{
+    if ((t->nargvals + 1) * 2 > t->cap_argvals) {
+        size_t ncap = t->cap_argvals ? t->cap_argvals * 2 : 256;
+        argval_t *na = calloc(ncap, sizeof(argval_t));
+        if (na == NULL) {
+            core_fail(t, "malloc", ENOMEM, 0);
+            return -1;
+        }
+        for (size_t i = 0; i < t->cap_argvals; i++) {
+            argval_t *a = &t->argvals[i];
+            if (a->key == 0)
+                continue;
+            size_t j = hash_argval(a->key, a->arg, a->value) & (ncap - 1);
+            while (na[j].key != 0)
+                j = (j + 1) & (ncap - 1);
+            na[j] = *a;
+        }
+        free(t->argvals);
+        t->argvals = na;
+        t->cap_argvals = ncap;
+    }
+    size_t mask = t->cap_argvals - 1;
+    size_t i = hash_argval(key, arg, value) & mask;
+    while (t->argvals[i].key != 0) {
+        argval_t *a = &t->argvals[i];
+        if (a->key == key && a->arg == arg && a->value == value)
+            return 0;
+        i = (i + 1) & mask;
+    }
+    t->argvals[i].key = key;
+    t->argvals[i].arg = arg;
+    t->argvals[i].value = value;
+    t->nargvals++;
+    return 0;
 }
 
 uint64_t now_ns(void)

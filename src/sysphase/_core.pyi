@@ -21,4 +21,5 @@ def trace(
     triggers: Sequence[tuple[Any, ...]] | None = None,
     phase_signal: int = 0,
     signal_names: Sequence[str] | None = None,
+    arg_watch: dict[int, bytes] | None = None,
 ) -> dict[str, Any]: ...

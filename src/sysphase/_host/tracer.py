@@ -24,10 +24,10 @@ from sysphase.errors import (
     TracerError,
     UsageError,
 )
-from sysphase.model import elf, syscalls
+from sysphase.model import arg_watch, elf, syscalls
 from sysphase.model.events import AARCH64, I386, X32, X86_64, SyscallEvent
 from sysphase.model.phases import PhaseTrigger
-from sysphase.model.tree import END_BY_CODE, KIND_BY_CODE, Count, Node, ProcessTree
+from sysphase.model.tree import END_BY_CODE, KIND_BY_CODE, ArgValue, Count, Node, ProcessTree
 
 X32_BIT = 0x40000000
 ARCH_BY_CODE = {
@@ -147,8 +147,12 @@ def _result(raw: dict[str, object], attached: bool) -> TraceResult:
     counts.sort(key=lambda c: (c.node, c.phase, c.arch, c.nr))
     status = raw["root_status"]
     names = [(n, _trigger_name(t)) for n, t in raw["phase_names"]]  # type: ignore[attr-defined]
+    argvals = [
+        ArgValue(node, phase, ARCH_BY_CODE.get(code, "unknown"), nr, arg, value)
+        for node, phase, code, nr, arg, value in raw["arg_values"]  # type: ignore[attr-defined]
+    ]
     return TraceResult(
-        tree=ProcessTree(nodes, counts, names),
+        tree=ProcessTree(nodes, counts, names, argvals),
         root_status=None if status == -1 else status,  # type: ignore[arg-type]
         interrupted=raw["interrupted"],  # type: ignore[arg-type]
         stops=raw["stops"],  # type: ignore[arg-type]
@@ -235,6 +239,7 @@ def trace_command(
             sink=core_sink,
             arg_kinds=_kinds_for_core(arg_kinds),
             batch=batch,
+            arg_watch={_core.ARCH_X86_64: arg_watch.table(X86_64)},
             **phase_args,  # type: ignore[arg-type]
         )
     except OSError as err:

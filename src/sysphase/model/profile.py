@@ -217,6 +217,11 @@ def from_tree(
         key = syscall_key(arch, c.arch, c.name)
         stat = SyscallStat(c.calls, c.errors, c.time_ns, c.unfinished)
         per_phase[key] = per_phase[key] + stat if key in per_phase else stat
+    seen: dict[int, dict[int, dict[str, dict[str, set[int]]]]] = {}
+    for v in tree.arg_values:
+        key = syscall_key(arch, v.arch, syscalls.name(v.arch, v.nr))
+        by_key = seen.setdefault(v.node, {}).setdefault(v.phase, {}).setdefault(key, {})
+        by_key.setdefault(str(v.arg), set()).add(v.value)
     processes = []
     for pos, node in enumerate(tree.nodes):
         if node.index != pos:
@@ -232,8 +237,16 @@ def from_tree(
                 raise ValueError(f"tree node {pos} refers to unknown phase id {phase_id}")
             name, trigger = tree.phase_names[phase_id]
             stats = {} if phase_id in taken else by_phase.get(phase_id, {})
+            values = {} if phase_id in taken else seen.get(pos, {}).get(phase_id, {})
             taken.add(phase_id)
-            phases.append(Phase(index, name, trigger, FrozenMap(stats)))
+            arg_values = FrozenMap(
+                {
+                    sc: FrozenMap({i: tuple(sorted(vs)) for i, vs in by_arg.items()})
+                    for sc, by_arg in values.items()
+                    if sc in stats
+                }
+            )
+            phases.append(Phase(index, name, trigger, FrozenMap(stats), arg_values))
         load_base = node.load_base or None
         entry = (
             node.entry - node.load_base

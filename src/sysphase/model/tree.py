@@ -60,6 +60,18 @@ class Count:
         return syscalls.name(self.arch, self.nr)
 
 
+@dataclass(frozen=True, slots=True)
+class ArgValue:
+    """Argument `arg` of syscall (arch, nr) had `value` in this node and phase."""
+
+    node: int
+    phase: int
+    arch: str
+    nr: int
+    arg: int
+    value: int
+
+
 @dataclass(slots=True)
 class Node:
     """One program image of one task (see the module docstring)."""
@@ -103,6 +115,8 @@ class ProcessTree:
     counts: list[Count]
     #: phase id -> (name, trigger); id 0 is "start" (trigger "start")
     phase_names: list[tuple[str, str]] = field(default_factory=lambda: [("start", "start")])
+    #: distinct values of watched arguments (model.arg_watch)
+    arg_values: list[ArgValue] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for n in self.nodes:
