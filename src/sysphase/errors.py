@@ -50,3 +50,11 @@ class TracerError(SysphaseError):
 
 class ProfileInvalid(SysphaseError):
     """A profile file is corrupt, of another version, or has a bad field (names file and path)."""
+
+
+class PolicyInvalid(SysphaseError):
+    """A policy file is corrupt, of another version, or has a bad field (names file and path)."""
+
+
+class PolicyError(SysphaseError):
+    """A policy cannot be generated, compiled or installed."""

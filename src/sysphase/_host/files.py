@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 
 from sysphase.errors import ProfileInvalid, UsageError
@@ -14,14 +15,24 @@ def write_atomic(path: str, text: str) -> None:
     if path == "-":
         print(text, end="" if text.endswith("\n") else "\n")
         return
+    write_bytes_atomic(path, (text if text.endswith("\n") else text + "\n").encode())
+
+
+def write_bytes_atomic(path: str, data: bytes) -> None:
+    """Write bytes to path (or stdout for '-') through a temporary file and a rename."""
+    if path == "-":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".sysphase-", dir=directory)
     except OSError as err:
         raise UsageError(f"cannot write {path}: {err.strerror}") from err
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text if text.endswith("\n") else text + "\n")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

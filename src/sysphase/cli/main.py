@@ -23,6 +23,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("stats_cmd", "show one or more profiles (merged) per program and phase"),
     "merge": ("merge_cmd", "merge profiles into one"),
     "diff": ("diff_cmd", "show what one profile adds to and removes from another"),
+    "policy": (
+        "policy_cmd",
+        "generate a seccomp policy from a profile (sysphase, oci, k8s, systemd, c, c-bpf, bpf)",
+    ),
 }
 
 

@@ -1,0 +1,321 @@
+"""A small ctypes binding of libseccomp: allow-lists in, raw BPF out; installing a filter.
+
+Pure data in, bytes out. :func:`compile_filter` turns ``{syscall name:
+alternatives}`` into the classic-BPF program libseccomp generates for it
+(the same compiler runc, crun and systemd use); :func:`install` sets
+``no_new_privs`` and loads such a program into the calling thread;
+:func:`disassemble` prints one.
+
+Syscall names are resolved with sysphase's own tables
+(:mod:`sysphase.model.syscalls`, generated from the kernel headers), not with
+libseccomp's: a syscall's identity is (arch, number), and a libseccomp older
+than the kernel still compiles a rule for a number it has no name for.
+
+What the generated filter does (libseccomp 2.5.4, checked with
+:func:`sysphase.policy.bpf_sim.disassemble`):
+
+- ``seccomp_data.arch`` other than AUDIT_ARCH_X86_64 (i386 through
+  ``int 0x80``) gets the bad-arch action;
+- an x86_64 ``nr`` with the x32 bit (``nr >= 0x40000000``) gets the
+  bad-arch action as well: libseccomp adds that check to every x86_64-only
+  filter (``jgt 0x3fffffff``), so no rule of ours is needed;
+- then one comparison per allowed number (64-bit argument conditions as
+  pairs of 32-bit compares), then the default action.
+
+The bad-arch action is the default action for ``kill`` (kill-process),
+``errno`` (EPERM) and ``trap``; for ``log`` it is kill-process, because a call
+through a foreign ABI is never something to just log and let through.
+
+libseccomp's errors (negative errno values) and failing system calls become
+:class:`sysphase.errors.PolicyError`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import Final
+
+from sysphase.errors import PolicyError
+from sysphase.model import syscalls
+from sysphase.policy import bpf_sim
+
+__all__ = [
+    "ARCH_TOKENS",
+    "DEFAULT_ACTIONS",
+    "OPS",
+    "Cond",
+    "compile_filter",
+    "disassemble",
+    "install",
+    "load_library",
+]
+
+Cond = tuple[int, str, int, int]
+"""One argument condition: (argument index 0..5, op, value, mask).
+
+``op`` is one of :data:`OPS`; the mask only matters for ``masked_eq``
+(``args[i] & mask == value``). Values are 64-bit; a negative value is taken in
+two's complement (-1 is 0xffffffffffffffff).
+"""
+
+LIBRARY: Final = "libseccomp.so.2"
+
+# enum scmp_compare
+OPS: Final = {"ne": 1, "lt": 2, "le": 3, "eq": 4, "ge": 5, "gt": 6, "masked_eq": 7}
+
+#: libseccomp's architecture tokens (the AUDIT_ARCH_* values) for the architectures compiled.
+ARCH_TOKENS: Final = {"x86_64": bpf_sim.AUDIT_ARCH_X86_64}
+
+_SCMP_ACT_KILL_PROCESS: Final = 0x80000000
+_SCMP_ACT_TRAP: Final = 0x00030000
+_SCMP_ACT_LOG: Final = 0x7FFC0000
+_SCMP_ACT_ALLOW: Final = 0x7FFF0000
+
+
+def _scmp_act_errno(err: int) -> int:
+    return 0x00050000 | (err & 0xFFFF)
+
+
+#: Policy default action -> (libseccomp default action, bad-arch action).
+DEFAULT_ACTIONS: Final = {
+    "kill": (_SCMP_ACT_KILL_PROCESS, _SCMP_ACT_KILL_PROCESS),
+    "errno": (_scmp_act_errno(errno.EPERM), _scmp_act_errno(errno.EPERM)),
+    "trap": (_SCMP_ACT_TRAP, _SCMP_ACT_TRAP),
+    "log": (_SCMP_ACT_LOG, _SCMP_ACT_KILL_PROCESS),
+}
+
+# enum scmp_filter_attr
+_SCMP_FLTATR_ACT_BADARCH: Final = 2
+
+_U64: Final = 0xFFFFFFFFFFFFFFFF
+
+# <linux/prctl.h>, <linux/seccomp.h>
+_PR_SET_NO_NEW_PRIVS: Final = 38
+_SECCOMP_SET_MODE_FILTER: Final = 1
+_SECCOMP_FILTER_FLAG_TSYNC: Final = 1
+
+
+class _ArgCmp(ctypes.Structure):
+    """struct scmp_arg_cmp."""
+
+    _fields_ = (
+        ("arg", ctypes.c_uint),
+        ("op", ctypes.c_int),
+        ("datum_a", ctypes.c_uint64),
+        ("datum_b", ctypes.c_uint64),
+    )
+
+
+class _SockFprog(ctypes.Structure):
+    """struct sock_fprog."""
+
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+
+@cache
+def load_library() -> ctypes.CDLL:
+    """libseccomp.so.2 with its prototypes; PolicyError if it cannot be loaded."""
+    try:
+        lib = ctypes.CDLL(LIBRARY, use_errno=True)
+    except OSError as err:
+        raise PolicyError(
+            f"cannot load {LIBRARY} ({err}); install libseccomp (apt-get install libseccomp2)"
+        ) from err
+    ctx = ctypes.c_void_p
+    lib.seccomp_init.argtypes = (ctypes.c_uint32,)
+    lib.seccomp_init.restype = ctx
+    lib.seccomp_release.argtypes = (ctx,)
+    lib.seccomp_release.restype = None
+    lib.seccomp_arch_native.argtypes = ()
+    lib.seccomp_arch_native.restype = ctypes.c_uint32
+    lib.seccomp_arch_add.argtypes = (ctx, ctypes.c_uint32)
+    lib.seccomp_arch_add.restype = ctypes.c_int
+    lib.seccomp_arch_remove.argtypes = (ctx, ctypes.c_uint32)
+    lib.seccomp_arch_remove.restype = ctypes.c_int
+    lib.seccomp_attr_set.argtypes = (ctx, ctypes.c_int, ctypes.c_uint32)
+    lib.seccomp_attr_set.restype = ctypes.c_int
+    lib.seccomp_rule_add_array.argtypes = (
+        ctx,
+        ctypes.c_uint32,
+        ctypes.c_int,
+        ctypes.c_uint,
+        ctypes.POINTER(_ArgCmp),
+    )
+    lib.seccomp_rule_add_array.restype = ctypes.c_int
+    lib.seccomp_export_bpf.argtypes = (ctx, ctypes.c_int)
+    lib.seccomp_export_bpf.restype = ctypes.c_int
+    return lib
+
+
+def _check(rc: int, what: str) -> None:
+    """libseccomp returns 0 or a negative errno value."""
+    if rc < 0:
+        raise PolicyError(f"libseccomp: {what} failed: {os.strerror(-rc)}")
+
+
+def _resolve(arch: str, name: str) -> int:
+    nr = syscalls.number(arch, name)
+    if nr is None or nr < 0:
+        raise PolicyError(f"unknown system call {name!r}: {arch} has no system call of that name")
+    return nr
+
+
+def _arg_cmps(name: str, conj: Sequence[Cond]) -> ctypes.Array[_ArgCmp]:
+    cmps = (_ArgCmp * max(len(conj), 1))()
+    for i, cond in enumerate(conj):
+        try:
+            arg, op, value, mask = cond
+        except (TypeError, ValueError):
+            raise PolicyError(f"{name}: condition {cond!r} is not (arg, op, value, mask)") from None
+        if not isinstance(arg, int) or not 0 <= arg <= 5:
+            raise PolicyError(f"{name}: argument index {arg!r} is not 0..5")
+        if op not in OPS:
+            raise PolicyError(f"{name}: unknown comparison {op!r} (known: {', '.join(OPS)})")
+        for what, v in (("value", value), ("mask", mask)):
+            if not isinstance(v, int) or not -(1 << 63) <= v <= _U64:
+                raise PolicyError(f"{name}: arg{arg} {what} {v!r} is not a 64-bit integer")
+        value &= _U64
+        mask &= _U64
+        if op == "masked_eq":
+            if value & ~mask:
+                raise PolicyError(
+                    f"{name}: arg{arg} masked_eq value {value:#x} has bits outside "
+                    f"its mask {mask:#x}, so it can never match"
+                )
+            cmps[i] = _ArgCmp(arg, OPS[op], mask, value)  # datum_a = mask, datum_b = value
+        else:
+            cmps[i] = _ArgCmp(arg, OPS[op], value, 0)
+    return cmps
+
+
+def _export(lib: ctypes.CDLL, ctx: int) -> bytes:
+    fd = os.memfd_create("sysphase-bpf", os.MFD_CLOEXEC)
+    try:
+        _check(lib.seccomp_export_bpf(ctx, fd), "seccomp_export_bpf")
+        size = os.lseek(fd, 0, os.SEEK_END)
+        return os.pread(fd, size, 0)
+    finally:
+        os.close(fd)
+
+
+def compile_filter(
+    allow: Mapping[str, Sequence[Sequence[Cond]]],
+    default_action: str,
+    *,
+    arch: str = "x86_64",
+    phase: str | None = None,
+) -> bytes:
+    """The raw BPF program (8-byte ``struct sock_filter`` each) for an allow-list.
+
+    ``allow`` maps a syscall name to its alternatives: an empty sequence
+    allows the call unconditionally; otherwise each alternative is a
+    conjunction of :data:`Cond` (an empty conjunction also allows it
+    unconditionally). ``default_action`` is ``kill`` (kill the process),
+    ``errno`` (fail with EPERM), ``trap`` (SIGSYS) or ``log`` (allow and log).
+    Calls of another ABI (i386, x32) get the bad-arch action (see the module
+    docstring). ``phase`` only names the filter in error messages.
+
+    PolicyError: unknown name, architecture or action, a malformed
+    condition, a libseccomp failure, or a program over the kernel's 4096
+    instructions.
+    """
+    what = f"phase {phase!r}" if phase is not None else "the filter"
+    token = ARCH_TOKENS.get(arch)
+    if token is None:
+        raise PolicyError(f"cannot compile {what} for {arch!r}: only x86_64 is supported")
+    actions = DEFAULT_ACTIONS.get(default_action)
+    if actions is None:
+        raise PolicyError(
+            f"unknown default action {default_action!r} (known: {', '.join(DEFAULT_ACTIONS)})"
+        )
+    rules = [(_resolve(arch, name), name, alts) for name, alts in allow.items()]
+    lib = load_library()
+    default, badarch = actions
+    ctx = lib.seccomp_init(default)
+    if not ctx:
+        raise PolicyError(f"libseccomp: seccomp_init failed: {os.strerror(ctypes.get_errno())}")
+    try:
+        native = lib.seccomp_arch_native()
+        if native != token:
+            _check(lib.seccomp_arch_add(ctx, token), f"seccomp_arch_add({arch})")
+            _check(lib.seccomp_arch_remove(ctx, native), "seccomp_arch_remove(native)")
+        _check(
+            lib.seccomp_attr_set(ctx, _SCMP_FLTATR_ACT_BADARCH, badarch),
+            "seccomp_attr_set(SCMP_FLTATR_ACT_BADARCH)",
+        )
+        for nr, name, alts in rules:
+            conjs = [tuple(c) for c in alts]
+            if not conjs or any(not c for c in conjs):
+                conjs = [()]  # unconditional wins over any condition
+            for conj in conjs:
+                rc = lib.seccomp_rule_add_array(
+                    ctx, _SCMP_ACT_ALLOW, nr, len(conj), _arg_cmps(name, conj)
+                )
+                _check(rc, f"seccomp_rule_add({name}, {len(conj)} conditions)")
+        bpf = _export(lib, ctx)
+    finally:
+        lib.seccomp_release(ctx)
+    count = len(bpf) // 8
+    if count > bpf_sim.BPF_MAXINSNS:
+        raise PolicyError(
+            f"{what} compiles to {count} instructions, over the kernel's {bpf_sim.BPF_MAXINSNS}"
+        )
+    return bpf
+
+
+@cache
+def _libc() -> ctypes.CDLL:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
+    libc.prctl.restype = ctypes.c_int
+    libc.syscall.restype = ctypes.c_long
+    return libc
+
+
+def install(bpf: bytes, *, tsync: bool = False) -> None:
+    """Set no_new_privs and load ``bpf`` as a seccomp filter of the calling thread.
+
+    With ``tsync`` every thread of the process gets it (SECCOMP_FILTER_FLAG_TSYNC).
+    Irreversible: call it in the process that is to be sandboxed (tests: a
+    forked child). PolicyError if the kernel refuses.
+    """
+    try:
+        count = len(bpf_sim.instructions(bpf))
+    except ValueError as err:
+        raise PolicyError(f"cannot install the filter: {err}") from err
+    arch = platform.machine()
+    nr = syscalls.number(arch, "seccomp") if arch in syscalls.ARCHES else None
+    if nr is None:
+        raise PolicyError(f"cannot install a seccomp filter on {arch!r}")
+    libc = _libc()
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise PolicyError(f"prctl(PR_SET_NO_NEW_PRIVS) failed: {os.strerror(err)}")
+    buf = ctypes.create_string_buffer(bpf, len(bpf))
+    prog = _SockFprog(count, ctypes.cast(buf, ctypes.c_void_p))
+    flags = _SECCOMP_FILTER_FLAG_TSYNC if tsync else 0
+    rc = libc.syscall(
+        ctypes.c_long(nr),
+        ctypes.c_long(_SECCOMP_SET_MODE_FILTER),
+        ctypes.c_long(flags),
+        ctypes.byref(prog),
+    )
+    if rc < 0:
+        err = ctypes.get_errno()
+        raise PolicyError(f"seccomp(SECCOMP_SET_MODE_FILTER) failed: {os.strerror(err)}")
+    if rc > 0:  # TSYNC: the thread that could not be synchronised
+        raise PolicyError(f"seccomp(SECCOMP_FILTER_FLAG_TSYNC) failed: thread {rc} cannot sync")
+
+
+def disassemble(bpf: bytes) -> str:
+    """A readable listing of a filter (see :func:`sysphase.policy.bpf_sim.disassemble`).
+
+    libseccomp's own ``scmp_bpf_disasm`` is not shipped by Debian's
+    ``seccomp`` package, so the pure disassembler is used.
+    """
+    return bpf_sim.disassemble(bpf)

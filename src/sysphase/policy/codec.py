@@ -1,0 +1,415 @@
+"""The `sysphase-policy/1` JSON file: deterministic encoding and strict decoding.
+
+docs/formats/policy.md describes the file; the JSON Schema ships as
+``sysphase/schemas/policy.schema.json``. :func:`decode` refuses anything not
+exactly right with :class:`sysphase.errors.PolicyInvalid`: one sentence
+naming the source and the JSON path of the first bad value.
+
+Pure: reading and writing files belongs to the callers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Final, NoReturn
+
+from sysphase.errors import PolicyInvalid
+from sysphase.model import syscalls
+from sysphase.model.profile import FrozenMap, split_key
+from sysphase.policy.ir import (
+    ARG_MAX,
+    DEFAULT_ACTIONS,
+    OPS,
+    AllowedCall,
+    ArgCondition,
+    Op,
+    Policy,
+    PolicyPhase,
+    ProgramPolicy,
+    Provenance,
+    RefusedCall,
+    Rule,
+)
+
+__all__ = ["FORMAT", "FORMAT_NAME", "FORMAT_VERSION", "OPTIONS", "decode", "encode", "to_dict"]
+
+FORMAT_NAME: Final = "sysphase-policy"
+FORMAT_VERSION: Final = 1
+#: The value of the "format" field this sysphase writes and reads.
+FORMAT: Final = f"{FORMAT_NAME}/{FORMAT_VERSION}"
+
+#: The generation options a policy records.
+OPTIONS: Final = ("args", "portable")
+
+
+# --- encoding -------------------------------------------------------------------------------
+
+
+def _condition(c: ArgCondition) -> dict[str, object]:
+    out: dict[str, object] = {"index": c.index, "op": c.op, "value": c.value}
+    if c.op == "masked_eq":
+        out["mask"] = c.mask
+    return out
+
+
+def _provenance(items: Sequence[Provenance]) -> list[dict[str, object]]:
+    return [{"program": p.program, "phase": p.phase, "calls": p.calls} for p in items]
+
+
+def _allowed(a: AllowedCall) -> dict[str, object]:
+    return {
+        "syscall": a.syscall,
+        "when": [[_condition(c) for c in alt] for alt in a.rule.when],
+        "provenance": _provenance(a.provenance),
+        "reason": a.reason,
+        "note": a.note,
+    }
+
+
+def _phase(p: PolicyPhase) -> dict[str, object]:
+    return {
+        "name": p.name,
+        "trigger": p.trigger,
+        "allowed": [_allowed(a) for a in p.allowed],
+        "refused": [
+            {"syscall": r.syscall, "provenance": _provenance(r.provenance), "reason": r.reason}
+            for r in p.refused
+        ],
+    }
+
+
+def to_dict(policy: Policy) -> dict[str, object]:
+    """The policy as plain JSON data, fields in documentation order."""
+    return {
+        "format": FORMAT,
+        "command": list(policy.command),
+        "arch": policy.arch,
+        "default_action": policy.default_action,
+        "options": {k: policy.options[k] for k in sorted(policy.options)},
+        "programs": [
+            {"executable": prog.executable, "phases": [_phase(p) for p in prog.phases]}
+            for prog in policy.programs
+        ],
+    }
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, separators=(", ", ": "))
+
+
+def _layout(value: object, level: int, items_inline: bool = False) -> str:
+    """Indented JSON whose leaves, short arrays and allowed/refused entries stay on one line."""
+    pad = "  " * (level + 1)
+    end = "  " * level
+    if isinstance(value, dict) and value:
+        inner = ",\n".join(
+            f"{pad}{json.dumps(k)}: "
+            + (
+                _compact(v)
+                if k in ("command", "options")
+                else _layout(v, level + 1, k in ("allowed", "refused"))
+            )
+            for k, v in value.items()
+        )
+        return f"{{\n{inner}\n{end}}}"
+    if isinstance(value, list) and value:
+        lay = _compact if items_inline else lambda v: _layout(v, level + 1)
+        inner = ",\n".join(f"{pad}{lay(v)}" for v in value)
+        return f"[\n{inner}\n{end}]"
+    return _compact(value)
+
+
+def encode(policy: Policy) -> str:
+    """The policy as JSON text: deterministic, ASCII, ending in a newline.
+
+    Indented by two spaces, with one line per allowed or refused syscall so
+    that policies read and diff line by line.
+    """
+    return _layout(to_dict(policy), 0) + "\n"
+
+
+# --- strict decoding ------------------------------------------------------------------------
+
+
+class _Object(dict[str, object]):
+    """A decoded JSON object that remembers a key it saw more than once."""
+
+    duplicate: str | None = None
+
+
+def _pairs(pairs: list[tuple[str, object]]) -> _Object:
+    obj = _Object(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                obj.duplicate = key
+                break
+            seen.add(key)
+    return obj
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not allowed")
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_FORMAT = re.compile(rf"{FORMAT_NAME}/(\d+)")
+
+
+def _member(path: str, key: str) -> str:
+    return f"{path}.{key}" if _IDENT.fullmatch(key) else f"{path}[{json.dumps(key)}]"
+
+
+def _q(text: str) -> str:
+    return json.dumps(text)
+
+
+def _show(value: object) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class _Decoder:
+    """Walks decoded JSON, checking every value; fail() names the source and JSON path."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.arch = ""
+
+    def fail(self, path: str, problem: str) -> NoReturn:
+        raise PolicyInvalid(f"{self.source}: {path}: {problem}")
+
+    def obj(
+        self, value: object, path: str, required: Sequence[str], optional: Sequence[str] = ()
+    ) -> Mapping[str, object]:
+        if not isinstance(value, dict):
+            self.fail(path, f"expected an object, got {_show(value)}")
+        if isinstance(value, _Object) and value.duplicate is not None:
+            key = value.duplicate
+            self.fail(_member(path, key), f"field {_q(key)} appears more than once")
+        known = (*required, *optional)
+        for key in value:
+            if key not in known:
+                self.fail(
+                    _member(path, key),
+                    f"unknown field {_q(key)} (known: {', '.join(sorted(known))})",
+                )
+        for key in required:
+            if key not in value:
+                self.fail(path, f"missing field {_q(key)}")
+        return value
+
+    def array(self, value: object, path: str, nonempty: bool = False) -> list[object]:
+        if not isinstance(value, list):
+            self.fail(path, f"expected an array, got {_show(value)}")
+        if nonempty and not value:
+            self.fail(path, "must not be empty")
+        return value
+
+    def integer(self, value: object, path: str, maximum: int = ARG_MAX) -> int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.fail(path, f"expected an integer, got {_show(value)}")
+        if value < 0:
+            self.fail(path, f"{value} is negative")
+        if value > maximum:
+            self.fail(path, f"{value} is above {maximum}")
+        return value
+
+    def string(self, value: object, path: str, nonempty: bool = False) -> str:
+        if not isinstance(value, str):
+            self.fail(path, f"expected a string, got {_show(value)}")
+        if nonempty and not value:
+            self.fail(path, "must not be empty")
+        return value
+
+    def optional_string(self, value: object, path: str) -> str | None:
+        return None if value is None else self.string(value, path)
+
+    def boolean(self, value: object, path: str) -> bool:
+        if not isinstance(value, bool):
+            self.fail(path, f"expected true or false, got {_show(value)}")
+        return value
+
+    def choice(self, value: object, path: str, known: Sequence[str], what: str) -> str:
+        text = self.string(value, path)
+        if text not in known:
+            self.fail(path, f"unknown {what} {_q(text)} (known: {', '.join(known)})")
+        return text
+
+    # --- the document ---
+
+    def policy(self, data: object) -> Policy:
+        if not isinstance(data, dict):
+            self.fail("$", f"expected an object, got {_show(data)}")
+        self.format(data)
+        fields = self.obj(
+            data, "$", ("format", "command", "arch", "default_action", "options", "programs")
+        )
+        items = self.array(fields["command"], "$.command")
+        command = tuple(self.string(v, f"$.command[{i}]") for i, v in enumerate(items))
+        self.arch = self.choice(fields["arch"], "$.arch", syscalls.ARCHES, "architecture")
+        action = self.choice(
+            fields["default_action"], "$.default_action", DEFAULT_ACTIONS, "default action"
+        )
+        opts = self.obj(fields["options"], "$.options", OPTIONS)
+        options = FrozenMap({k: self.boolean(opts[k], f"$.options.{k}") for k in OPTIONS})
+        programs = self.array(fields["programs"], "$.programs", nonempty=True)
+        decoded = []
+        seen: set[str] = set()
+        for i, value in enumerate(programs):
+            path = f"$.programs[{i}]"
+            program = self.program(value, path)
+            if program.executable in seen:
+                self.fail(
+                    f"{path}.executable",
+                    f"program {_q(program.executable)} appears more than once",
+                )
+            seen.add(program.executable)
+            decoded.append(program)
+        return Policy(self.arch, action, tuple(decoded), command, options)
+
+    def format(self, data: Mapping[str, object]) -> None:
+        if "format" not in data:
+            self.fail("$", 'missing field "format" (is this a sysphase policy?)')
+        value = self.string(data["format"], "$.format")
+        m = _FORMAT.fullmatch(value)
+        if m is None:
+            self.fail(
+                "$.format", f"{_q(value)} is not a sysphase policy format (expected {FORMAT})"
+            )
+        version = int(m.group(1))
+        if version > FORMAT_VERSION:
+            self.fail(
+                "$.format", f"format {_q(value)} is newer than this sysphase understands ({FORMAT})"
+            )
+        if version < FORMAT_VERSION:
+            self.fail("$.format", f"format {_q(value)} is no longer supported (expected {FORMAT})")
+
+    def program(self, value: object, path: str) -> ProgramPolicy:
+        fields = self.obj(value, path, ("executable", "phases"))
+        executable = self.string(fields["executable"], f"{path}.executable")
+        items = self.array(fields["phases"], f"{path}.phases", nonempty=True)
+        phases: list[PolicyPhase] = []
+        for i, v in enumerate(items):
+            phase_path = f"{path}.phases[{i}]"
+            phase = self.phase(v, phase_path)
+            if any(p.name == phase.name for p in phases):
+                self.fail(f"{phase_path}.name", f"phase {_q(phase.name)} appears more than once")
+            if phases:
+                earlier = phases[-1]
+                names = earlier.syscall_names()
+                for j, call in enumerate(phase.allowed):
+                    if call.syscall not in names:
+                        self.fail(
+                            f"{phase_path}.allowed[{j}].syscall",
+                            f"{_q(call.syscall)} is not allowed by the earlier phase "
+                            f"{_q(earlier.name)}, and filters only narrow",
+                        )
+            phases.append(phase)
+        return ProgramPolicy(executable, tuple(phases))
+
+    def phase(self, value: object, path: str) -> PolicyPhase:
+        fields = self.obj(value, path, ("name", "trigger", "allowed"), ("refused",))
+        name = self.string(fields["name"], f"{path}.name", nonempty=True)
+        trigger = self.string(fields["trigger"], f"{path}.trigger", nonempty=True)
+        allowed: list[AllowedCall] = []
+        for i, v in enumerate(self.array(fields["allowed"], f"{path}.allowed")):
+            call = self.allowed(v, f"{path}.allowed[{i}]")
+            if any(a.syscall == call.syscall for a in allowed):
+                self.fail(
+                    f"{path}.allowed[{i}].syscall", f"{_q(call.syscall)} appears more than once"
+                )
+            allowed.append(call)
+        refused = tuple(
+            self.refused(v, f"{path}.refused[{i}]")
+            for i, v in enumerate(self.array(fields.get("refused", []), f"{path}.refused"))
+        )
+        return PolicyPhase(name, trigger, tuple(allowed), refused)
+
+    def allowed(self, value: object, path: str) -> AllowedCall:
+        fields = self.obj(value, path, ("syscall",), ("when", "provenance", "reason", "note"))
+        name = self.string(fields["syscall"], f"{path}.syscall")
+        if syscalls.number(self.arch, name) is None:
+            self.fail(f"{path}.syscall", f"unknown syscall {_q(name)} for {self.arch}")
+        when_path = f"{path}.when"
+        alts = []
+        for i, alt in enumerate(self.array(fields.get("when", []), when_path)):
+            alt_path = f"{when_path}[{i}]"
+            conds = self.array(alt, alt_path, nonempty=True)
+            alts.append(tuple(self.condition(c, f"{alt_path}[{j}]") for j, c in enumerate(conds)))
+        provenance = self.provenance(fields.get("provenance", []), f"{path}.provenance")
+        reason = self.optional_string(fields.get("reason"), f"{path}.reason")
+        note = self.optional_string(fields.get("note"), f"{path}.note")
+        return AllowedCall(Rule(name, tuple(alts)), provenance, reason, note)
+
+    def condition(self, value: object, path: str) -> ArgCondition:
+        fields = self.obj(value, path, ("index", "op", "value"), ("mask",))
+        index = self.integer(fields["index"], f"{path}.index", maximum=5)
+        text = self.choice(fields["op"], f"{path}.op", OPS, "comparison")
+        op: Op = "eq" if text == "eq" else "ne" if text == "ne" else "masked_eq"
+        cond_value = self.integer(fields["value"], f"{path}.value")
+        mask = 0
+        if op == "masked_eq":
+            if "mask" not in fields:
+                self.fail(path, 'missing field "mask" (masked_eq needs one)')
+            mask = self.integer(fields["mask"], f"{path}.mask")
+            if cond_value & ~mask:
+                self.fail(
+                    f"{path}.value",
+                    f"{cond_value:#x} has bits outside the mask {mask:#x}, so it can never match",
+                )
+        elif "mask" in fields:
+            self.fail(f"{path}.mask", f'a mask only goes with "masked_eq", not {_q(op)}')
+        return ArgCondition(index, op, cond_value, mask)
+
+    def provenance(self, value: object, path: str) -> tuple[Provenance, ...]:
+        out = []
+        for i, v in enumerate(self.array(value, path)):
+            item = f"{path}[{i}]"
+            fields = self.obj(v, item, ("program", "phase", "calls"))
+            out.append(
+                Provenance(
+                    self.string(fields["program"], f"{item}.program"),
+                    self.string(fields["phase"], f"{item}.phase", nonempty=True),
+                    self.integer(fields["calls"], f"{item}.calls"),
+                )
+            )
+        return tuple(out)
+
+    def refused(self, value: object, path: str) -> RefusedCall:
+        fields = self.obj(value, path, ("syscall", "reason"), ("provenance",))
+        key = self.string(fields["syscall"], f"{path}.syscall")
+        arch, name = split_key(self.arch, key)
+        if arch not in syscalls.ARCHES:
+            self.fail(f"{path}.syscall", f"unknown architecture {_q(arch)} in {_q(key)}")
+        if syscalls.number(arch, name) is None:
+            self.fail(f"{path}.syscall", f"unknown syscall {_q(name)} for {arch}")
+        provenance = self.provenance(fields.get("provenance", []), f"{path}.provenance")
+        reason = self.string(fields["reason"], f"{path}.reason")
+        return RefusedCall(key, provenance, reason)
+
+
+def decode(text: str, source: str) -> Policy:
+    """Parse a policy strictly; ``source`` (a file name) starts every error message.
+
+    Raises PolicyInvalid with one sentence naming the source and the JSON
+    path of the first bad value: corrupt JSON, a wrong or newer format, an
+    unknown or missing field, an unknown syscall, a condition that can never
+    match, a later phase allowing what an earlier one does not, ...
+    """
+    try:
+        data = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
+    except json.JSONDecodeError as err:
+        raise PolicyInvalid(
+            f"{source}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})"
+        ) from None
+    except (ValueError, RecursionError) as err:
+        raise PolicyInvalid(f"{source}: not valid JSON ({err})") from None
+    return _Decoder(source).policy(data)

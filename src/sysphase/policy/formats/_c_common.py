@@ -1,0 +1,139 @@
+"""What the C formats (and `bpf`) share: identifiers, literals, comments, filter checks."""
+
+from __future__ import annotations
+
+import re
+import struct
+import textwrap
+from collections.abc import Sequence
+from typing import Final
+
+from sysphase.errors import PolicyError
+from sysphase.policy.formats._common import ascii_line, header
+from sysphase.policy.ir import Policy, ProgramPolicy
+
+__all__ = [
+    "BPF_MAXINSNS",
+    "INSN",
+    "c_comment",
+    "c_comment_lines",
+    "c_int",
+    "c_string",
+    "check_filters",
+    "file_comment",
+    "identifiers",
+    "wrap",
+]
+
+#: The kernel's limit on a classic BPF program (``BPF_MAXINSNS``).
+BPF_MAXINSNS: Final = 4096
+#: One ``struct sock_filter``: u16 code, u8 jt, u8 jf, u32 k, little-endian.
+INSN: Final = struct.Struct("<HBBI")
+
+
+def identifiers(program: ProgramPolicy) -> list[str]:
+    """A distinct C identifier part per phase: lower-case, ``[a-z0-9_]``, never empty."""
+    out: list[str] = []
+    for i, phase in enumerate(program.phases):
+        ident = re.sub(r"[^a-z0-9_]+", "_", phase.name.lower()).strip("_") or f"phase{i}"
+        if ident[0].isdigit():
+            ident = f"p{ident}"
+        base, n = ident, 2
+        while ident in out or ident == "first":
+            ident, n = f"{base}_{n}", n + 1
+        out.append(ident)
+    return out
+
+
+def c_string(text: str) -> str:
+    """A C string literal; anything but printable ASCII as octal escapes of its UTF-8 bytes."""
+    out = []
+    for byte in text.encode("utf-8", "surrogateescape"):
+        ch = chr(byte)
+        if ch in '"\\?':
+            out.append("\\" + ch)
+        elif 0x20 <= byte < 0x7F:
+            out.append(ch)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def c_comment(text: str) -> str:
+    """Text safe inside ``/* */``: one line, ASCII, no comment terminator."""
+    return ascii_line(text).replace("*/", "* /")
+
+
+def wrap(text: str, first: str, rest: str, width: int = 100) -> list[str]:
+    """Comment text (see :func:`c_comment`) wrapped at ``width`` behind the given prefixes."""
+    return textwrap.wrap(
+        c_comment(text),
+        width=width,
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_on_hyphens=False,
+        break_long_words=False,
+    ) or [first.rstrip()]
+
+
+def c_comment_lines(text: str, indent: str = "", width: int = 100) -> list[str]:
+    """A ``/* ... */`` comment of ``text`` wrapped at ``width``, continuation lines `` * ``."""
+    lines = wrap(text, f"{indent}/* ", f"{indent} * ", width)
+    if len(lines[-1]) + 3 <= width:
+        lines[-1] += " */"
+    else:
+        lines.append(f"{indent} */")
+    return lines
+
+
+def c_int(value: int) -> str:
+    """A 64-bit unsigned literal: decimal when small, else hex (``ULL`` above 32 bits)."""
+    if value < 2**31:
+        return str(value)
+    return f"{value:#x}ULL" if value > 0xFFFFFFFF else f"{value:#x}U"
+
+
+def file_comment(policy: Policy, what: str, usage: Sequence[str]) -> list[str]:
+    """The block comment that opens a C file."""
+    lines = [*header(policy, what), "", *usage]
+    others = [p.executable for p in policy.programs[1:]]
+    if others:
+        lines += [
+            "",
+            "Only the root program's phases are here. Other programs of the policy "
+            f"({', '.join(others)}) run under the filter in force when they start; "
+            "it allows what they need.",
+        ]
+    body: list[str] = []
+    for line in lines:
+        body += wrap(line, " * ", " * ") if line else [" *"]
+    return ["/*", *body, " */"]
+
+
+def check_filters(policy: Policy, bpf: Sequence[bytes] | None, fmt: str) -> list[bytes]:
+    """The compiled filters, one per phase of the root program, checked; PolicyError if not."""
+    phases = policy.root_program.phases
+    if bpf is None:
+        raise PolicyError(
+            f"the {fmt} format needs the compiled filters (libseccomp's output, one per phase)"
+        )
+    if len(bpf) != len(phases):
+        raise PolicyError(
+            f"the {fmt} format needs one compiled filter per phase of "
+            f"{policy.root_program.executable} ({len(phases)}), got {len(bpf)}"
+        )
+    out = []
+    for phase, prog in zip(phases, bpf, strict=True):
+        if not prog or len(prog) % INSN.size:
+            raise PolicyError(
+                f"the compiled filter of phase {phase.name!r} is {len(prog)} bytes, "
+                f"not a whole number of {INSN.size}-byte instructions"
+            )
+        count = len(prog) // INSN.size
+        if count > BPF_MAXINSNS:
+            raise PolicyError(
+                f"the compiled filter of phase {phase.name!r} has {count} instructions, "
+                f"over the kernel's {BPF_MAXINSNS}"
+            )
+        out.append(bytes(prog))
+    return out
