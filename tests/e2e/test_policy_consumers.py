@@ -215,7 +215,8 @@ def test_policy_bad_input_is_one_sentence(profile, args, needle):
 
 
 def test_policy_of_another_architecture_is_refused(profile, tmp_path):
-    data = json.loads(open(profile).read())
+    with open(profile) as f:
+        data = json.load(f)
     data["arch"] = "aarch64"
     for proc in data["processes"]:
         for ph in proc["phases"]:

@@ -34,7 +34,7 @@ STORED = Path(__file__).resolve().parent / "snapshots" / "policy" / "server.sysp
 # --- policies from Hypothesis ---------------------------------------------------------------
 
 NAMES = sorted(syscalls.names("x86_64"))
-text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+text = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
 u64 = st.integers(0, ARG_MAX)
 
 

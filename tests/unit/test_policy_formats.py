@@ -53,6 +53,12 @@ FAKE_BPF = [
 ]
 
 
+def text_of(fmt: str, policy: Policy, bpf: list[bytes] | None = None) -> str:
+    out = render(fmt, policy, bpf)
+    assert isinstance(out, str)
+    return out
+
+
 def check_snapshot(name: str, text: str) -> None:
     path = SNAPSHOTS / name
     if UPDATE:
@@ -72,9 +78,9 @@ SNAPSHOT_FILES = {
 
 @pytest.mark.parametrize("fmt", sorted(SNAPSHOT_FILES))
 def test_snapshot(fmt: str) -> None:
-    out = render(fmt, stored(), FAKE_BPF if needs_bpf(fmt) else None)
-    assert isinstance(out, str)
-    check_snapshot(SNAPSHOT_FILES[fmt], out)
+    check_snapshot(
+        SNAPSHOT_FILES[fmt], text_of(fmt, stored(), FAKE_BPF if needs_bpf(fmt) else None)
+    )
 
 
 def test_explain_snapshot() -> None:
@@ -108,7 +114,7 @@ def test_every_text_format_is_ascii_and_ends_in_a_newline() -> None:
 
 def test_oci_holds_the_first_phase_with_provenance() -> None:
     policy = stored()
-    doc = json.loads(render("oci", policy))
+    doc = json.loads(text_of("oci", policy))
     assert list(doc) == ["defaultAction", "architectures", "syscalls"]
     assert doc["defaultAction"] == "SCMP_ACT_KILL_PROCESS"
     assert doc["architectures"] == ["SCMP_ARCH_X86_64"]
@@ -140,7 +146,7 @@ def test_oci_holds_the_first_phase_with_provenance() -> None:
     [("errno", "SCMP_ACT_ERRNO"), ("trap", "SCMP_ACT_TRAP"), ("log", "SCMP_ACT_LOG")],
 )
 def test_oci_actions(action: str, scmp: str) -> None:
-    doc = json.loads(render("oci", one_phase_policy(action)))
+    doc = json.loads(text_of("oci", one_phase_policy(action)))
     assert doc["defaultAction"] == scmp
     assert ("defaultErrnoRet" in doc) is (action == "errno")
     if action == "errno":
@@ -169,11 +175,11 @@ def one_phase_policy(action: str = "kill") -> Policy:
 def test_k8s_is_a_seccomp_profile_with_the_oci_content() -> None:
     yaml = pytest.importorskip("yaml", reason="PyYAML is not installed")
     policy = stored()
-    doc: dict[str, Any] = yaml.safe_load(render("k8s", policy))
+    doc: dict[str, Any] = yaml.safe_load(text_of("k8s", policy))
     assert doc["apiVersion"] == "security-profiles-operator.x-k8s.io/v1beta1"
     assert doc["kind"] == "SeccompProfile"
     assert doc["metadata"] == {"name": "server"}
-    oci = json.loads(render("oci", policy))
+    oci = json.loads(text_of("oci", policy))
     spec = doc["spec"]
     assert spec["defaultAction"] == oci["defaultAction"]
     assert spec["architectures"] == oci["architectures"]
@@ -189,7 +195,7 @@ def test_k8s_names() -> None:
     assert metadata_name("/usr/bin/redis-server") == "redis-server"
     assert metadata_name("/opt/_x_/") == "sysphase-policy"
     assert metadata_name("") == "sysphase-policy"
-    text = render("k8s", one_phase_policy("errno"))
+    text = text_of("k8s", one_phase_policy("errno"))
     assert "  name: my-tool.v2\n" in text
     assert "# Refused calls fail with EPERM" in text
     assert "Only the first phase" not in text
@@ -209,7 +215,7 @@ def filter_names(text: str, key: str) -> list[str]:
 
 def test_systemd_lists_every_name_once_in_short_lines() -> None:
     policy = stored()
-    text = render("systemd", policy)
+    text = text_of("systemd", policy)
     names = filter_names(text, "SystemCallFilter")
     assert names == sorted(policy.root_program.phases[0].syscall_names())
     assert all(len(line) <= 100 for line in text.splitlines() if not line.startswith("#"))
@@ -225,11 +231,11 @@ def test_systemd_lists_every_name_once_in_short_lines() -> None:
 
 
 def test_systemd_actions() -> None:
-    errno = render("systemd", one_phase_policy("errno"))
+    errno = text_of("systemd", one_phase_policy("errno"))
     assert errno.endswith("SystemCallErrorNumber=EPERM\n")
-    trap = render("systemd", one_phase_policy("trap"))
+    trap = text_of("systemd", one_phase_policy("trap"))
     assert "# systemd has no trap action" in trap and "SystemCallErrorNumber" not in trap
-    log = render("systemd", one_phase_policy("log"))
+    log = text_of("systemd", one_phase_policy("log"))
     assert "SystemCallFilter=" not in log
     assert all(
         line.startswith("SystemCallLog=~") for line in log.splitlines() if "SystemCallLog" in line
@@ -241,7 +247,7 @@ def test_systemd_actions() -> None:
 
 
 def test_c_bpf_renders_the_given_instructions() -> None:
-    text = render("c-bpf", stored(), FAKE_BPF)
+    text = text_of("c-bpf", stored(), FAKE_BPF)
     assert "static struct sock_filter sysphase_start_filter[] = {" in text
     assert "    /* 0001 */ {0x15, 0, 3, 0xc000003e}," in text
     assert "    /* 0003 */ {0x15, 0, 1, 0x00000001}," in text  # the serve phase's filter
@@ -357,8 +363,7 @@ EXPECTED = {"first": 0, "serve": 0, "serve+getpid": -signal.SIGSYS}
 
 def test_c_compiles_and_enforces(tmp_path: Path) -> None:
     need_cc()
-    source = render("c", enforced_policy())
-    assert isinstance(source, str)
+    source = text_of("c", enforced_policy())
     assert build_and_run(tmp_path, source, ["-lseccomp"]) == EXPECTED
 
 
@@ -373,6 +378,5 @@ def test_c_bpf_compiles_and_enforces(tmp_path: Path) -> None:
         compile_filter(p.allow_list(), policy.default_action, arch=policy.arch, phase=p.name)
         for p in policy.root_program.phases
     ]
-    source = render("c-bpf", policy, bpf)
-    assert isinstance(source, str)
+    source = text_of("c-bpf", policy, bpf)
     assert build_and_run(tmp_path, source, []) == EXPECTED

@@ -381,8 +381,8 @@ def args_profile(args: Args, calls: Calls | None = None) -> Profile:
     )
 
 
-def only_phase(profile: Profile, **kw: bool) -> PolicyPhase:
-    (p,) = generate(profile, **kw).root_program.phases
+def only_phase(profile: Profile, args: bool = False, portable: bool = False) -> PolicyPhase:
+    (p,) = generate(profile, args=args, portable=portable).root_program.phases
     return p
 
 

@@ -237,8 +237,11 @@ def compile_filter(
     lib = load_library()
     default, badarch = actions
     ctx = lib.seccomp_init(default)
-    if not ctx:
-        raise PolicyError(f"libseccomp: seccomp_init failed: {os.strerror(ctypes.get_errno())}")
+    if not ctx:  # libseccomp probes the running kernel for the action (KILL_PROCESS, LOG)
+        raise PolicyError(
+            f"libseccomp: seccomp_init({default_action}) failed: libseccomp or the running "
+            f"kernel does not support the {default_action!r} action"
+        )
     try:
         native = lib.seccomp_arch_native()
         if native != token:
@@ -271,7 +274,8 @@ def compile_filter(
 @cache
 def _libc() -> ctypes.CDLL:
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
+    ulong = ctypes.c_ulong
+    libc.prctl.argtypes = (ctypes.c_int, ulong, ulong, ulong, ulong)  # unused ones must be 0
     libc.prctl.restype = ctypes.c_int
     libc.syscall.restype = ctypes.c_long
     return libc
@@ -293,9 +297,8 @@ def install(bpf: bytes, *, tsync: bool = False) -> None:
     if nr is None:
         raise PolicyError(f"cannot install a seccomp filter on {arch!r}")
     libc = _libc()
-    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0) != 0:
-        err = ctypes.get_errno()
-        raise PolicyError(f"prctl(PR_SET_NO_NEW_PRIVS) failed: {os.strerror(err)}")
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise PolicyError(f"prctl(PR_SET_NO_NEW_PRIVS) failed: {os.strerror(ctypes.get_errno())}")
     buf = ctypes.create_string_buffer(bpf, len(bpf))
     prog = _SockFprog(count, ctypes.cast(buf, ctypes.c_void_p))
     flags = _SECCOMP_FILTER_FLAG_TSYNC if tsync else 0
@@ -306,8 +309,8 @@ def install(bpf: bytes, *, tsync: bool = False) -> None:
         ctypes.byref(prog),
     )
     if rc < 0:
-        err = ctypes.get_errno()
-        raise PolicyError(f"seccomp(SECCOMP_SET_MODE_FILTER) failed: {os.strerror(err)}")
+        reason = os.strerror(ctypes.get_errno())
+        raise PolicyError(f"seccomp(SECCOMP_SET_MODE_FILTER) failed: {reason}")
     if rc > 0:  # TSYNC: the thread that could not be synchronised
         raise PolicyError(f"seccomp(SECCOMP_FILTER_FLAG_TSYNC) failed: thread {rc} cannot sync")
 

@@ -14,14 +14,16 @@ The input is the kernel's ``struct seccomp_data``::
         __u64 args[6];               /* offset 16 + 8 * i */
     };
 
-Only what the kernel's seccomp checker (``seccomp_check_filter``) accepts is
-executed: 32-bit absolute loads inside ``seccomp_data``, ``LD``/``LDX``
-immediate, ``W LEN`` and scratch memory, ``ST``/``STX``, every ALU operation,
-every jump, ``TAX``/``TXA``, and ``RET K``/``RET A``. Anything else
-(packet-style ``H``/``B``/``IND`` loads, a jump out of the program, a read of
-scratch memory never written) raises :class:`ValueError`, the way the kernel
-would refuse to load such a filter. As in the kernel, a division or modulo
-by an ``X`` of zero ends the program with 0 (``SECCOMP_RET_KILL_THREAD``).
+Programs are checked first as the kernel checks them at load time
+(``bpf_check_classic`` and ``seccomp_check_filter``): only 32-bit absolute
+loads inside ``seccomp_data``, ``LD``/``LDX`` immediate, ``W LEN`` and scratch
+memory, ``ST``/``STX``, the ALU operations, the jumps, ``TAX``/``TXA`` and
+``RET K``/``RET A``; jumps inside the program; a return last. A program the
+kernel would refuse (packet-style ``H``/``B``/``IND`` loads, ``RET X``, a jump
+past the end, a division by a constant 0, ...) raises :class:`ValueError`, as
+does reading scratch memory never written on the path taken. As in the
+kernel, a division or modulo by an ``X`` of zero ends the program with 0
+(``SECCOMP_RET_KILL_THREAD``).
 
 :func:`action_name` names a returned value; :func:`disassemble` prints a
 program in the style of libseccomp's ``scmp_bpf_disasm``.
@@ -115,8 +117,67 @@ Insn = tuple[int, int, int, int]
 """One ``struct sock_filter``: (code, jt, jf, k)."""
 
 
+def _allowed_codes() -> frozenset[int]:
+    """Every opcode the kernel accepts in a seccomp filter (seccomp_check_filter)."""
+    codes = {
+        _LD | _W | _ABS,
+        _LD | _W | _LEN,
+        _LDX | _W | _LEN,
+        _LD | _IMM,
+        _LDX | _IMM,
+        _LD | _MEM,
+        _LDX | _MEM,
+        _ST,
+        _STX,
+        _RET | _K,
+        _RET | _RVAL_A,
+        _MISC | _TAX,
+        _MISC | _TXA,
+        _ALU | _NEG,
+        _JMP | _JA,
+    }
+    for op in (_ADD, _SUB, _MUL, _DIV, _OR, _AND, _LSH, _RSH, _MOD, _XOR):
+        codes |= {_ALU | op | _K, _ALU | op | _X}
+    for op in (_JEQ, _JGT, _JGE, _JSET):
+        codes |= {_JMP | op | _K, _JMP | op | _X}
+    return frozenset(codes)
+
+
+_ALLOWED_CODES: Final = _allowed_codes()
+
+
+def _check(prog: list[Insn]) -> None:
+    """The kernel's load-time checks (bpf_check_classic, seccomp_check_filter)."""
+    n = len(prog)
+    for pc, (code, jt, jf, k) in enumerate(prog):
+        where = f"instruction {pc} ({code:#06x})"
+        if code not in _ALLOWED_CODES:
+            raise ValueError(f"{where}: not an instruction seccomp accepts")
+        cls, op = code & 0x07, code & 0xF0
+        if code == _LD | _W | _ABS and (k % 4 or k >= _SECCOMP_DATA_SIZE):
+            raise ValueError(f"{where}: seccomp_data offset {k} is unaligned or past its end")
+        if code in (_LD | _MEM, _LDX | _MEM, _ST, _STX) and k >= _MEMWORDS:
+            raise ValueError(f"{where}: scratch index {k} out of range")
+        if cls == _ALU and not code & _X:
+            if op in (_DIV, _MOD) and k == 0:
+                raise ValueError(f"{where}: division by a constant zero")
+            if op in (_LSH, _RSH) and k >= 32:
+                raise ValueError(f"{where}: shift by {k}")
+        if cls == _JMP:
+            targets = (k,) if op == _JA else (jt, jf)
+            if any(pc + 1 + t >= n for t in targets):
+                raise ValueError(f"{where}: jumps past the end of the program")
+    if prog[-1][0] & 0x07 != _RET:
+        raise ValueError(f"the last instruction ({n - 1}) is not a return")
+
+
 def instructions(bpf: bytes) -> list[Insn]:
-    """Split raw filter bytes into (code, jt, jf, k) tuples; ValueError if not a program."""
+    """Split raw filter bytes into (code, jt, jf, k) tuples, checked as the kernel would.
+
+    ValueError if the kernel would refuse to load it: not a whole number of
+    instructions, empty or over 4096, an instruction seccomp does not accept,
+    a jump past the end, a last instruction that does not return.
+    """
     if not bpf or len(bpf) % _INSN.size:
         raise ValueError(
             f"a BPF program is a non-empty array of {_INSN.size}-byte instructions, "
@@ -125,7 +186,9 @@ def instructions(bpf: bytes) -> list[Insn]:
     count = len(bpf) // _INSN.size
     if count > BPF_MAXINSNS:
         raise ValueError(f"{count} instructions, over the kernel's {BPF_MAXINSNS}")
-    return [(c, jt, jf, k) for c, jt, jf, k in _INSN.iter_unpack(bpf)]
+    prog = [(c, jt, jf, k) for c, jt, jf, k in _INSN.iter_unpack(bpf)]
+    _check(prog)
+    return prog
 
 
 def seccomp_data(nr: int, arch: int, args: Sequence[int] = (0,) * 6, ip: int = 0) -> bytes:
@@ -178,15 +241,6 @@ def _jump(op: int, a: int, operand: int) -> bool:
     raise ValueError(f"unknown jump operation {op:#x}")
 
 
-def _load_abs(data: bytes, k: int, pc: int) -> int:
-    if k % 4 or k + 4 > len(data):
-        raise ValueError(
-            f"instruction {pc}: load of seccomp_data offset {k} (must be 4-byte aligned, < 64)"
-        )
-    value: int = struct.unpack_from("<I", data, k)[0]
-    return value
-
-
 def run(bpf: bytes, nr: int, arch: int, args: Sequence[int] = (0,) * 6, ip: int = 0) -> int:
     """Run the filter on one call; the 32-bit ``SECCOMP_RET_*`` value it returns.
 
@@ -199,40 +253,31 @@ def run(bpf: bytes, nr: int, arch: int, args: Sequence[int] = (0,) * 6, ip: int 
     a = x = 0
     mem: list[int | None] = [None] * _MEMWORDS
     pc = 0
-    while True:
-        if pc >= len(prog):
-            raise ValueError(f"the program runs off its end after instruction {pc - 1}")
+    while True:  # jumps only go forward and the last instruction returns
         code, jt, jf, k = prog[pc]
         cls = code & 0x07
         pc += 1
         if cls in (_LD, _LDX):
-            mode, size = code & 0xE0, code & 0x18
-            if mode == _IMM:
-                value = k
-            elif mode == _LEN and size == _W:
+            mode = code & 0xE0
+            if mode == _ABS:
+                value: int = struct.unpack_from("<I", data, k)[0]
+            elif mode == _LEN:
                 value = _SECCOMP_DATA_SIZE
-            elif mode == _ABS and size == _W and cls == _LD:
-                value = _load_abs(data, k, pc - 1)
             elif mode == _MEM:
-                if k >= _MEMWORDS:
-                    raise ValueError(f"instruction {pc - 1}: scratch index {k} out of range")
                 stored = mem[k]
-                if stored is None:
+                if stored is None:  # the kernel's check_load_and_stores refuses this
                     raise ValueError(f"instruction {pc - 1}: reads M[{k}] before storing it")
                 value = stored
             else:
-                raise ValueError(f"instruction {pc - 1}: load {code:#06x} not allowed by seccomp")
+                value = k
             if cls == _LD:
                 a = value
             else:
                 x = value
         elif cls in (_ST, _STX):
-            if k >= _MEMWORDS:
-                raise ValueError(f"instruction {pc - 1}: scratch index {k} out of range")
             mem[k] = a if cls == _ST else x
         elif cls == _ALU:
-            op = code & 0xF0
-            result = _alu(op, a, x if code & _X else k)
+            result = _alu(code & 0xF0, a, x if code & _X else k)
             if result is None:
                 return 0
             a = result
@@ -243,19 +288,11 @@ def run(bpf: bytes, nr: int, arch: int, args: Sequence[int] = (0,) * 6, ip: int 
             else:
                 pc += jt if _jump(op, a, x if code & _X else k) else jf
         elif cls == _RET:
-            rval = code & 0x18
-            if rval == _K:
-                return k
-            if rval == _RVAL_A:
-                return a
-            raise ValueError(f"instruction {pc - 1}: RET X is not allowed by seccomp")
-        else:  # _MISC
-            if code & 0xF8 == _TAX:
-                x = a
-            elif code & 0xF8 == _TXA:
-                a = x
-            else:
-                raise ValueError(f"instruction {pc - 1}: unknown MISC operation {code:#06x}")
+            return a if code & 0x18 == _RVAL_A else k
+        elif code & 0xF8 == _TAX:
+            x = a
+        else:  # TXA
+            a = x
 
 
 def action_name(ret: int) -> str:
@@ -325,8 +362,8 @@ def _describe(pc: int, insn: Insn) -> str:
     if cls == _STX:
         return f"stx M[{k}]"
     if cls == _ALU:
-        op = _ALU_NAMES.get(code & 0xF0, f"alu?{code:#06x}")
-        return op if code & 0xF0 == _NEG else f"{op} {src}"
+        alu = _ALU_NAMES.get(code & 0xF0, f"alu?{code:#06x}")
+        return alu if code & 0xF0 == _NEG else f"{alu} {src}"
     if cls == _JMP:
         op = code & 0xF0
         if op == _JA:
