@@ -231,3 +231,34 @@ def test_policy_of_another_architecture_is_refused(profile, tmp_path):
         timeout=60,
     )
     assert p.returncode != 0 and p.stderr.count("\n") == 1 and "aarch64" in p.stderr
+
+
+def test_bwrap_runs_ls_under_its_own_recorded_policy(tmp_path):
+    bwrap = need("bwrap", "bubblewrap")
+    prof = tmp_path / "ls.json"
+    sysphase("record", "-o", str(prof), "--", "/bin/ls", "-la", "/usr/share")
+    bpf = policy(str(prof), "bpf", tmp_path / "ls.bpf")
+    with open(bpf, "rb") as f:
+        p = subprocess.run(
+            [
+                bwrap,
+                "--ro-bind",
+                "/",
+                "/",
+                "--dev",
+                "/dev",
+                "--proc",
+                "/proc",
+                "--seccomp",
+                str(f.fileno()),
+                "/bin/ls",
+                "-la",
+                "/usr/share",
+            ],
+            capture_output=True,
+            timeout=60,
+            pass_fds=(f.fileno(),),
+            env=TRACEE_ENV,
+        )
+    assert p.returncode == 0, p.stderr
+    assert b"doc" in p.stdout
