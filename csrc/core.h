@@ -67,6 +67,8 @@ typedef struct {
     int32_t end_value; /* exit code or signal number */
     uint64_t start_ns, end_ns;
     uint64_t load_base, entry; /* of the executable image, 0 if unknown */
+    int32_t exit_nr;           /* with exit_arch: */
+    uint8_t exit_arch;         /* enforcing: the syscall it made when it died, -1 if unknown */
     uint16_t *phases;          /* phase ids in the order this node entered them */
     uint16_t nphases, cap_phases;
 } node_t;
@@ -112,6 +114,12 @@ typedef struct {
     uint64_t key; /* 0 = empty slot */
     uint64_t calls, errors, time_ns, unfinished;
 } counter_t;
+
+/* An open-addressing hash of counters; cap is a power of two. */
+typedef struct {
+    counter_t *slots;
+    size_t n, cap;
+} counter_table_t;
 
 /* One distinct value of a watched argument (for policy argument conditions). */
 typedef struct {
@@ -168,8 +176,13 @@ typedef struct {
     size_t nnodes, cap_nodes;
     image_t *images;
     size_t nimages, cap_images;
-    counter_t *counters;
-    size_t ncounters, cap_counters; /* cap is a power of two */
+    const uint8_t *filter; /* enforcing: BPF the spawned child installs before exec */
+    size_t filter_len;
+    int no_syscall_stops;       /* resume with PTRACE_CONT: events only */
+    int complain;               /* count PTRACE_EVENT_SECCOMP stops as violations */
+    int filter_errno;           /* the child could not install the filter */
+    counter_table_t counters;   /* calls per (node, phase, arch, nr) */
+    counter_table_t violations; /* complain mode: calls outside the filter, same keys */
     event_t *events;
     size_t nevents;
 
@@ -193,7 +206,7 @@ void task_del(tracer_t *t, task_t *task);
 void task_move(tracer_t *t, task_t *task, pid_t new_tid);
 int32_t node_new(tracer_t *t, pid_t tid, pid_t tgid, int32_t parent, int kind, int32_t image);
 int32_t image_read(tracer_t *t, pid_t pid);
-counter_t *counter_get(tracer_t *t, uint64_t key);
+counter_t *counter_get(tracer_t *t, counter_table_t *tab, uint64_t key);
 int argval_add(tracer_t *t, uint64_t key, uint8_t arg, uint64_t value);
 uint64_t counter_key(int32_t node, uint16_t phase, uint8_t arch, uint32_t nr);
 uint64_t now_ns(void);

@@ -16,13 +16,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -107,7 +111,7 @@ static void count_unfinished(tracer_t *t, task_t *task)
     if (!task->in_syscall || task->in_marker)
         return;
     task->in_syscall = 0;
-    counter_t *c = counter_get(t, task->entry_key);
+    counter_t *c = counter_get(t, &t->counters, task->entry_key);
     if (c != NULL)
         c->unfinished++;
     if (t->live)
@@ -129,7 +133,8 @@ static void resume(tracer_t *t, task_t *task, int sig)
         detach(t, task, sig);
         return;
     }
-    if (ptrace(PTRACE_SYSCALL, task->tid, 0, sig) < 0 && errno != ESRCH)
+    int req = t->no_syscall_stops ? PTRACE_CONT : PTRACE_SYSCALL;
+    if (ptrace(req, task->tid, 0, sig) < 0 && errno != ESRCH)
         core_fail(t, "PTRACE_SYSCALL", errno, task->tid);
 }
 
@@ -200,7 +205,7 @@ static void on_syscall_stop(tracer_t *t, task_t *task)
     } else if (info.op == PTRACE_SYSCALL_INFO_EXIT && task->in_syscall) {
         uint64_t dur = now_ns() - task->entry_ns;
         task->in_syscall = 0;
-        counter_t *c = counter_get(t, task->entry_key);
+        counter_t *c = counter_get(t, &t->counters, task->entry_key);
         if (c != NULL) {
             c->calls++;
             c->errors += info.exit.is_error != 0;
@@ -288,6 +293,46 @@ static void on_exec(tracer_t *t, task_t *task)
     phases_on_exec(t, task);
 }
 
+/* Complain mode: the filter returned SECCOMP_RET_TRACE for a call outside
+ * the policy. Count it; resuming lets the call run. */
+static void on_seccomp(tracer_t *t, task_t *task)
+{
+    struct __ptrace_syscall_info info;
+    if (ptrace(PTRACE_GET_SYSCALL_INFO, task->tid, sizeof(info), &info) < 0) {
+        if (errno != ESRCH)
+            core_fail(t, "PTRACE_GET_SYSCALL_INFO", errno, task->tid);
+        return;
+    }
+    if (info.op != PTRACE_SYSCALL_INFO_SECCOMP)
+        return;
+    uint64_t nr = info.seccomp.nr;
+    uint8_t arch = arch_code(info.arch, &nr);
+    uint32_t nr32 = (uint32_t)(nr > 0xffffffffULL ? 0xffffffffULL : nr);
+    counter_t *c = counter_get(t, &t->violations, counter_key(task->node, task->phase, arch, nr32));
+    if (c != NULL)
+        c->calls++;
+}
+
+/* Enforcing: remember the call a dying thread was in (a seccomp kill's culprit). */
+static void on_exit_event(tracer_t *t, task_t *task)
+{
+#ifdef __x86_64__
+    if (t->filter == NULL || task->node < 0)
+        return;
+    struct user_regs_struct regs;
+    struct __ptrace_syscall_info info;
+    if (ptrace(PTRACE_GETREGS, task->tid, 0, &regs) < 0 ||
+        ptrace(PTRACE_GET_SYSCALL_INFO, task->tid, sizeof(info), &info) < 0)
+        return; /* gone already: the culprit stays unknown */
+    uint64_t nr = regs.orig_rax;
+    t->nodes[task->node].exit_arch = arch_code(info.arch, &nr);
+    t->nodes[task->node].exit_nr = (int32_t)nr;
+#else
+    (void)t;
+    (void)task;
+#endif
+}
+
 static void on_stop(tracer_t *t, pid_t pid, int status)
 {
     task_t *task = task_get(t, pid);
@@ -337,7 +382,13 @@ static void on_stop(tracer_t *t, pid_t pid, int status)
         if (task->awaiting)
             return; /* still waiting for its parent's event */
         break;
-    default: /* PTRACE_EVENT_EXIT and anything newer */
+    case PTRACE_EVENT_SECCOMP:
+        on_seccomp(t, task);
+        break;
+    case PTRACE_EVENT_EXIT:
+        on_exit_event(t, task);
+        break;
+    default:
         break;
     }
     resume(t, task, 0);
@@ -398,6 +449,8 @@ int loop_spawn(tracer_t *t, const char *path, char *const argv[], char *const en
         core_fail(t, "pipe2", errno, 0);
         return -1;
     }
+    struct sock_fprog prog = {(unsigned short)(t->filter_len / 8),
+                              (struct sock_filter *)(uintptr_t)t->filter};
     pid_t pid = fork();
     if (pid < 0) {
         core_fail(t, "fork", errno, 0);
@@ -414,11 +467,19 @@ int loop_spawn(tracer_t *t, const char *path, char *const argv[], char *const en
         (void)signal(SIGXFSZ, SIG_DFL);
         close(pipefd[0]);
         (void)kill(getpid(), SIGSTOP); /* wait to be seized; nothing runs in between */
-        execve(path, argv, envp);
-        int err = errno;
-        ssize_t w = write(pipefd[1], &err, sizeof(err));
+        int msg[2] = {0, 0};           /* {stage, errno}: 1 installing the filter, 2 exec */
+        if (t->filter != NULL && (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+                                  syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)) {
+            msg[0] = 1;
+            msg[1] = errno;
+        } else {
+            execve(path, argv, envp);
+            msg[0] = 2;
+            msg[1] = errno;
+        }
+        ssize_t w = write(pipefd[1], msg, sizeof(msg));
         (void)w;
-        _exit(127);
+        _exit(msg[0] == 1 ? 126 : 127);
     }
     close(pipefd[1]);
     t->root = pid;
@@ -432,7 +493,8 @@ int loop_spawn(tracer_t *t, const char *path, char *const argv[], char *const en
         close(pipefd[0]);
         return -1;
     }
-    if (ptrace(PTRACE_SEIZE, pid, 0, TRACE_OPTIONS | PTRACE_O_EXITKILL) < 0) {
+    long options = TRACE_OPTIONS | PTRACE_O_EXITKILL | (t->complain ? PTRACE_O_TRACESECCOMP : 0);
+    if (ptrace(PTRACE_SEIZE, pid, 0, options) < 0) {
         core_fail(t, "PTRACE_SEIZE", errno, pid);
         (void)kill(pid, SIGKILL);
         (void)waitpid(pid, &status, 0);

@@ -58,6 +58,35 @@ static char **to_strv(PyObject *seq, const char *what)
     return v;
 }
 
+/* Append (node, phase, arch, nr, calls, errors, time_ns, unfinished) per counter. */
+static int counters_fill(PyObject *list, const counter_table_t *tab)
+{
+    for (size_t i = 0; i < tab->cap; i++) {
+        const counter_t *c = &tab->slots[i];
+        if (c->key == 0)
+            continue;
+        PyObject *o =
+            Py_BuildValue("(iiiiKKKK)", (int)(c->key >> 32) - 1, (int)((c->key >> 20) & 0xfff),
+                          (int)((c->key >> 16) & 0xf), (int)(c->key & 0xffff),
+                          (unsigned long long)c->calls, (unsigned long long)c->errors,
+                          (unsigned long long)c->time_ns, (unsigned long long)c->unfinished);
+        if (o == NULL || PyList_Append(list, o) < 0) {
+            Py_XDECREF(o);
+            return -1;
+        }
+        Py_DECREF(o);
+    }
+    return 0;
+}
+
+static PyObject *counters_list(const counter_table_t *tab)
+{
+    PyObject *list = PyList_New(0);
+    if (list != NULL && counters_fill(list, tab) < 0)
+        Py_CLEAR(list);
+    return list;
+}
+
 static PyObject *build_result(tracer_t *t)
 {
     PyObject *nodes = PyList_New((Py_ssize_t)t->nnodes);
@@ -85,11 +114,11 @@ static PyObject *build_result(tracer_t *t)
             }
             PyTuple_SET_ITEM(phases, k, id);
         }
-        PyObject *o =
-            Py_BuildValue("(iiiiiiiKKKKN)", (int)n->tid, (int)n->tgid, (int)n->parent,
-                          (int)n->image, (int)n->kind, (int)n->end, (int)n->end_value,
-                          (unsigned long long)n->start_ns, (unsigned long long)n->end_ns,
-                          (unsigned long long)n->load_base, (unsigned long long)n->entry, phases);
+        PyObject *o = Py_BuildValue("(iiiiiiiKKKKNii)", (int)n->tid, (int)n->tgid, (int)n->parent,
+                                    (int)n->image, (int)n->kind, (int)n->end, (int)n->end_value,
+                                    (unsigned long long)n->start_ns, (unsigned long long)n->end_ns,
+                                    (unsigned long long)n->load_base, (unsigned long long)n->entry,
+                                    phases, (int)n->exit_nr, (int)n->exit_arch);
         if (o == NULL)
             goto fail;
         PyList_SET_ITEM(nodes, (Py_ssize_t)i, o);
@@ -120,24 +149,15 @@ static PyObject *build_result(tracer_t *t)
         }
         Py_DECREF(o);
     }
-    for (size_t i = 0; i < t->cap_counters; i++) {
-        counter_t *c = &t->counters[i];
-        if (c->key == 0)
-            continue;
-        int node = (int)(c->key >> 32) - 1;
-        PyObject *o = Py_BuildValue(
-            "(iiiiKKKK)", node, (int)((c->key >> 20) & 0xfff), (int)((c->key >> 16) & 0xf),
-            (int)(c->key & 0xffff), (unsigned long long)c->calls, (unsigned long long)c->errors,
-            (unsigned long long)c->time_ns, (unsigned long long)c->unfinished);
-        if (o == NULL || PyList_Append(counts, o) < 0) {
-            Py_XDECREF(o);
-            Py_DECREF(argvals);
-            goto fail;
-        }
-        Py_DECREF(o);
+    PyObject *violations = counters_list(&t->violations);
+    if (counters_fill(counts, &t->counters) < 0 || violations == NULL) {
+        Py_DECREF(argvals);
+        Py_XDECREF(violations);
+        goto fail;
     }
-    return Py_BuildValue("{s:N,s:N,s:N,s:N,s:N,s:i,s:i,s:i,s:K,s:i}", "nodes", nodes, "images",
-                         images, "counts", counts, "arg_values", argvals, "phase_names", names,
+    return Py_BuildValue("{s:N,s:N,s:N,s:N,s:N,s:N,s:i,s:i,s:i,s:i,s:K,s:i}", "nodes", nodes,
+                         "images", images, "counts", counts, "violations", violations, "arg_values",
+                         argvals, "phase_names", names, "filter_errno", t->filter_errno,
                          "root_status", t->root_status, "interrupted", t->interrupted, "exec_errno",
                          t->exec_errno, "stops", (unsigned long long)t->stops, "root",
                          (int)t->root);
@@ -282,7 +302,8 @@ static int load_phases(tracer_t *t, PyObject *names, PyObject *triggers, PyObjec
 
 PyDoc_STRVAR(trace_doc,
              "trace($module, path, argv, envp, *, pid=0, sink=None, arg_kinds=None, batch=256, "
-             "phase_names=None, triggers=None, phase_signal=0, signal_names=None, arg_watch=None)\n"
+             "phase_names=None, triggers=None, phase_signal=0, signal_names=None, arg_watch=None, "
+             "filter=None, syscall_stops=True, complain=False)\n"
              "--\n\n"
              "Spawn path with argv and envp (bytes), or attach to pid (path None), and\n"
              "trace the whole tree until every tracee is gone or the tracer gets\n"
@@ -293,16 +314,19 @@ PyDoc_STRVAR(trace_doc,
 static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
-    static char *kwlist[] = {"path",         "argv",      "envp",        "pid",      "sink",
-                             "arg_kinds",    "batch",     "phase_names", "triggers", "phase_signal",
-                             "signal_names", "arg_watch", NULL};
+    static char *kwlist[] = {"path",     "argv",          "envp",         "pid",
+                             "sink",     "arg_kinds",     "batch",        "phase_names",
+                             "triggers", "phase_signal",  "signal_names", "arg_watch",
+                             "filter",   "syscall_stops", "complain",     NULL};
     PyObject *path_obj, *argv_obj, *envp_obj, *sink = Py_None, *kinds = Py_None;
     PyObject *names = Py_None, *triggers = Py_None, *signal_names = Py_None, *watch = Py_None;
-    int pid = 0, phase_signal = 0;
+    int pid = 0, phase_signal = 0, syscall_stops = 1, complain = 0;
+    Py_buffer filter = {0};
     Py_ssize_t batch = 256;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$iOOnOOiOO", kwlist, &path_obj, &argv_obj,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$iOOnOOiOOz*pp", kwlist, &path_obj, &argv_obj,
                                      &envp_obj, &pid, &sink, &kinds, &batch, &names, &triggers,
-                                     &phase_signal, &signal_names, &watch))
+                                     &phase_signal, &signal_names, &watch, &filter, &syscall_stops,
+                                     &complain))
         return NULL;
     if (sink != Py_None && !PyCallable_Check(sink)) {
         PyErr_SetString(PyExc_TypeError, "sink must be callable or None");
@@ -322,6 +346,17 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
     const char *path = NULL;
     PyObject *result = NULL;
     t.phase_signal = phase_signal;
+    t.no_syscall_stops = !syscall_stops;
+    t.complain = complain;
+    if (filter.buf != NULL) {
+        if (filter.len == 0 || filter.len % 8 != 0 || filter.len / 8 > 4096) {
+            PyBuffer_Release(&filter);
+            PyErr_SetString(PyExc_ValueError, "filter must be 1 to 4096 BPF instructions");
+            return NULL;
+        }
+        t.filter = filter.buf;
+        t.filter_len = (size_t)filter.len;
+    }
     if (load_arch_tables(kinds, t.arg_kinds, t.arg_kinds_len, "arg_kinds", &keep_kinds) < 0 ||
         load_arch_tables(watch, t.arg_watch, t.arg_watch_len, "arg_watch", &keep_watch) < 0 ||
         load_phases(&t, names, triggers, signal_names) < 0)
@@ -362,9 +397,13 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
     if (!t.attach)
         (void)prctl(PR_SET_CHILD_SUBREAPER, was_subreaper); /* restoring a value we read */
     if (errfd >= 0) {
-        int err = 0;
-        if (read(errfd, &err, sizeof(err)) == (ssize_t)sizeof(err))
-            t.exec_errno = err;
+        int msg[2];
+        if (read(errfd, msg, sizeof(msg)) == (ssize_t)sizeof(msg)) {
+            if (msg[0] == 1)
+                t.filter_errno = msg[1];
+            else
+                t.exec_errno = msg[1];
+        }
         close(errfd);
     }
     if (t.py_error && PyErr_Occurred())
@@ -389,6 +428,8 @@ out:
     free_strv(envp);
     Py_XDECREF(keep_kinds);
     Py_XDECREF(keep_watch);
+    if (filter.buf != NULL)
+        PyBuffer_Release(&filter);
     return result;
 }
 

@@ -48,9 +48,7 @@ int tables_init(tracer_t *t)
 {
     t->tidmap_len = read_pid_max();
     t->tidmap = calloc(t->tidmap_len, sizeof(task_t *));
-    t->cap_counters = 1024;
-    t->counters = calloc(t->cap_counters, sizeof(counter_t));
-    if (t->tidmap == NULL || t->counters == NULL)
+    if (t->tidmap == NULL)
         return -1;
     return 0;
 }
@@ -70,7 +68,8 @@ void tables_free(tracer_t *t)
     free(t->free_tasks);
     free(t->nodes);
     free(t->images);
-    free(t->counters);
+    free(t->counters.slots);
+    free(t->violations.slots);
     free(t->argvals);
     free(t->events);
 }
@@ -147,6 +146,7 @@ int32_t node_new(tracer_t *t, pid_t tid, pid_t tgid, int32_t parent, int kind, i
     n->image = image;
     n->kind = (uint8_t)kind;
     n->end = END_RUNNING;
+    n->exit_nr = -1;
     n->start_ns = now_ns();
     return (int32_t)t->nnodes++;
 }
@@ -229,14 +229,14 @@ static inline size_t hash_key(uint64_t k)
     return (size_t)k;
 }
 
-static int counters_grow(tracer_t *t)
+static int counters_grow(counter_table_t *tab)
 {
-    size_t ncap = t->cap_counters * 2;
+    size_t ncap = tab->cap ? tab->cap * 2 : 1024;
     counter_t *nc = calloc(ncap, sizeof(counter_t));
     if (nc == NULL)
         return -1;
-    for (size_t i = 0; i < t->cap_counters; i++) {
-        counter_t *c = &t->counters[i];
+    for (size_t i = 0; i < tab->cap; i++) {
+        counter_t *c = &tab->slots[i];
         if (c->key == 0)
             continue;
         size_t j = hash_key(c->key) & (ncap - 1);
@@ -244,31 +244,28 @@ static int counters_grow(tracer_t *t)
             j = (j + 1) & (ncap - 1);
         nc[j] = *c;
     }
-    free(t->counters);
-    t->counters = nc;
-    t->cap_counters = ncap;
+    free(tab->slots);
+    tab->slots = nc;
+    tab->cap = ncap;
     return 0;
 }
 
-counter_t *counter_get(tracer_t *t, uint64_t key)
+counter_t *counter_get(tracer_t *t, counter_table_t *tab, uint64_t key)
 {
-    size_t mask = t->cap_counters - 1;
+    if ((tab->n + 1) * 2 > tab->cap && counters_grow(tab) < 0) {
+        core_fail(t, "malloc", ENOMEM, 0);
+        return NULL;
+    }
+    size_t mask = tab->cap - 1;
     size_t i = hash_key(key) & mask;
-    while (t->counters[i].key != 0) {
-        if (t->counters[i].key == key)
-            return &t->counters[i];
+    while (tab->slots[i].key != 0) {
+        if (tab->slots[i].key == key)
+            return &tab->slots[i];
         i = (i + 1) & mask;
     }
-    if ((t->ncounters + 1) * 2 > t->cap_counters) {
-        if (counters_grow(t) < 0) {
-            core_fail(t, "malloc", ENOMEM, 0);
-            return NULL;
-        }
-        return counter_get(t, key);
-    }
-    t->counters[i].key = key;
-    t->ncounters++;
-    return &t->counters[i];
+    tab->slots[i].key = key;
+    tab->n++;
+    return &tab->slots[i];
 }
 
 static inline size_t hash_argval(uint64_t key, uint8_t arg, uint64_t value)

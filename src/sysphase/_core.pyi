@@ -22,4 +22,7 @@ def trace(
     phase_signal: int = 0,
     signal_names: Sequence[str] | None = None,
     arg_watch: dict[int, bytes] | None = None,
+    filter: bytes | None = None,
+    syscall_stops: bool = True,
+    complain: bool = False,
 ) -> dict[str, Any]: ...

@@ -75,6 +75,7 @@ _SCMP_ACT_KILL_PROCESS: Final = 0x80000000
 _SCMP_ACT_TRAP: Final = 0x00030000
 _SCMP_ACT_LOG: Final = 0x7FFC0000
 _SCMP_ACT_ALLOW: Final = 0x7FFF0000
+_SCMP_ACT_TRACE: Final = 0x7FF00000
 
 
 def _scmp_act_errno(err: int) -> int:
@@ -87,6 +88,9 @@ DEFAULT_ACTIONS: Final = {
     "errno": (_scmp_act_errno(errno.EPERM), _scmp_act_errno(errno.EPERM)),
     "trap": (_SCMP_ACT_TRAP, _SCMP_ACT_TRAP),
     "log": (_SCMP_ACT_LOG, _SCMP_ACT_KILL_PROCESS),
+    # complain mode (sysphase run --complain): every call outside the policy, of any ABI,
+    # stops at the supervising tracer, which records it and lets it run
+    "trace": (_SCMP_ACT_TRACE, _SCMP_ACT_TRACE),
 }
 
 # enum scmp_filter_attr

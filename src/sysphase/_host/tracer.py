@@ -13,10 +13,11 @@ import os
 import signal
 import stat
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sysphase import _core
 from sysphase.errors import (
+    PolicyError,
     ProgramNotExecutable,
     ProgramNotFound,
     PtraceDenied,
@@ -49,6 +50,8 @@ class TraceResult:
     interrupted: int  # the signal that stopped the tracer early, 0 if none
     stops: int  # ptrace stops handled
     attached: bool = False
+    #: complain mode: calls the filter sent to the tracer (outside the policy), as counters
+    violations: list[Count] = field(default_factory=list)
 
     @property
     def exit_status(self) -> int:
@@ -111,6 +114,17 @@ def _domain_error(err: OSError) -> Exception:
     return TracerError(f"tracing failed: {msg}")
 
 
+def _counts(rows: list[tuple[int, ...]]) -> list[Count]:
+    out = []
+    for node, phase, arch_code, nr, calls, errors, time_ns, unfinished in rows:
+        arch = ARCH_BY_CODE.get(arch_code, "unknown")
+        if arch == X32:
+            nr |= X32_BIT
+        out.append(Count(node, phase, arch, nr, calls, errors, time_ns, unfinished))
+    out.sort(key=lambda c: (c.node, c.phase, c.arch, c.nr))
+    return out
+
+
 def _result(raw: dict[str, object], attached: bool) -> TraceResult:
     images = [
         (os.fsdecode(e), tuple(os.fsdecode(a) for a in av.split(b"\0")[:-1] or [av]))
@@ -118,7 +132,22 @@ def _result(raw: dict[str, object], attached: bool) -> TraceResult:
     ]  # type: ignore[attr-defined]
     nodes = []
     for i, row in enumerate(raw["nodes"]):  # type: ignore[arg-type]
-        tid, tgid, parent, image, kind, end, end_value, start, stop, base, entry, phases = row
+        (
+            tid,
+            tgid,
+            parent,
+            image,
+            kind,
+            end,
+            end_value,
+            start,
+            stop,
+            base,
+            entry,
+            phases,
+            nr,
+            nr_arch,
+        ) = row
         exe, argv = images[image] if image >= 0 else ("", ())
         nodes.append(
             Node(
@@ -136,15 +165,11 @@ def _result(raw: dict[str, object], attached: bool) -> TraceResult:
                 phases=list(phases) or [0],
                 load_base=base,
                 entry=entry,
+                exit_nr=(nr | X32_BIT if nr_arch == _core.ARCH_X32 else nr) if nr >= 0 else None,
+                exit_arch=ARCH_BY_CODE.get(nr_arch, "unknown"),
             )
         )
-    counts = []
-    for node, phase, arch_code, nr, calls, errors, time_ns, unfinished in raw["counts"]:  # type: ignore[attr-defined]
-        arch = ARCH_BY_CODE.get(arch_code, "unknown")
-        if arch == X32:
-            nr |= X32_BIT
-        counts.append(Count(node, phase, arch, nr, calls, errors, time_ns, unfinished))
-    counts.sort(key=lambda c: (c.node, c.phase, c.arch, c.nr))
+    counts = _counts(raw["counts"])  # type: ignore[arg-type]
     status = raw["root_status"]
     names = [(n, _trigger_name(t)) for n, t in raw["phase_names"]]  # type: ignore[attr-defined]
     argvals = [
@@ -157,6 +182,7 @@ def _result(raw: dict[str, object], attached: bool) -> TraceResult:
         interrupted=raw["interrupted"],  # type: ignore[arg-type]
         stops=raw["stops"],  # type: ignore[arg-type]
         attached=attached,
+        violations=_counts(raw["violations"]),  # type: ignore[arg-type]
     )
 
 
@@ -220,6 +246,9 @@ def trace_command(
     arg_kinds: Mapping[str, bytes] | None = None,
     batch: int = 256,
     phases: PhaseConfig | None = None,
+    seccomp_filter: bytes | None = None,
+    syscall_stops: bool = True,
+    complain: bool = False,
 ) -> TraceResult:
     """Spawn argv under the tracer and follow its whole tree until it ends.
 
@@ -240,10 +269,17 @@ def trace_command(
             arg_kinds=_kinds_for_core(arg_kinds),
             batch=batch,
             arg_watch={_core.ARCH_X86_64: arg_watch.table(X86_64)},
+            filter=seccomp_filter,
+            syscall_stops=syscall_stops,
+            complain=complain,
             **phase_args,  # type: ignore[arg-type]
         )
     except OSError as err:
         raise _domain_error(err) from err
+    if raw["filter_errno"]:
+        raise PolicyError(
+            f"the seccomp filter could not be installed: {os.strerror(raw['filter_errno'])}"
+        )
     exec_errno = raw["exec_errno"]
     if exec_errno:
         if exec_errno in (errno.ENOENT, errno.ENOTDIR):

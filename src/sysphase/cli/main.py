@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("stats_cmd", "show one or more profiles (merged) per program and phase"),
     "merge": ("merge_cmd", "merge profiles into one"),
     "diff": ("diff_cmd", "show what one profile adds to and removes from another"),
+    "run": ("run_cmd", "run a program under a policy's seccomp filter (or --complain)"),
     "policy": (
         "policy_cmd",
         "generate a seccomp policy from a profile (sysphase, oci, k8s, systemd, c, c-bpf, bpf)",

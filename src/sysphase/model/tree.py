@@ -93,6 +93,9 @@ class Node:
     #: load base and entry point of the executable image (absolute addresses), 0 if unknown
     load_base: int = 0
     entry: int = 0
+    #: under enforcement: the syscall number the node was in when it died (a seccomp kill's cause)
+    exit_nr: int | None = None
+    exit_arch: str = "x86_64"
 
     @property
     def is_thread(self) -> bool:

@@ -1,0 +1,98 @@
+"""`sysphase run`: a program under its recorded policy, killed on anything else, or --complain."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.conftest import TRACEE_ENV, sysphase_cmd
+
+
+def sysphase(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        sysphase_cmd(*args), capture_output=True, text=True, timeout=120, env=TRACEE_ENV
+    )
+
+
+@pytest.fixture(scope="module")
+def policy(fx, tmp_path_factory) -> str:
+    d = tmp_path_factory.mktemp("run")
+    assert (
+        sysphase("record", "-o", str(d / "p.json"), "--", fx["markers"], "2", "0").returncode == 0
+    )
+    assert sysphase("policy", str(d / "p.json"), "-o", str(d / "p.pol")).returncode == 0
+    return str(d / "p.pol")
+
+
+def test_harmless_run_exits_0_under_the_filter(policy, fx):
+    p = sysphase("run", "--policy", policy, "--", fx["markers"], "2", "0")
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == ""
+
+
+def test_extra_call_is_killed_and_named(policy, fx):
+    p = sysphase("run", "--policy", policy, "--", fx["markers"], "2", "1")
+    assert p.returncode == 159
+    assert p.stderr == f"killed by seccomp: fchdir (81) in {fx['markers']}, phase start\n"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "name"), [("int80", "getpid [i386] (20)"), ("x32", "getpid [x32] (1073741863)")]
+)
+def test_other_abis_are_killed(policy, fx, fixture, name):
+    p = sysphase("run", "--policy", policy, "--", fx[fixture])
+    assert p.returncode == 159
+    assert f"killed by seccomp: {name}" in p.stderr
+
+
+def test_no_new_privs_and_filter_are_set(fx, tmp_path):
+    prof, pol = tmp_path / "cat.json", tmp_path / "cat.pol"
+    assert (
+        sysphase("record", "-o", str(prof), "--", "/bin/cat", "/proc/self/status").returncode == 0
+    )
+    assert sysphase("policy", str(prof), "-o", str(pol)).returncode == 0
+    p = sysphase("run", "--policy", str(pol), "--", "/bin/cat", "/proc/self/status")
+    assert p.returncode == 0, p.stderr
+    assert "NoNewPrivs:\t1" in p.stdout and "Seccomp:\t2" in p.stdout
+
+
+def test_complain_runs_to_the_end_and_reports_exactly_the_extra_call(policy, fx, tmp_path):
+    report = tmp_path / "report.json"
+    p = sysphase(
+        "run",
+        "--policy",
+        policy,
+        "--complain",
+        "--report",
+        str(report),
+        "--",
+        fx["markers"],
+        "2",
+        "3",
+    )
+    assert p.returncode == 0, p.stderr
+    assert "3 call(s) outside the policy" in p.stderr
+    assert f"{fx['markers']}  phase start  fchdir  3" in p.stderr
+    stats = json.loads(sysphase("stats", "--json", str(report)).stdout)
+    assert {k: v["calls"] for k, v in stats["totals"].items() if v["calls"]} == {"fchdir": 3}
+    # the report merges with a profile, widening it
+    merged = tmp_path / "merged.json"
+    assert sysphase("merge", "-o", str(merged), str(report), str(report)).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--policy", "/nonexistent.pol", "--", "true"],
+        ["run", "--policy", "@POLICY", "--report", "x.json", "--", "true"],
+        ["run", "--policy", "@POLICY"],
+    ],
+)
+def test_bad_input_is_one_sentence(policy, args, tmp_path):
+    argv = [policy if a == "@POLICY" else a for a in args]
+    p = subprocess.run(
+        sysphase_cmd(*argv), capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert p.returncode != 0 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
