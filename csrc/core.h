@@ -107,7 +107,10 @@ typedef struct {
     uint64_t bp_addr, bp_orig;          /* the armed breakpoint, bp_addr 0 if none */
     uint64_t bp_former[MAX_FORMER_BPS]; /* removed ones other threads may still hit */
     uint8_t nformer;
-    pending_t *pending; /* live mode only */
+    uint16_t inject_phase; /* enforcing: install this phase's filter at the next entry stop */
+    uint8_t injecting;     /* enforcing: the next stop is the exit of the injected seccomp() */
+    void *saved_regs;      /* enforcing: registers of the call the injection replaced */
+    pending_t *pending;    /* live mode only */
 } task_t;
 
 typedef struct {
@@ -178,7 +181,11 @@ typedef struct {
     size_t nimages, cap_images;
     const uint8_t *filter; /* enforcing: BPF the spawned child installs before exec */
     size_t filter_len;
-    int no_syscall_stops;       /* resume with PTRACE_CONT: events only */
+    int no_syscall_stops;          /* resume with PTRACE_CONT: events only */
+    const uint8_t **phase_filters; /* enforcing: BPF of trigger phases 1..n */
+    size_t *phase_filter_lens;
+    size_t nphase_filters;
+    char *enforce_exe;          /* enforcing: the program whose triggers switch filters */
     int complain;               /* count PTRACE_EVENT_SECCOMP stops as violations */
     int filter_errno;           /* the child could not install the filter */
     counter_table_t counters;   /* calls per (node, phase, arch, nr) */
@@ -220,6 +227,10 @@ int phases_on_signal(tracer_t *t, task_t *task, int sig);
 void phases_on_exec(tracer_t *t, task_t *task);
 void phases_inherit(task_t *child, const task_t *parent);
 void phases_free(tracer_t *t);
+
+/* inject.c */
+int inject_begin(tracer_t *t, task_t *task, uint16_t phase);
+void inject_finish(tracer_t *t, task_t *task);
 
 /* events.c */
 void events_capture_entry(tracer_t *t, task_t *task, uint8_t arch, uint32_t nr,

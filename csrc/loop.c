@@ -133,7 +133,10 @@ static void resume(tracer_t *t, task_t *task, int sig)
         detach(t, task, sig);
         return;
     }
-    int req = t->no_syscall_stops ? PTRACE_CONT : PTRACE_SYSCALL;
+    /* enforcing: after a process's last phase switch, only events (fork, exec, exit) */
+    int done = t->nphase_filters > 0 && task->trig_pos >= t->ntriggers && !task->injecting &&
+               !task->inject_phase;
+    int req = t->no_syscall_stops || done ? PTRACE_CONT : PTRACE_SYSCALL;
     if (ptrace(req, task->tid, 0, sig) < 0 && errno != ESRCH)
         core_fail(t, "PTRACE_SYSCALL", errno, task->tid);
 }
@@ -175,6 +178,11 @@ static uint64_t clone_flags(task_t *task)
 
 static void on_syscall_stop(tracer_t *t, task_t *task)
 {
+    if (task->injecting) { /* the exit of the seccomp() we injected */
+        inject_finish(t, task);
+        resume(t, task, 0);
+        return;
+    }
     struct __ptrace_syscall_info info;
     if (ptrace(PTRACE_GET_SYSCALL_INFO, task->tid, sizeof(info), &info) < 0) {
         if (errno != ESRCH)
@@ -199,6 +207,11 @@ static void on_syscall_stop(tracer_t *t, task_t *task)
         if (t->live && !task->in_marker)
             events_capture_entry(t, task, arch, task->entry_nr, info.entry.args);
         task->entry_ns = now_ns();
+        if (task->inject_phase) {
+            uint16_t phase = task->inject_phase;
+            task->inject_phase = 0;
+            inject_begin(t, task, phase);
+        }
     } else if (info.op == PTRACE_SYSCALL_INFO_EXIT && task->in_syscall && task->in_marker) {
         task->in_syscall = 0; /* SYSPHASE_MARK: a phase boundary, not a call of the program */
         task->in_marker = 0;

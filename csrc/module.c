@@ -300,10 +300,51 @@ static int load_phases(tracer_t *t, PyObject *names, PyObject *triggers, PyObjec
     return 0;
 }
 
+/* phase_filters: [bytes] for trigger phases 1..n (copied); enforce_exe: whose triggers count. */
+static int load_phase_filters(tracer_t *t, PyObject *filters, const char *exe)
+{
+    if (filters == Py_None)
+        return 0;
+    PyObject *fast = PySequence_Fast(filters, "phase_filters must be a sequence of bytes");
+    if (fast == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    t->phase_filters = calloc((size_t)n + 1, sizeof(uint8_t *));
+    t->phase_filter_lens = calloc((size_t)n + 1, sizeof(size_t));
+    if (t->phase_filters == NULL || t->phase_filter_lens == NULL ||
+        (exe != NULL && *exe && (t->enforce_exe = strdup(exe)) == NULL)) {
+        Py_DECREF(fast);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *b = PySequence_Fast_GET_ITEM(fast, i);
+        Py_ssize_t len = PyBytes_Check(b) ? PyBytes_GET_SIZE(b) : 0;
+        if (len == 0 || len % 8 != 0 || len / 8 > 4096) {
+            Py_DECREF(fast);
+            PyErr_SetString(PyExc_ValueError, "each phase filter must be 1 to 4096 instructions");
+            return -1;
+        }
+        uint8_t *copy = malloc((size_t)len);
+        if (copy == NULL) {
+            Py_DECREF(fast);
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(copy, PyBytes_AS_STRING(b), (size_t)len);
+        t->phase_filters[i] = copy;
+        t->phase_filter_lens[i] = (size_t)len;
+        t->nphase_filters++;
+    }
+    Py_DECREF(fast);
+    return 0;
+}
+
 PyDoc_STRVAR(trace_doc,
              "trace($module, path, argv, envp, *, pid=0, sink=None, arg_kinds=None, batch=256, "
              "phase_names=None, triggers=None, phase_signal=0, signal_names=None, arg_watch=None, "
-             "filter=None, syscall_stops=True, complain=False)\n"
+             "filter=None, syscall_stops=True, complain=False, phase_filters=None, "
+             "enforce_exe=b'')\n"
              "--\n\n"
              "Spawn path with argv and envp (bytes), or attach to pid (path None), and\n"
              "trace the whole tree until every tracee is gone or the tracer gets\n"
@@ -314,19 +355,21 @@ PyDoc_STRVAR(trace_doc,
 static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
-    static char *kwlist[] = {"path",     "argv",          "envp",         "pid",
-                             "sink",     "arg_kinds",     "batch",        "phase_names",
-                             "triggers", "phase_signal",  "signal_names", "arg_watch",
-                             "filter",   "syscall_stops", "complain",     NULL};
+    static char *kwlist[] = {
+        "path",   "argv",          "envp",     "pid",           "sink",         "arg_kinds",
+        "batch",  "phase_names",   "triggers", "phase_signal",  "signal_names", "arg_watch",
+        "filter", "syscall_stops", "complain", "phase_filters", "enforce_exe",  NULL};
     PyObject *path_obj, *argv_obj, *envp_obj, *sink = Py_None, *kinds = Py_None;
     PyObject *names = Py_None, *triggers = Py_None, *signal_names = Py_None, *watch = Py_None;
     int pid = 0, phase_signal = 0, syscall_stops = 1, complain = 0;
     Py_buffer filter = {0};
+    PyObject *phase_filters = Py_None;
+    const char *enforce_exe = NULL;
     Py_ssize_t batch = 256;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$iOOnOOiOOz*pp", kwlist, &path_obj, &argv_obj,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$iOOnOOiOOz*ppOy", kwlist, &path_obj, &argv_obj,
                                      &envp_obj, &pid, &sink, &kinds, &batch, &names, &triggers,
                                      &phase_signal, &signal_names, &watch, &filter, &syscall_stops,
-                                     &complain))
+                                     &complain, &phase_filters, &enforce_exe))
         return NULL;
     if (sink != Py_None && !PyCallable_Check(sink)) {
         PyErr_SetString(PyExc_TypeError, "sink must be callable or None");
@@ -357,6 +400,8 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
         t.filter = filter.buf;
         t.filter_len = (size_t)filter.len;
     }
+    if (load_phase_filters(&t, phase_filters, enforce_exe) < 0)
+        goto out;
     if (load_arch_tables(kinds, t.arg_kinds, t.arg_kinds_len, "arg_kinds", &keep_kinds) < 0 ||
         load_arch_tables(watch, t.arg_watch, t.arg_watch_len, "arg_watch", &keep_watch) < 0 ||
         load_phases(&t, names, triggers, signal_names) < 0)
@@ -415,6 +460,11 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
     result = build_result(&t);
 out:
     phases_free(&t);
+    for (size_t i = 0; i < t.nphase_filters; i++)
+        free((void *)t.phase_filters[i]);
+    free(t.phase_filters);
+    free(t.phase_filter_lens);
+    free(t.enforce_exe);
     for (size_t i = 0; i < t.ntriggers; i++)
         free(t.triggers[i].exe);
     free(t.triggers);

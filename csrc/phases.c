@@ -167,6 +167,8 @@ static void advance(tracer_t *t, task_t *task)
     task->trig_pos++;
     task->phase = task->trig_pos; /* Python interned trigger phases as ids 1..k */
     group_sync(t, task);
+    if (t->nphase_filters > 0)
+        task->inject_phase = task->trig_pos; /* this thread installs it (TSYNC) */
     bp_arm(t, task);
 }
 
@@ -297,6 +299,8 @@ void phases_on_exec(tracer_t *t, task_t *task)
         task->phase = (uint16_t)phase_intern(t, base ? base + 1 : exe, "exec");
     }
     task->trig_pos = 0;
+    if (t->enforce_exe != NULL && strcmp(exe, t->enforce_exe) != 0)
+        task->trig_pos = (uint16_t)t->ntriggers; /* another program: no switches to watch */
     task->sig_count = 0;
     task->bp_addr = 0;
     task->nformer = 0;

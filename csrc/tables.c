@@ -57,6 +57,7 @@ void tables_free(tracer_t *t)
 {
     for (size_t i = 0; i < t->ntasks; i++) {
         free(t->tasks[i]->pending);
+        free(t->tasks[i]->saved_regs);
         free(t->tasks[i]);
     }
     for (size_t i = 0; i < t->nimages; i++) {
@@ -100,9 +101,11 @@ task_t *task_new(tracer_t *t, pid_t tid)
         }
         t->tasks[t->ntasks++] = task;
     }
-    pending_t *keep = task->pending; /* a reused struct keeps its live-mode buffer */
+    pending_t *keep = task->pending; /* a reused struct keeps its buffers */
+    void *regs = task->saved_regs;
     memset(task, 0, sizeof(*task));
     task->pending = keep;
+    task->saved_regs = regs;
     task->tid = tid;
     task->tgid = tid;
     task->node = -1;

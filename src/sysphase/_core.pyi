@@ -25,4 +25,6 @@ def trace(
     filter: bytes | None = None,
     syscall_stops: bool = True,
     complain: bool = False,
+    phase_filters: Sequence[bytes] | None = None,
+    enforce_exe: bytes = b"",
 ) -> dict[str, Any]: ...

@@ -96,3 +96,47 @@ def test_bad_input_is_one_sentence(policy, args, tmp_path):
         sysphase_cmd(*argv), capture_output=True, text=True, timeout=60, cwd=tmp_path
     )
     assert p.returncode != 0 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+
+
+@pytest.fixture(scope="module")
+def twophase_policy(fx, tmp_path_factory) -> str:
+    d = tmp_path_factory.mktemp("twophase")
+    rec = sysphase(
+        "record",
+        "-o",
+        str(d / "p.json"),
+        "--phase",
+        "serve=syscall:getpid",
+        "--",
+        fx["twophase"],
+        "before",
+        "4",
+    )
+    assert rec.returncode == 0, rec.stderr
+    assert sysphase("policy", str(d / "p.json"), "-o", str(d / "p.pol")).returncode == 0
+    pol = json.loads((d / "p.pol").read_text())
+    phases = {
+        ph["name"]: {a["syscall"] for a in ph["allowed"]} for ph in pol["programs"][0]["phases"]
+    }
+    assert "socket" in phases["start"] and "socket" not in phases["serve"]
+    return str(d / "p.pol")
+
+
+def test_two_phases_socket_allowed_before_the_trigger(twophase_policy, fx):
+    p = sysphase("run", "--policy", twophase_policy, "--", fx["twophase"], "before", "4")
+    assert p.returncode == 0, p.stderr
+
+
+def test_two_phases_every_thread_narrows_at_the_trigger(twophase_policy, fx):
+    # the socket() after the switch comes from a thread that did not make the trigger call
+    p = sysphase("run", "--policy", twophase_policy, "--", fx["twophase"], "after", "4")
+    assert p.returncode == 159
+    assert p.stderr == f"killed by seccomp: socket (41) in {fx['twophase']}, phase serve\n"
+
+
+def test_two_phases_complain_reports_the_serving_phase_call(twophase_policy, fx):
+    p = sysphase(
+        "run", "--policy", twophase_policy, "--complain", "--", fx["twophase"], "after", "4"
+    )
+    assert p.returncode == 0, p.stderr
+    assert f"{fx['twophase']}  phase serve  socket  1" in p.stderr

@@ -249,6 +249,8 @@ def trace_command(
     seccomp_filter: bytes | None = None,
     syscall_stops: bool = True,
     complain: bool = False,
+    phase_filters: Sequence[bytes] = (),
+    enforce_exe: str | None = None,
 ) -> TraceResult:
     """Spawn argv under the tracer and follow its whole tree until it ends.
 
@@ -272,6 +274,8 @@ def trace_command(
             filter=seccomp_filter,
             syscall_stops=syscall_stops,
             complain=complain,
+            phase_filters=list(phase_filters) if phase_filters else None,
+            enforce_exe=os.fsencode(enforce_exe) if enforce_exe else b"",
             **phase_args,  # type: ignore[arg-type]
         )
     except OSError as err:

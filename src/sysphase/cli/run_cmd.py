@@ -1,9 +1,12 @@
-"""`sysphase run`: run a program under a policy's seccomp filter, or in complain mode.
+"""`sysphase run`: run a program under a policy's seccomp filters, or in complain mode.
 
-The spawned program sets no_new_privs and installs the filter itself, just
-before exec; sysphase stays attached only for process events (no stop per
-syscall), to name the call when the filter kills a process, and in
-complain mode to record each call outside the policy and let it run.
+The spawned program sets no_new_privs and installs the first phase's filter
+itself, just before exec. With later phases, sysphase stays attached as a
+light supervisor: it watches for each process's syscall triggers and makes
+the triggering thread install the next filter (TSYNC); after a process's last
+switch only process events (fork, exec, exit) stop it. It names the call
+when a filter kills a process, and in complain mode records each call
+outside the policy and lets it run.
 """
 
 from __future__ import annotations
@@ -17,9 +20,16 @@ from sysphase._host import files, seccomp, tracer
 from sysphase.errors import PolicyInvalid, UsageError
 from sysphase.model import profile as prof
 from sysphase.model import syscalls
+from sysphase.model.phases import PhaseTrigger, parse_trigger
 from sysphase.model.tree import NodeEnd, ProcessTree
 from sysphase.policy import bpf_sim, codec
 from sysphase.policy.ir import Policy, PolicyPhase, ProgramPolicy
+
+AUDIT_ARCH = {
+    "x86_64": bpf_sim.AUDIT_ARCH_X86_64,
+    "i386": bpf_sim.AUDIT_ARCH_I386,
+    "x32": bpf_sim.AUDIT_ARCH_X86_64,
+}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -58,16 +68,24 @@ def _program(policy: Policy, argv0: str) -> ProgramPolicy:
     return policy.program(exe) or policy.root_program
 
 
-AUDIT_ARCH = {
-    "x86_64": bpf_sim.AUDIT_ARCH_X86_64,
-    "i386": bpf_sim.AUDIT_ARCH_I386,
-    "x32": bpf_sim.AUDIT_ARCH_X86_64,
-}
+def _trigger(phase: PolicyPhase, source: str) -> PhaseTrigger:
+    """The trigger into a later phase; run switches on syscall triggers (for now)."""
+    kind, _, _value = phase.trigger.partition(":")
+    if kind != "syscall":
+        raise UsageError(
+            f"{source}: phase {phase.name!r} starts on {phase.trigger!r}; sysphase run switches "
+            "phases on syscall triggers only for now"
+        )
+    return parse_trigger(f"{phase.name}={phase.trigger}")
 
 
-def _killer(result: tracer.TraceResult, bpf: bytes) -> tuple[str, int, str] | None:
-    """(syscall, number, program) of the call the filter killed a process for, if any."""
+def _killer(
+    result: tracer.TraceResult, filters: dict[str, bytes], first: str
+) -> tuple[str, int, str, str] | None:
+    """(syscall, number, program, phase) of the call a filter killed a process for, if any."""
     for node in result.tree.nodes:
+        phase = result.tree.phase_names[node.phases[-1]][0] if node.phases else first
+        bpf = filters.get(phase, filters[first])
         if (
             node.end is NodeEnd.SIGNALED
             and node.end_value == signal.SIGSYS
@@ -78,24 +96,21 @@ def _killer(result: tracer.TraceResult, bpf: bytes) -> tuple[str, int, str] | No
             name = syscalls.name(node.exit_arch, node.exit_nr)
             if node.exit_arch != "x86_64":
                 name = f"{name} [{node.exit_arch}]"
-            return name, node.exit_nr, node.exe
+            return name, node.exit_nr, node.exe, phase if phase in filters else first
     return None
 
 
-def _report(
-    result: tracer.TraceResult, phase: PolicyPhase, command: list[str], out: str | None
-) -> None:
-    rows: dict[tuple[str, str], int] = {}
+def _report(result: tracer.TraceResult, first: str, command: list[str], out: str | None) -> None:
+    names = result.tree.phase_names
+    rows: dict[tuple[str, str, str], int] = {}
     for c in result.violations:
-        key = (
-            result.tree.nodes[c.node].exe,
-            c.name if c.arch == "x86_64" else f"{c.arch}:{c.name}",
-        )
+        call = c.name if c.arch == "x86_64" else f"{c.arch}:{c.name}"
+        phase = names[c.phase][0] if c.phase < len(names) else first
+        key = (result.tree.nodes[c.node].exe, first if phase == "start" else phase, call)
         rows[key] = rows.get(key, 0) + c.calls
-    total = sum(rows.values())
-    print(f"sysphase: complain: {total} call(s) outside the policy", file=sys.stderr)
-    for (exe, name), calls in sorted(rows.items()):
-        print(f"  {exe}  phase {phase.name}  {name}  {calls}", file=sys.stderr)
+    print(f"sysphase: complain: {sum(rows.values())} call(s) outside the policy", file=sys.stderr)
+    for (exe, phase, call), calls in sorted(rows.items()):
+        print(f"  {exe}  phase {phase}  {call}  {calls}", file=sys.stderr)
     if out:
         tree = ProcessTree(result.tree.nodes, result.violations, result.tree.phase_names)
         files.write_atomic(out, prof.encode(prof.from_tree(tree, command, "x86_64")))
@@ -110,25 +125,28 @@ def run(args: argparse.Namespace) -> int:
     if policy.arch != "x86_64":
         raise UsageError(f"{args.policy}: a policy for {policy.arch}; this machine runs x86_64")
     program = _program(policy, args.command_argv[0])
-    phase = program.phases[0]
-    if len(program.phases) > 1:
-        print(
-            f"sysphase: note: enforcing phase {phase.name!r} (the widest) for the whole run; "
-            "switching to later phases is not built yet",
-            file=sys.stderr,
-        )
+    first, later = program.phases[0], program.phases[1:]
+    triggers = tuple(_trigger(p, args.policy) for p in later)
     action = "trace" if args.complain else policy.default_action
-    bpf = seccomp.compile_filter(phase.allow_list(), action, phase=phase.name)
+    bpf = seccomp.compile_filter(first.allow_list(), action, phase=first.name)
+    later_bpf = [seccomp.compile_filter(p.allow_list(), action, phase=p.name) for p in later]
     result = tracer.trace_command(
-        args.command_argv, seccomp_filter=bpf, syscall_stops=False, complain=args.complain
+        args.command_argv,
+        seccomp_filter=bpf,
+        syscall_stops=bool(later),
+        complain=args.complain,
+        phases=tracer.PhaseConfig(triggers=triggers),
+        phase_filters=later_bpf,
+        enforce_exe=program.executable,
     )
     if args.complain:
-        _report(result, phase, args.command_argv, args.report)
+        _report(result, first.name, args.command_argv, args.report)
     else:
-        killed = _killer(result, bpf)
+        filters = {first.name: bpf, **{p.name: b for p, b in zip(later, later_bpf, strict=True)}}
+        killed = _killer(result, filters, first.name)
         if killed is not None:
-            name, nr, exe = killed
-            print(f"killed by seccomp: {name} ({nr}) in {exe}, phase {phase.name}", file=sys.stderr)
+            name, nr, exe, phase = killed
+            print(f"killed by seccomp: {name} ({nr}) in {exe}, phase {phase}", file=sys.stderr)
     if result.interrupted:
         return 128 + result.interrupted
     return result.exit_status
