@@ -58,3 +58,7 @@ class PolicyInvalid(SysphaseError):
 
 class PolicyError(SysphaseError):
     """A policy cannot be generated, compiled or installed."""
+
+
+class PatchError(SysphaseError):
+    """A binary cannot be patched: a tool is missing, or gcc or patchelf failed."""
