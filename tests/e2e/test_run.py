@@ -140,3 +140,36 @@ def test_two_phases_complain_reports_the_serving_phase_call(twophase_policy, fx)
     )
     assert p.returncode == 0, p.stderr
     assert f"{fx['twophase']}  phase serve  socket  1" in p.stderr
+
+
+def test_two_phases_switched_at_a_function_breakpoint(fx, tmp_path):
+    prof, pol = tmp_path / "p.json", tmp_path / "p.pol"
+    rec = sysphase(
+        "record",
+        "-o",
+        str(prof),
+        "--phase",
+        "serve=symbol:twophase_serve",
+        "--",
+        fx["twophase"],
+        "before",
+        "3",
+    )
+    assert rec.returncode == 0, rec.stderr
+    assert sysphase("policy", str(prof), "-o", str(pol)).returncode == 0
+    ok = sysphase("run", "--policy", str(pol), "--", fx["twophase"], "before", "3")
+    assert ok.returncode == 0, ok.stderr
+    bad = sysphase("run", "--policy", str(pol), "--", fx["twophase"], "after", "3")
+    assert bad.returncode == 159
+    assert "killed by seccomp: socket (41)" in bad.stderr and "phase serve" in bad.stderr
+
+
+def test_signal_trigger_is_refused_clearly(fx, tmp_path):
+    prof, pol = tmp_path / "p.json", tmp_path / "p.pol"
+    rec = sysphase(
+        "record", "-o", str(prof), "--phase-signal", "SIGUSR2", "--", fx["phases"], "signal"
+    )
+    assert rec.returncode == 0, rec.stderr
+    assert sysphase("policy", str(prof), "-o", str(pol)).returncode == 0
+    p = sysphase("run", "--policy", str(pol), "--", fx["phases"], "signal")
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "signal:SIGUSR2" in p.stderr

@@ -69,12 +69,12 @@ def _program(policy: Policy, argv0: str) -> ProgramPolicy:
 
 
 def _trigger(phase: PolicyPhase, source: str) -> PhaseTrigger:
-    """The trigger into a later phase; run switches on syscall triggers (for now)."""
+    """The trigger into a later phase: a syscall, or a breakpoint (symbol or address)."""
     kind, _, _value = phase.trigger.partition(":")
-    if kind != "syscall":
+    if kind not in ("syscall", "symbol", "addr"):
         raise UsageError(
             f"{source}: phase {phase.name!r} starts on {phase.trigger!r}; sysphase run switches "
-            "phases on syscall triggers only for now"
+            "phases on syscall, symbol and addr triggers only for now"
         )
     return parse_trigger(f"{phase.name}={phase.trigger}")
 
