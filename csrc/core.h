@@ -110,6 +110,7 @@ typedef struct {
     uint16_t inject_phase; /* enforcing: install this phase's filter at the next entry stop */
     uint8_t injecting;     /* enforcing: the next stop is the exit of the injected seccomp() */
     void *saved_regs;      /* enforcing: registers of the call the injection replaced */
+    uint64_t inject_ns;    /* enforcing: when the injection began */
     pending_t *pending;    /* live mode only */
 } task_t;
 
@@ -185,11 +186,12 @@ typedef struct {
     const uint8_t **phase_filters; /* enforcing: BPF of trigger phases 1..n */
     size_t *phase_filter_lens;
     size_t nphase_filters;
-    char *enforce_exe;          /* enforcing: the program whose triggers switch filters */
-    int complain;               /* count PTRACE_EVENT_SECCOMP stops as violations */
-    int filter_errno;           /* the child could not install the filter */
-    counter_table_t counters;   /* calls per (node, phase, arch, nr) */
-    counter_table_t violations; /* complain mode: calls outside the filter, same keys */
+    char *enforce_exe;            /* enforcing: the program whose triggers switch filters */
+    uint64_t switches, switch_ns; /* enforcing: phase switches made, time they took */
+    int complain;                 /* count PTRACE_EVENT_SECCOMP stops as violations */
+    int filter_errno;             /* the child could not install the filter */
+    counter_table_t counters;     /* calls per (node, phase, arch, nr) */
+    counter_table_t violations;   /* complain mode: calls outside the filter, same keys */
     event_t *events;
     size_t nevents;
 

@@ -68,6 +68,7 @@ int inject_begin(tracer_t *t, task_t *task, uint16_t phase)
         return 0;
     }
     task->injecting = 1;
+    task->inject_ns = now_ns();
     return 1;
 #else
     (void)t;
@@ -101,6 +102,8 @@ void inject_finish(tracer_t *t, task_t *task)
     saved->rax = saved->orig_rax;
     if (ptrace(PTRACE_SETREGS, task->tid, 0, saved) < 0 && errno != ESRCH)
         core_fail(t, "PTRACE_SETREGS (phase switch)", errno, task->tid);
+    t->switches++;
+    t->switch_ns += now_ns() - task->inject_ns;
 #else
     (void)t;
     (void)task;

@@ -155,12 +155,13 @@ static PyObject *build_result(tracer_t *t)
         Py_XDECREF(violations);
         goto fail;
     }
-    return Py_BuildValue("{s:N,s:N,s:N,s:N,s:N,s:N,s:i,s:i,s:i,s:i,s:K,s:i}", "nodes", nodes,
-                         "images", images, "counts", counts, "violations", violations, "arg_values",
-                         argvals, "phase_names", names, "filter_errno", t->filter_errno,
-                         "root_status", t->root_status, "interrupted", t->interrupted, "exec_errno",
-                         t->exec_errno, "stops", (unsigned long long)t->stops, "root",
-                         (int)t->root);
+    return Py_BuildValue(
+        "{s:N,s:N,s:N,s:N,s:N,s:N,s:i,s:i,s:i,s:i,s:K,s:i,s:K,s:K}", "nodes", nodes, "images",
+        images, "counts", counts, "violations", violations, "arg_values", argvals, "phase_names",
+        names, "filter_errno", t->filter_errno, "root_status", t->root_status, "interrupted",
+        t->interrupted, "exec_errno", t->exec_errno, "stops", (unsigned long long)t->stops, "root",
+        (int)t->root, "switches", (unsigned long long)t->switches, "switch_ns",
+        (unsigned long long)t->switch_ns);
 fail:
     Py_XDECREF(nodes);
     Py_XDECREF(images);

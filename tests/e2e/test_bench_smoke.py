@@ -63,3 +63,23 @@ def test_bench_without_gcc_fails_with_one_sentence(tmp_path: Path) -> None:
         "sysphase bench: cannot build the loop workload: the C compiler 'gcc' is not on PATH"
     ]
     assert "Traceback" not in proc.stderr
+
+
+def test_enforce_bench_smoke():
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sysphase.bench",
+            "--enforce",
+            "--loop-calls",
+            "2000",
+            "--rounds",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr
+    assert "run 2 phases" in p.stdout and "phase switch latency" in p.stdout

@@ -52,6 +52,9 @@ class TraceResult:
     attached: bool = False
     #: complain mode: calls the filter sent to the tracer (outside the policy), as counters
     violations: list[Count] = field(default_factory=list)
+    #: enforcing: phase switches made, and the total time they took (ns)
+    switches: int = 0
+    switch_ns: int = 0
 
     @property
     def exit_status(self) -> int:
@@ -183,6 +186,8 @@ def _result(raw: dict[str, object], attached: bool) -> TraceResult:
         stops=raw["stops"],  # type: ignore[arg-type]
         attached=attached,
         violations=_counts(raw["violations"]),  # type: ignore[arg-type]
+        switches=raw["switches"],  # type: ignore[arg-type]
+        switch_ns=raw["switch_ns"],  # type: ignore[arg-type]
     )
 
 

@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a fast smoke run: loop and ls, 100,000 loop calls, 1 round",
     )
+    p.add_argument(
+        "--enforce",
+        action="store_true",
+        help="instead: the getppid loop natively and under 'sysphase run' with a one- and a "
+        "two-phase policy, and the phase switch's latency",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     return p
@@ -124,6 +130,16 @@ def _progress(message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = settings_from_args(args)
+    if args.enforce:
+        from sysphase.bench.enforce import run_enforce_bench
+        from sysphase.bench.workloads import build_loop
+
+        try:
+            sys.stdout.write(run_enforce_bench(build_loop(), settings.loop_calls, settings.rounds))
+        except (BenchError, RuntimeError) as err:
+            print(f"sysphase bench: {err}", file=sys.stderr)
+            return 1
+        return 0
     strace = shutil.which("strace")
     try:
         workloads = make_workloads(settings.workloads, loop_calls=settings.loop_calls)
