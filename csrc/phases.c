@@ -252,6 +252,11 @@ int phases_on_signal(tracer_t *t, task_t *task, int sig)
         snprintf(name, sizeof(name), "phase-%u", (unsigned)task->sig_count);
     snprintf(trigger, sizeof(trigger), "signal:%d", sig);
     phase_switch_group(t, task, (uint16_t)phase_intern(t, name, trigger));
+    /* enforcing signal-triggered phases: install phase sig_count's filter at this
+     * thread's next syscall entry (never from inside a signal-delivery stop) */
+    if (t->nphase_filters > 0 && t->ntriggers == 0 && task->sig_count <= t->nphase_filters &&
+        t->enforce_exe != NULL && strcmp(node_exe(t, task->node), t->enforce_exe) == 0)
+        task->inject_phase = task->sig_count;
     return 1;
 }
 

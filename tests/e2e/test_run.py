@@ -164,12 +164,24 @@ def test_two_phases_switched_at_a_function_breakpoint(fx, tmp_path):
     assert "killed by seccomp: socket (41)" in bad.stderr and "phase serve" in bad.stderr
 
 
-def test_signal_trigger_is_refused_clearly(fx, tmp_path):
+def test_phases_switched_by_a_signal(fx, tmp_path):
     prof, pol = tmp_path / "p.json", tmp_path / "p.pol"
     rec = sysphase(
         "record", "-o", str(prof), "--phase-signal", "SIGUSR2", "--", fx["phases"], "signal"
     )
     assert rec.returncode == 0, rec.stderr
     assert sysphase("policy", str(prof), "-o", str(pol)).returncode == 0
-    p = sysphase("run", "--policy", str(pol), "--", fx["phases"], "signal")
-    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "signal:SIGUSR2" in p.stderr
+    ok = sysphase("run", "--policy", str(pol), "--", fx["phases"], "signal")
+    assert ok.returncode == 0, ok.stderr
+    # getpid was only made in start-up (kill(getpid(), ...)): phase-2's filter lacks it
+    bad = sysphase("run", "--policy", str(pol), "--", fx["phases"], "signal", "extra")
+    assert bad.returncode == 159
+    assert bad.stderr == f"killed by seccomp: getpid (39) in {fx['phases']}, phase phase-2\n"
+
+
+def test_marker_trigger_is_refused_clearly(fx, tmp_path):
+    prof, pol = tmp_path / "p.json", tmp_path / "p.pol"
+    assert sysphase("record", "-o", str(prof), "--", fx["phases"], "mark").returncode == 0
+    assert sysphase("policy", str(prof), "-o", str(pol)).returncode == 0
+    p = sysphase("run", "--policy", str(pol), "--", fx["phases"], "mark")
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "'marker'" in p.stderr

@@ -20,7 +20,7 @@ from sysphase._host import files, seccomp, tracer
 from sysphase.errors import PolicyInvalid, UsageError
 from sysphase.model import profile as prof
 from sysphase.model import syscalls
-from sysphase.model.phases import PhaseTrigger, parse_trigger
+from sysphase.model.phases import parse_trigger
 from sysphase.model.tree import NodeEnd, ProcessTree
 from sysphase.policy import bpf_sim, codec
 from sysphase.policy.ir import Policy, PolicyPhase, ProgramPolicy
@@ -68,15 +68,25 @@ def _program(policy: Policy, argv0: str) -> ProgramPolicy:
     return policy.program(exe) or policy.root_program
 
 
-def _trigger(phase: PolicyPhase, source: str) -> PhaseTrigger:
-    """The trigger into a later phase: a syscall, or a breakpoint (symbol or address)."""
-    kind, _, _value = phase.trigger.partition(":")
-    if kind not in ("syscall", "symbol", "addr"):
-        raise UsageError(
-            f"{source}: phase {phase.name!r} starts on {phase.trigger!r}; sysphase run switches "
-            "phases on syscall, symbol and addr triggers only for now"
+def _phase_config(later: tuple[PolicyPhase, ...], source: str) -> tracer.PhaseConfig:
+    """How the supervisor sees the later phases start: sequential syscall, symbol or address
+    triggers, or successive deliveries of one signal."""
+    kinds = {p.trigger.partition(":")[0] for p in later}
+    if kinds == {"signal"}:
+        signals = {p.trigger for p in later}
+        if len(signals) == 1:
+            number = syscalls.signal_number(next(iter(signals)).partition(":")[2])
+            if number:
+                return tracer.PhaseConfig(signal=number, signal_names=tuple(p.name for p in later))
+    elif kinds <= {"syscall", "symbol", "addr"}:
+        return tracer.PhaseConfig(
+            triggers=tuple(parse_trigger(f"{p.name}={p.trigger}") for p in later)
         )
-    return parse_trigger(f"{phase.name}={phase.trigger}")
+    shown = ", ".join(f"{p.name!r} on {p.trigger!r}" for p in later)
+    raise UsageError(
+        f"{source}: phases {shown}: sysphase run switches phases on syscall, symbol and addr "
+        "triggers, or on one signal, not on markers or a mix of these"
+    )
 
 
 def _killer(
@@ -126,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.policy}: a policy for {policy.arch}; this machine runs x86_64")
     program = _program(policy, args.command_argv[0])
     first, later = program.phases[0], program.phases[1:]
-    triggers = tuple(_trigger(p, args.policy) for p in later)
+    config = _phase_config(later, args.policy) if later else tracer.PhaseConfig()
     action = "trace" if args.complain else policy.default_action
     bpf = seccomp.compile_filter(first.allow_list(), action, phase=first.name)
     later_bpf = [seccomp.compile_filter(p.allow_list(), action, phase=p.name) for p in later]
@@ -135,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         seccomp_filter=bpf,
         syscall_stops=bool(later),
         complain=args.complain,
-        phases=tracer.PhaseConfig(triggers=triggers),
+        phases=config,
         phase_filters=later_bpf,
         enforce_exe=program.executable,
     )
