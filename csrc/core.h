@@ -48,6 +48,8 @@ typedef struct {
     uint32_t nr;     /* TRIG_SYSCALL */
     char *exe;       /* TRIG_BREAKPOINT: realpath of the executable */
     uint64_t offset; /* TRIG_BREAKPOINT: from the load base */
+    uint16_t phase;  /* the phase id it starts */
+    char *program;   /* the executable whose processes it applies to, NULL: every program */
 } trigger_t;
 
 typedef struct {

@@ -27,10 +27,11 @@
 int inject_begin(tracer_t *t, task_t *task, uint16_t phase)
 {
 #ifdef __x86_64__
-    if (phase == 0 || phase > t->nphase_filters || task->entry_arch != ARCH_X86_64)
+    if (phase >= t->nphase_filters || t->phase_filter_lens[phase] == 0 ||
+        task->entry_arch != ARCH_X86_64)
         return 0;
-    const uint8_t *filter = t->phase_filters[phase - 1];
-    size_t len = t->phase_filter_lens[phase - 1];
+    const uint8_t *filter = t->phase_filters[phase];
+    size_t len = t->phase_filter_lens[phase];
     struct user_regs_struct regs;
     if (ptrace(PTRACE_GETREGS, task->tid, 0, &regs) < 0) {
         if (errno != ESRCH)

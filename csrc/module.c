@@ -259,15 +259,17 @@ static int load_phases(tracer_t *t, PyObject *names, PyObject *triggers, PyObjec
         for (Py_ssize_t i = 0; i < n; i++) {
             PyObject *item = PySequence_Fast_GET_ITEM(fast, i);
             trigger_t *tr = &t->triggers[t->ntriggers];
-            const char *kind, *exe;
+            const char *kind, *exe, *program;
             int arch;
-            unsigned int nr;
+            unsigned int nr, phase;
             unsigned long long off;
-            if (PyArg_ParseTuple(item, "siI", &kind, &arch, &nr) && strcmp(kind, "syscall") == 0) {
+            if (PyArg_ParseTuple(item, "siIIy", &kind, &arch, &nr, &phase, &program) &&
+                strcmp(kind, "syscall") == 0) {
                 tr->kind = TRIG_SYSCALL;
                 tr->arch = (uint8_t)arch;
                 tr->nr = nr;
-            } else if ((PyErr_Clear(), PyArg_ParseTuple(item, "syK", &kind, &exe, &off)) &&
+            } else if ((PyErr_Clear(),
+                        PyArg_ParseTuple(item, "syKIy", &kind, &exe, &off, &phase, &program)) &&
                        strcmp(kind, "breakpoint") == 0) {
                 tr->kind = TRIG_BREAKPOINT;
                 tr->offset = off;
@@ -283,12 +285,19 @@ static int load_phases(tracer_t *t, PyObject *names, PyObject *triggers, PyObjec
                 return -1;
             }
             t->ntriggers++;
+            tr->phase = (uint16_t)phase;
+            if (phase == 0 || phase >= t->nphase_names) {
+                Py_DECREF(fast);
+                PyErr_SetString(PyExc_ValueError, "a trigger's phase must be a named phase id");
+                return -1;
+            }
+            if (*program && (tr->program = strdup(program)) == NULL) {
+                Py_DECREF(fast);
+                PyErr_NoMemory();
+                return -1;
+            }
         }
         Py_DECREF(fast);
-        if (t->nphase_names <= t->ntriggers) {
-            PyErr_SetString(PyExc_ValueError, "each trigger needs a phase name (ids 1..k)");
-            return -1;
-        }
     }
     if (signal_names != Py_None) {
         char **v = to_strv_utf8(signal_names);
@@ -301,7 +310,8 @@ static int load_phases(tracer_t *t, PyObject *names, PyObject *triggers, PyObjec
     return 0;
 }
 
-/* phase_filters: [bytes] for trigger phases 1..n (copied); enforce_exe: whose triggers count. */
+/* phase_filters: [bytes] indexed by phase id, b"" where none (copied); enforce_exe: the
+ * program whose phase-signal phases are enforced. */
 static int load_phase_filters(tracer_t *t, PyObject *filters, const char *exe)
 {
     if (filters == Py_None)
@@ -320,13 +330,13 @@ static int load_phase_filters(tracer_t *t, PyObject *filters, const char *exe)
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *b = PySequence_Fast_GET_ITEM(fast, i);
-        Py_ssize_t len = PyBytes_Check(b) ? PyBytes_GET_SIZE(b) : 0;
-        if (len == 0 || len % 8 != 0 || len / 8 > 4096) {
+        Py_ssize_t len = PyBytes_Check(b) ? PyBytes_GET_SIZE(b) : -1;
+        if (len < 0 || len % 8 != 0 || len / 8 > 4096) {
             Py_DECREF(fast);
             PyErr_SetString(PyExc_ValueError, "each phase filter must be 1 to 4096 instructions");
             return -1;
         }
-        uint8_t *copy = malloc((size_t)len);
+        uint8_t *copy = malloc((size_t)len + 1);
         if (copy == NULL) {
             Py_DECREF(fast);
             PyErr_NoMemory();
@@ -466,8 +476,10 @@ out:
     free(t.phase_filters);
     free(t.phase_filter_lens);
     free(t.enforce_exe);
-    for (size_t i = 0; i < t.ntriggers; i++)
+    for (size_t i = 0; i < t.ntriggers; i++) {
         free(t.triggers[i].exe);
+        free(t.triggers[i].program);
+    }
     free(t.triggers);
     if (t.signal_phase_names != NULL) {
         for (size_t i = 0; i < t.nsignal_names; i++)

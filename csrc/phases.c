@@ -127,6 +127,22 @@ static const char *node_exe(tracer_t *t, int32_t node)
     return t->images[t->nodes[node].image].exe;
 }
 
+/* The index of the first trigger at or after FROM that applies to processes running EXE
+ * (ntriggers if none): a process's triggers are sequential, in the order given. */
+static uint16_t first_trigger(tracer_t *t, const char *exe, size_t from)
+{
+    for (size_t i = from; i < t->ntriggers; i++)
+        if (t->triggers[i].program == NULL || strcmp(t->triggers[i].program, exe) == 0)
+            return (uint16_t)i;
+    return (uint16_t)t->ntriggers;
+}
+
+/* Whether phase id PHASE has a filter to install (enforcing). */
+static int has_filter(tracer_t *t, uint16_t phase)
+{
+    return phase < t->nphase_filters && t->phase_filter_lens[phase] > 0;
+}
+
 /* Arm the next trigger if it is a breakpoint in this process's executable. */
 static void bp_arm(tracer_t *t, task_t *task)
 {
@@ -164,11 +180,11 @@ static void bp_arm(tracer_t *t, task_t *task)
 
 static void advance(tracer_t *t, task_t *task)
 {
-    task->trig_pos++;
-    task->phase = task->trig_pos; /* Python interned trigger phases as ids 1..k */
+    task->phase = t->triggers[task->trig_pos].phase;
+    task->trig_pos = first_trigger(t, node_exe(t, task->node), task->trig_pos + 1u);
     group_sync(t, task);
-    if (t->nphase_filters > 0)
-        task->inject_phase = task->trig_pos; /* this thread installs it (TSYNC) */
+    if (has_filter(t, task->phase))
+        task->inject_phase = task->phase; /* this thread installs it (TSYNC) */
     bp_arm(t, task);
 }
 
@@ -254,9 +270,9 @@ int phases_on_signal(tracer_t *t, task_t *task, int sig)
     phase_switch_group(t, task, (uint16_t)phase_intern(t, name, trigger));
     /* enforcing signal-triggered phases: install phase sig_count's filter at this
      * thread's next syscall entry (never from inside a signal-delivery stop) */
-    if (t->nphase_filters > 0 && t->ntriggers == 0 && task->sig_count <= t->nphase_filters &&
-        t->enforce_exe != NULL && strcmp(node_exe(t, task->node), t->enforce_exe) == 0)
-        task->inject_phase = task->sig_count;
+    if (has_filter(t, task->phase) && t->enforce_exe != NULL &&
+        strcmp(node_exe(t, task->node), t->enforce_exe) == 0)
+        task->inject_phase = task->phase;
     return 1;
 }
 
@@ -303,9 +319,7 @@ void phases_on_exec(tracer_t *t, task_t *task)
         const char *base = strrchr(exe, '/');
         task->phase = (uint16_t)phase_intern(t, base ? base + 1 : exe, "exec");
     }
-    task->trig_pos = 0;
-    if (t->enforce_exe != NULL && strcmp(exe, t->enforce_exe) != 0)
-        task->trig_pos = (uint16_t)t->ntriggers; /* another program: no switches to watch */
+    task->trig_pos = first_trigger(t, exe, 0);
     task->sig_count = 0;
     task->bp_addr = 0;
     task->nformer = 0;

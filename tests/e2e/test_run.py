@@ -185,3 +185,28 @@ def test_marker_trigger_is_refused_clearly(fx, tmp_path):
     assert sysphase("policy", str(prof), "-o", str(pol)).returncode == 0
     p = sysphase("run", "--policy", str(pol), "--", fx["phases"], "mark")
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "'marker'" in p.stderr
+
+
+def test_an_execd_program_switches_its_own_phases(fx, tmp_path):
+    # sh execs twophase: the policy has sh's phase and twophase's start/serve phases
+    prof, pol = tmp_path / "p.json", tmp_path / "p.pol"
+    script = f'exec {fx["twophase"]} "$0" 3'
+    rec = sysphase(
+        "record",
+        "-o",
+        str(prof),
+        "--phase",
+        "serve=syscall:getpid",
+        "--",
+        "/bin/sh",
+        "-c",
+        script,
+        "before",
+    )
+    assert rec.returncode == 0, rec.stderr
+    assert sysphase("policy", str(prof), "-o", str(pol)).returncode == 0
+    ok = sysphase("run", "--policy", str(pol), "--", "/bin/sh", "-c", script, "before")
+    assert ok.returncode == 0, ok.stderr
+    bad = sysphase("run", "--policy", str(pol), "--", "/bin/sh", "-c", script, "after")
+    assert bad.returncode == 159, bad.stderr
+    assert "killed by seccomp: socket (41)" in bad.stderr and "serve" in bad.stderr

@@ -34,7 +34,7 @@ def enforce(fx, mode: str, filters: list[bytes], **kw: object) -> tracer.TraceRe
         env=TRACEE_ENV,
         seccomp_filter=filters[0],
         phases=tracer.PhaseConfig(triggers=(TRIGGER,)),
-        phase_filters=filters[1:],
+        phase_filters={"serve": filters[1]},
         enforce_exe=fx["twophase"],
         **kw,
     )  # type: ignore[arg-type]

@@ -214,33 +214,50 @@ class PhaseConfig:
     signal_names: tuple[str, ...] = ()
 
 
-def _core_phases(config: PhaseConfig, program: str) -> dict[str, object]:
-    """C-core arguments for the phases; symbols resolved in PROGRAM's ELF image."""
+def _core_phases(config: PhaseConfig, program: str) -> tuple[dict[str, object], list[str]]:
+    """C-core arguments for the phases, and the phase names by id.
+
+    Symbols are resolved in the trigger's program, or in PROGRAM's ELF image.
+    """
     exe = os.path.realpath(program)
-    names = [("start", "start")]
+    names: list[tuple[str, str]] = [("start", "start")]
+
+    def phase_id(name: str, trigger: str) -> int:
+        for i, (known, _) in enumerate(names):
+            if known == name:
+                return i
+        names.append((name, trigger))
+        return len(names) - 1
+
     triggers: list[tuple[object, ...]] = []
     for trig in config.triggers:
-        names.append((trig.name, trig.spec))
+        pid = phase_id(trig.name, trig.spec)
+        scope = os.fsencode(trig.program)
         if trig.kind == "syscall":
             nr = syscalls.number(X86_64, trig.value)
             assert nr is not None  # parse_trigger checked it
-            triggers.append(("syscall", _core.ARCH_X86_64, nr))
+            triggers.append(("syscall", _core.ARCH_X86_64, nr, pid, scope))
             continue
+        target = os.path.realpath(trig.program) if trig.program else exe
         if trig.kind == "addr":
             offset = int(trig.value, 0)
         else:
             try:
-                with open(exe, "rb") as f:
+                with open(target, "rb") as f:
                     offset = elf.symbol_offset(f.read(), trig.value)
             except (OSError, elf.ElfError) as err:
-                raise UsageError(f"--phase {trig.name}={trig.spec}: {exe}: {err}") from err
-        triggers.append(("breakpoint", os.fsencode(exe), offset))
-    return {
+                raise UsageError(f"--phase {trig.name}={trig.spec}: {target}: {err}") from err
+        triggers.append(("breakpoint", os.fsencode(target), offset, pid, scope))
+    if config.signal:
+        for name in config.signal_names:
+            phase_id(name, f"signal:{config.signal}")
+    args = {
         "phase_names": names,
         "triggers": triggers,
         "phase_signal": config.signal,
         "signal_names": list(config.signal_names),
     }
+    return args, [n for n, _ in names]
 
 
 def trace_command(
@@ -254,7 +271,7 @@ def trace_command(
     seccomp_filter: bytes | None = None,
     syscall_stops: bool = True,
     complain: bool = False,
-    phase_filters: Sequence[bytes] = (),
+    phase_filters: Mapping[str, bytes] | None = None,
     enforce_exe: str | None = None,
 ) -> TraceResult:
     """Spawn argv under the tracer and follow its whole tree until it ends.
@@ -266,7 +283,7 @@ def trace_command(
     path = resolve_program(argv[0], env)
     envp = [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
     core_sink = None if sink is None else (lambda b: sink(_events(b)))
-    phase_args = _core_phases(phases or PhaseConfig(), path)
+    phase_args, phase_names = _core_phases(phases or PhaseConfig(), path)
     try:
         raw = _core.trace(
             os.fsencode(path),
@@ -279,7 +296,9 @@ def trace_command(
             filter=seccomp_filter,
             syscall_stops=syscall_stops,
             complain=complain,
-            phase_filters=list(phase_filters) if phase_filters else None,
+            phase_filters=[phase_filters.get(n, b"") for n in phase_names]
+            if phase_filters
+            else None,
             enforce_exe=os.fsencode(enforce_exe) if enforce_exe else b"",
             **phase_args,  # type: ignore[arg-type]
         )

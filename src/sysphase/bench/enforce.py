@@ -50,7 +50,7 @@ def run_enforce_bench(loop: Path, calls: int, rounds: int) -> str:
                     argv,
                     seccomp_filter=two[0],
                     phases=tracer.PhaseConfig(triggers=(TRIGGER,)),
-                    phase_filters=two[1:],
+                    phase_filters={"serve": two[1]},
                     enforce_exe=str(loop.resolve()),
                 )
                 if r.switches:

@@ -20,7 +20,7 @@ from sysphase._host import files, seccomp, tracer
 from sysphase.errors import PolicyInvalid, UsageError
 from sysphase.model import profile as prof
 from sysphase.model import syscalls
-from sysphase.model.phases import parse_trigger
+from sysphase.model.phases import PhaseTrigger, parse_trigger
 from sysphase.model.tree import NodeEnd, ProcessTree
 from sysphase.policy import bpf_sim, codec
 from sysphase.policy.ir import Policy, PolicyPhase, ProgramPolicy
@@ -68,25 +68,51 @@ def _program(policy: Policy, argv0: str) -> ProgramPolicy:
     return policy.program(exe) or policy.root_program
 
 
-def _phase_config(later: tuple[PolicyPhase, ...], source: str) -> tracer.PhaseConfig:
-    """How the supervisor sees the later phases start: sequential syscall, symbol or address
-    triggers, or successive deliveries of one signal."""
-    kinds = {p.trigger.partition(":")[0] for p in later}
-    if kinds == {"signal"}:
+def _label(program: ProgramPolicy, root: ProgramPolicy, name: str) -> str:
+    """A phase's name inside the supervisor: programs other than the root are suffixed."""
+    return name if program is root else f"{name} ({os.path.basename(program.executable)})"
+
+
+def _phase_config(
+    policy: Policy, root: ProgramPolicy, source: str
+) -> tuple[tracer.PhaseConfig, dict[str, PolicyPhase]]:
+    """The later phases of every program, as the supervisor's triggers, and by label.
+
+    A program's later phases start at sequential syscall, symbol or addr triggers, or (for
+    the program run starts) at successive deliveries of one signal.
+    """
+    triggers: list[PhaseTrigger] = []
+    signal_number, signal_names = 0, ()
+    labelled: dict[str, PolicyPhase] = {}
+    for program in policy.programs:
+        later = program.phases[1:]
+        if not later:
+            continue
+        labelled.update({_label(program, root, p.name): p for p in later})
+        kinds = {p.trigger.partition(":")[0] for p in later}
+        if kinds <= {"syscall", "symbol", "addr"}:
+            for p in later:
+                t = parse_trigger(f"{p.name}={p.trigger}")
+                triggers.append(
+                    PhaseTrigger(
+                        _label(program, root, p.name), t.kind, t.value, program=program.executable
+                    )
+                )
+            continue
         signals = {p.trigger for p in later}
-        if len(signals) == 1:
-            number = syscalls.signal_number(next(iter(signals)).partition(":")[2])
-            if number:
-                return tracer.PhaseConfig(signal=number, signal_names=tuple(p.name for p in later))
-    elif kinds <= {"syscall", "symbol", "addr"}:
-        return tracer.PhaseConfig(
-            triggers=tuple(parse_trigger(f"{p.name}={p.trigger}") for p in later)
+        number = syscalls.signal_number(next(iter(signals)).partition(":")[2])
+        if kinds == {"signal"} and len(signals) == 1 and number and program is root:
+            signal_number, signal_names = number, tuple(p.name for p in later)
+            continue
+        shown = ", ".join(f"{p.name!r} on {p.trigger!r}" for p in later)
+        raise UsageError(
+            f"{source}: {program.executable} phases {shown}: sysphase run switches phases on "
+            "syscall, symbol and addr triggers, or on one signal in the program it starts"
         )
-    shown = ", ".join(f"{p.name!r} on {p.trigger!r}" for p in later)
-    raise UsageError(
-        f"{source}: phases {shown}: sysphase run switches phases on syscall, symbol and addr "
-        "triggers, or on one signal, not on markers or a mix of these"
+    config = tracer.PhaseConfig(
+        triggers=tuple(triggers), signal=signal_number, signal_names=signal_names
     )
+    return config, labelled
 
 
 def _killer(
@@ -135,11 +161,14 @@ def run(args: argparse.Namespace) -> int:
     if policy.arch != "x86_64":
         raise UsageError(f"{args.policy}: a policy for {policy.arch}; this machine runs x86_64")
     program = _program(policy, args.command_argv[0])
-    first, later = program.phases[0], program.phases[1:]
-    config = _phase_config(later, args.policy) if later else tracer.PhaseConfig()
+    first = program.phases[0]
+    config, later = _phase_config(policy, program, args.policy)
     action = "trace" if args.complain else policy.default_action
     bpf = seccomp.compile_filter(first.allow_list(), action, phase=first.name)
-    later_bpf = [seccomp.compile_filter(p.allow_list(), action, phase=p.name) for p in later]
+    later_bpf = {
+        label: seccomp.compile_filter(p.allow_list(), action, phase=label)
+        for label, p in later.items()
+    }
     result = tracer.trace_command(
         args.command_argv,
         seccomp_filter=bpf,
@@ -152,8 +181,7 @@ def run(args: argparse.Namespace) -> int:
     if args.complain:
         _report(result, first.name, args.command_argv, args.report)
     else:
-        filters = {first.name: bpf, **{p.name: b for p, b in zip(later, later_bpf, strict=True)}}
-        killed = _killer(result, filters, first.name)
+        killed = _killer(result, {first.name: bpf, **later_bpf}, first.name)
         if killed is not None:
             name, nr, exe, phase = killed
             print(f"killed by seccomp: {name} ({nr}) in {exe}, phase {phase}", file=sys.stderr)

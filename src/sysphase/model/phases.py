@@ -21,6 +21,8 @@ class PhaseTrigger:
     name: str
     kind: str  # syscall | symbol | addr
     value: str
+    #: the executable whose processes the trigger applies to; "" for every program
+    program: str = ""
 
     @property
     def spec(self) -> str:
