@@ -25,7 +25,10 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Final, NoReturn, TypeVar
 
 from sysphase.errors import ProfileInvalid, UsageError
-from sysphase.model import syscalls
+from sysphase.model import strict_json, syscalls
+from sysphase.model.strict_json import member as _member
+from sysphase.model.strict_json import quote as _q
+from sysphase.model.strict_json import show as _show
 from sysphase.model.tree import NodeKind, ProcessTree
 
 __all__ = [
@@ -335,50 +338,8 @@ def encode(profile: Profile) -> str:
 # --- strict decoding ------------------------------------------------------------------------
 
 
-class _Object(dict[str, object]):
-    """A decoded JSON object that remembers keys it saw more than once."""
-
-    duplicates: tuple[str, ...] = ()
-
-
-def _pairs(pairs: list[tuple[str, object]]) -> _Object:
-    obj = _Object(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        duplicates = []
-        for key, _ in pairs:
-            if key in seen:
-                duplicates.append(key)
-            seen.add(key)
-        obj.duplicates = tuple(duplicates)
-    return obj
-
-
-def _no_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not allowed")
-
-
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _HEX = re.compile(r"0[xX][0-9a-fA-F]+")
 _FORMAT = re.compile(rf"{FORMAT_NAME}/(\d+)")
-
-
-def _member(path: str, key: str) -> str:
-    return f"{path}.{key}" if _IDENT.fullmatch(key) else f"{path}[{json.dumps(key)}]"
-
-
-def _q(text: str) -> str:
-    """A string quoted for a message: JSON escapes keep the message on one line."""
-    return json.dumps(text)
-
-
-def _show(value: object) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    text = json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class _Decoder:
@@ -412,9 +373,12 @@ class _Decoder:
     def map(self, value: object, path: str) -> Mapping[str, object]:
         if not isinstance(value, dict):
             self.fail(path, f"expected an object, got {_show(value)}")
-        if isinstance(value, _Object) and value.duplicates:
+        if isinstance(value, strict_json.JsonObject) and value.duplicates:
             key = value.duplicates[0]
-            self.fail(_member(path, key), f"field {_q(key)} appears more than once")
+            self.fail(
+                _member(path, key),
+                f"field {_q(key)} appears more than once",
+            )
         return value
 
     def array(self, value: object, path: str) -> list[object]:
@@ -467,7 +431,8 @@ class _Decoder:
         arch = self.string(fields["arch"], "$.arch")
         if arch not in syscalls.ARCHES:
             self.fail(
-                "$.arch", f"unknown architecture {_q(arch)} (known: {', '.join(syscalls.ARCHES)})"
+                "$.arch",
+                f"unknown architecture {_q(arch)} (known: {', '.join(syscalls.ARCHES)})",
             )
         self.arch = arch
         runs = self.integer(fields["runs"], "$.runs", minimum=1)
@@ -483,7 +448,8 @@ class _Decoder:
         m = _FORMAT.fullmatch(value)
         if m is None:
             self.fail(
-                "$.format", f"{_q(value)} is not a sysphase profile format (expected {FORMAT})"
+                "$.format",
+                f"{_q(value)} is not a sysphase profile format (expected {FORMAT})",
             )
         version = int(m.group(1))
         if version > FORMAT_VERSION:
@@ -492,7 +458,10 @@ class _Decoder:
                 f"format {_q(value)} is newer than this sysphase understands ({FORMAT})",
             )
         if version < FORMAT_VERSION:
-            self.fail("$.format", f"format {_q(value)} is no longer supported (expected {FORMAT})")
+            self.fail(
+                "$.format",
+                f"format {_q(value)} is no longer supported (expected {FORMAT})",
+            )
 
     def process(self, value: object, path: str, position: int) -> ProcessNode:
         fields = self.obj(
@@ -515,7 +484,10 @@ class _Decoder:
             created = NodeKind(created_text)
         except ValueError:
             known = ", ".join(k.value for k in NodeKind)
-            self.fail(f"{path}.created", f"unknown creation {_q(created_text)} (known: {known})")
+            self.fail(
+                f"{path}.created",
+                f"unknown creation {_q(created_text)} (known: {known})",
+            )
         executable = self.string(fields["executable"], f"{path}.executable")
         argv = self.strs(fields["argv"], f"{path}.argv")
         load_base = self.address(fields.get("load_base"), f"{path}.load_base")
@@ -528,7 +500,8 @@ class _Decoder:
         for i, p in enumerate(phases):
             if (p.index, p.name) in seen:
                 self.fail(
-                    f"{path}.phases[{i}]", f"phase {p.index} {_q(p.name)} appears more than once"
+                    f"{path}.phases[{i}]",
+                    f"phase {p.index} {_q(p.name)} appears more than once",
                 )
             seen.add((p.index, p.name))
         phases.sort(key=lambda p: (p.index, p.name))
@@ -551,7 +524,10 @@ class _Decoder:
         for key, v in self.map(fields.get("arg_values", {}), av_path).items():
             key_path = _member(av_path, self.key(key, av_path))
             if key not in stats:
-                self.fail(key_path, f"{_q(key)} has argument values but is not in the syscalls")
+                self.fail(
+                    key_path,
+                    f"{_q(key)} has argument values but is not in the syscalls",
+                )
             args[key] = self.args(v, key_path)
         return Phase(index, name, trigger, FrozenMap(stats), FrozenMap(args))
 
@@ -559,9 +535,15 @@ class _Decoder:
         arch, name = split_key(self.arch, key)
         where = _member(path, key)
         if arch not in syscalls.ARCHES:
-            self.fail(where, f"unknown architecture {_q(arch)} in syscall key {_q(key)}")
+            self.fail(
+                where,
+                f"unknown architecture {_q(arch)} in syscall key {_q(key)}",
+            )
         if key.startswith(f"{self.arch}:"):
-            self.fail(where, f"{_q(key)} names the profile's own architecture; write {_q(name)}")
+            self.fail(
+                where,
+                f"{_q(key)} names the profile's own architecture; write {_q(name)}",
+            )
         if syscalls.number(arch, name) is None:
             self.fail(where, f"unknown syscall {_q(name)} for {arch}")
         return key
@@ -599,14 +581,7 @@ def decode(text: str, source: str) -> Profile:
     unknown or missing field, an unknown syscall, a negative count, a parent
     that is not an earlier process, ...
     """
-    try:
-        data = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
-    except json.JSONDecodeError as err:
-        raise ProfileInvalid(
-            f"{source}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})"
-        ) from None
-    except (ValueError, RecursionError) as err:
-        raise ProfileInvalid(f"{source}: not valid JSON ({err})") from None
+    data = strict_json.loads(text, source, ProfileInvalid)
     return _Decoder(source).profile(data)
 
 

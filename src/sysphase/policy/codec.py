@@ -16,8 +16,11 @@ from collections.abc import Mapping, Sequence
 from typing import Final, NoReturn
 
 from sysphase.errors import PolicyInvalid
-from sysphase.model import syscalls
+from sysphase.model import strict_json, syscalls
 from sysphase.model.profile import FrozenMap, split_key
+from sysphase.model.strict_json import member as _member
+from sysphase.model.strict_json import quote as _q
+from sysphase.model.strict_json import show as _show
 from sysphase.policy.ir import (
     ARG_MAX,
     DEFAULT_ACTIONS,
@@ -133,47 +136,7 @@ def encode(policy: Policy) -> str:
 # --- strict decoding ------------------------------------------------------------------------
 
 
-class _Object(dict[str, object]):
-    """A decoded JSON object that remembers a key it saw more than once."""
-
-    duplicate: str | None = None
-
-
-def _pairs(pairs: list[tuple[str, object]]) -> _Object:
-    obj = _Object(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                obj.duplicate = key
-                break
-            seen.add(key)
-    return obj
-
-
-def _no_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not allowed")
-
-
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FORMAT = re.compile(rf"{FORMAT_NAME}/(\d+)")
-
-
-def _member(path: str, key: str) -> str:
-    return f"{path}.{key}" if _IDENT.fullmatch(key) else f"{path}[{json.dumps(key)}]"
-
-
-def _q(text: str) -> str:
-    return json.dumps(text)
-
-
-def _show(value: object) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    text = json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class _Decoder:
@@ -191,8 +154,8 @@ class _Decoder:
     ) -> Mapping[str, object]:
         if not isinstance(value, dict):
             self.fail(path, f"expected an object, got {_show(value)}")
-        if isinstance(value, _Object) and value.duplicate is not None:
-            key = value.duplicate
+        if isinstance(value, strict_json.JsonObject) and value.duplicates:
+            key = value.duplicates[0]
             self.fail(_member(path, key), f"field {_q(key)} appears more than once")
         known = (*required, *optional)
         for key in value:
@@ -404,12 +367,5 @@ def decode(text: str, source: str) -> Policy:
     unknown or missing field, an unknown syscall, a condition that can never
     match, a later phase allowing what an earlier one does not, ...
     """
-    try:
-        data = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
-    except json.JSONDecodeError as err:
-        raise PolicyInvalid(
-            f"{source}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})"
-        ) from None
-    except (ValueError, RecursionError) as err:
-        raise PolicyInvalid(f"{source}: not valid JSON ({err})") from None
+    data = strict_json.loads(text, source, PolicyInvalid)
     return _Decoder(source).policy(data)
