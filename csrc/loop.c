@@ -326,11 +326,26 @@ static void on_seccomp(tracer_t *t, task_t *task)
         c->calls++;
 }
 
-/* Enforcing: remember the call a dying thread was in (a seccomp kill's culprit). */
+/* Enforcing: a filter's kill arrives as a forced SIGSYS whose siginfo names the call
+ * (si_code SYS_SECCOMP) in the culprit thread, before anything dies. */
+static void on_seccomp_sigsys(tracer_t *t, task_t *task)
+{
+    siginfo_t si;
+    if (task->node < 0 || ptrace(PTRACE_GETSIGINFO, task->tid, 0, &si) < 0)
+        return; /* gone: the culprit stays unknown */
+    if (si.si_code != 1 /* SYS_SECCOMP */)
+        return;
+    uint64_t nr = (uint64_t)(uint32_t)si.si_syscall;
+    uint8_t arch = arch_code(si.si_arch, &nr);
+    t->nodes[task->node].exit_arch = arch;
+    t->nodes[task->node].exit_nr = (int32_t)nr;
+}
+
+/* Enforcing: remember the call a dying thread was in, unless its SIGSYS already said. */
 static void on_exit_event(tracer_t *t, task_t *task)
 {
 #ifdef __x86_64__
-    if (t->filter == NULL || task->node < 0)
+    if (t->filter == NULL || task->node < 0 || t->nodes[task->node].exit_nr >= 0)
         return;
     struct user_regs_struct regs;
     struct __ptrace_syscall_info info;
@@ -369,6 +384,8 @@ static void on_stop(tracer_t *t, pid_t pid, int status)
     }
     switch (event) {
     case 0: /* signal-delivery-stop: pass the signal on, unless it marks a phase */
+        if (sig == SIGSYS && t->filter != NULL)
+            on_seccomp_sigsys(t, task);
         resume(t, task, phases_on_signal(t, task, sig) ? 0 : sig);
         return;
     case PTRACE_EVENT_FORK:

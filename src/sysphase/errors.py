@@ -62,3 +62,7 @@ class PolicyError(SysphaseError):
 
 class PatchError(SysphaseError):
     """A binary cannot be patched: a tool is missing, or gcc or patchelf failed."""
+
+
+class WorkloadError(SysphaseError):
+    """A scenario did not behave as its file says (exit status or output); names the scenario."""

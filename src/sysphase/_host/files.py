@@ -6,8 +6,10 @@ import os
 import sys
 import tempfile
 
-from sysphase.errors import ProfileInvalid, UsageError
+from sysphase.errors import PolicyInvalid, ProfileInvalid, UsageError
 from sysphase.model import profile as prof
+from sysphase.policy import codec
+from sysphase.policy.ir import Policy
 
 
 def write_atomic(path: str, text: str) -> None:
@@ -53,3 +55,19 @@ def read_profile(path: str) -> prof.Profile:
     except OSError as err:
         raise ProfileInvalid(f"{path}: {err.strerror}") from err
     return prof.decode(text, path)
+
+
+def read_policy(path: str) -> tuple[Policy, bytes]:
+    """Decode a policy file, and its raw bytes; a bad file is one sentence naming it."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise PolicyInvalid(f"{path}: no such file") from None
+    except OSError as err:
+        raise PolicyInvalid(f"{path}: cannot read it ({err.strerror})") from err
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PolicyInvalid(f"{path}: not a text file (expected a JSON policy)") from None
+    return codec.decode(text, path), raw

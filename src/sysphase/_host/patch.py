@@ -32,9 +32,8 @@ from pathlib import Path
 from typing import Final
 
 from sysphase import __version__
-from sysphase._host import seccomp
-from sysphase.errors import PatchError, PolicyInvalid, UsageError
-from sysphase.policy import codec
+from sysphase._host import files, seccomp
+from sysphase.errors import PatchError, UsageError
 from sysphase.policy.formats._c_common import INSN, c_comment, c_string
 from sysphase.policy.ir import Policy, ProgramPolicy
 
@@ -488,18 +487,8 @@ def _tool(name: str) -> str:
 
 
 def _read_policy(path: str) -> tuple[Policy, str]:
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise PolicyInvalid(f"{path}: no such file") from None
-    except OSError as err:
-        raise PolicyInvalid(f"{path}: cannot read it ({err.strerror})") from err
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise PolicyInvalid(f"{path}: not a text file (expected a JSON policy)") from None
-    return codec.decode(text, path), hashlib.sha256(raw).hexdigest()
+    policy, raw = files.read_policy(path)
+    return policy, hashlib.sha256(raw).hexdigest()
 
 
 def _read_binary(path: str) -> bytes:

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "policy_cmd",
         "generate a seccomp policy from a profile (sysphase, oci, k8s, systemd, c, c-bpf, bpf)",
     ),
+    "validate": ("validate_cmd", "run a workload's test scenarios under a policy, report misses"),
     "patch": ("patch_cmd", "write a copy of a binary that sandboxes itself with a policy"),
 }
 

@@ -23,6 +23,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="where to write the profile (JSON, sysphase-profile/1)",
     )
     p.add_argument(
+        "--workload",
+        metavar="W",
+        help="record a workload's train scenarios instead of a command: ls, sqlite "
+        "or a scenario file (docs/workloads.md)",
+    )
+    p.add_argument(
         "--runs",
         type=int,
         metavar="N",
@@ -82,13 +88,60 @@ def _keys(p: prof.Profile) -> set[tuple[str, str, str]]:
     return {(n.executable, ph.name, k) for n in p.processes for ph in n.phases for k in ph.syscalls}
 
 
+def _record_workload(args: argparse.Namespace) -> int:
+    """--workload: record every train scenario; progress per scenario run on stderr."""
+    from sysphase.workloads import runner
+
+    if args.command_argv:
+        raise UsageError("record --workload takes no command after '--'")
+    if args.phase or args.phase_signal or args.phase_names:
+        raise UsageError("record --workload takes no --phase, --phase-signal or --phase-names")
+
+    def progress(scenario: str, k: int, new: list[str]) -> None:
+        shown = ", ".join(new[:8]) + (", ..." if len(new) > 8 else "")
+        print(
+            f"scenario {scenario}, run {k}: {len(new)} new syscalls"
+            + (f" ({shown})" if new else ""),
+            file=sys.stderr,
+        )
+
+    runs = args.runs or (1 if args.until_stable is None else 1000)
+    latest: list[prof.Profile] = []
+    status = 0
+    old = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        merged: prof.Profile | None = runner.record_workload(
+            args.workload, runs, args.until_stable, progress, latest.append
+        )
+    except runner.WorkloadInterrupted as stop:
+        merged, status = stop.partial, 128 + stop.sig
+    except (_Stop, KeyboardInterrupt) as stop:
+        status = 128 + (stop.sig if isinstance(stop, _Stop) else signal.SIGINT)
+        merged = latest[-1] if latest else None
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    if merged is not None:
+        if status:
+            merged = prof.Profile(merged.command, merged.arch, merged.runs, False, merged.processes)
+        files.write_atomic(args.output, prof.encode(merged))
+        print(
+            f"wrote {args.output}: {merged.runs} run(s)"
+            + ("" if merged.complete else ", incomplete (interrupted)"),
+            file=sys.stderr,
+        )
+    return status
+
+
 def run(args: argparse.Namespace) -> int:
-    if not args.command_argv:
-        raise UsageError("record needs a command after '--'")
     if args.runs is not None and args.runs < 1:
         raise UsageError(f"--runs {args.runs}: must be at least 1")
     if args.until_stable is not None and args.until_stable < 1:
         raise UsageError(f"--until-stable {args.until_stable}: must be at least 1")
+    if args.workload:
+        return _record_workload(args)
+    if not args.command_argv:
+        raise UsageError("record needs a command after '--'")
     runs = args.runs or (1 if args.until_stable is None else 1000)
     config = _config(args)
     merged: prof.Profile | None = None

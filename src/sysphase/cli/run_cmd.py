@@ -17,12 +17,12 @@ import signal
 import sys
 
 from sysphase._host import files, seccomp, tracer
-from sysphase.errors import PolicyInvalid, UsageError
+from sysphase.errors import UsageError
 from sysphase.model import profile as prof
 from sysphase.model import syscalls
 from sysphase.model.phases import PhaseTrigger, parse_trigger
 from sysphase.model.tree import NodeEnd, ProcessTree
-from sysphase.policy import bpf_sim, codec
+from sysphase.policy import bpf_sim
 from sysphase.policy.ir import Policy, PolicyPhase, ProgramPolicy
 
 AUDIT_ARCH = {
@@ -50,17 +50,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="with --complain: write the calls outside the policy as a profile "
         "fragment that sysphase merge accepts",
     )
-
-
-def _read_policy(path: str) -> Policy:
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise PolicyInvalid(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise PolicyInvalid(f"{path}: cannot read it ({err})") from err
-    return codec.decode(text, path)
 
 
 def _program(policy: Policy, argv0: str) -> ProgramPolicy:
@@ -157,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("run needs a command after '--'")
     if args.report and not args.complain:
         raise UsageError("--report goes with --complain")
-    policy = _read_policy(args.policy)
+    policy, _ = files.read_policy(args.policy)
     if policy.arch != "x86_64":
         raise UsageError(f"{args.policy}: a policy for {policy.arch}; this machine runs x86_64")
     program = _program(policy, args.command_argv[0])

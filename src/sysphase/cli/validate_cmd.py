@@ -1,0 +1,59 @@
+"""`sysphase validate`: run a workload's test scenarios under a policy in complain mode.
+
+Prints, per scenario, every call outside the policy's first phase (of the
+scenario's program); exits 0 only when there were none, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from sysphase._host import files
+from sysphase.errors import UsageError
+from sysphase.workloads import runner
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--workload",
+        required=True,
+        metavar="W",
+        help="a built-in workload (ls, sqlite) or a scenario file (docs/workloads.md)",
+    )
+    p.add_argument(
+        "--policy",
+        required=True,
+        metavar="POLICY",
+        help="a sysphase-policy/1 file (sysphase policy --format sysphase)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command_argv:
+        raise UsageError("validate takes no command after '--'")
+    policy, _ = files.read_policy(args.policy)
+    results = runner.validate_workload(args.workload, policy)
+    total = 0
+    for scenario, violations in results:
+        calls = sum(v.calls for v in violations)
+        total += len(violations)
+        if not violations:
+            print(f"scenario {scenario}: ok")
+            continue
+        names = sorted({v.syscall for v in violations})
+        print(
+            f"scenario {scenario}: {len(names)} syscall(s) outside the policy "
+            f"({calls} call(s)): {', '.join(names)}"
+        )
+        for v in violations:
+            print(f"  {v.executable}  {v.syscall}  {v.calls}")
+    bad = sum(1 for _, v in results if v)
+    print(
+        f"{len(results)} test scenario(s), {bad} with calls outside the policy"
+        + (
+            f", {len({v.syscall for _, vs in results for v in vs})} distinct syscall(s)"
+            if bad
+            else ""
+        )
+    )
+    return 0 if total == 0 else 1
