@@ -12,18 +12,15 @@ outside the policy and lets it run.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 
-from sysphase._host import files, seccomp, tracer
+from sysphase._host import enforcement, files, tracer
 from sysphase.errors import UsageError
 from sysphase.model import profile as prof
 from sysphase.model import syscalls
-from sysphase.model.phases import PhaseTrigger, parse_trigger
 from sysphase.model.tree import NodeEnd, ProcessTree
 from sysphase.policy import bpf_sim
-from sysphase.policy.ir import Policy, PolicyPhase, ProgramPolicy
 
 AUDIT_ARCH = {
     "x86_64": bpf_sim.AUDIT_ARCH_X86_64,
@@ -50,58 +47,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="with --complain: write the calls outside the policy as a profile "
         "fragment that sysphase merge accepts",
     )
-
-
-def _program(policy: Policy, argv0: str) -> ProgramPolicy:
-    exe = os.path.realpath(tracer.resolve_program(argv0, os.environ))
-    return policy.program(exe) or policy.root_program
-
-
-def _label(program: ProgramPolicy, root: ProgramPolicy, name: str) -> str:
-    """A phase's name inside the supervisor: programs other than the root are suffixed."""
-    return name if program is root else f"{name} ({os.path.basename(program.executable)})"
-
-
-def _phase_config(
-    policy: Policy, root: ProgramPolicy, source: str
-) -> tuple[tracer.PhaseConfig, dict[str, PolicyPhase]]:
-    """The later phases of every program, as the supervisor's triggers, and by label.
-
-    A program's later phases start at sequential syscall, symbol or addr triggers, or (for
-    the program run starts) at successive deliveries of one signal.
-    """
-    triggers: list[PhaseTrigger] = []
-    signal_number, signal_names = 0, ()
-    labelled: dict[str, PolicyPhase] = {}
-    for program in policy.programs:
-        later = program.phases[1:]
-        if not later:
-            continue
-        labelled.update({_label(program, root, p.name): p for p in later})
-        kinds = {p.trigger.partition(":")[0] for p in later}
-        if kinds <= {"syscall", "symbol", "addr"}:
-            for p in later:
-                t = parse_trigger(f"{p.name}={p.trigger}")
-                triggers.append(
-                    PhaseTrigger(
-                        _label(program, root, p.name), t.kind, t.value, program=program.executable
-                    )
-                )
-            continue
-        signals = {p.trigger for p in later}
-        number = syscalls.signal_number(next(iter(signals)).partition(":")[2])
-        if kinds == {"signal"} and len(signals) == 1 and number and program is root:
-            signal_number, signal_names = number, tuple(p.name for p in later)
-            continue
-        shown = ", ".join(f"{p.name!r} on {p.trigger!r}" for p in later)
-        raise UsageError(
-            f"{source}: {program.executable} phases {shown}: sysphase run switches phases on "
-            "syscall, symbol and addr triggers, or on one signal in the program it starts"
-        )
-    config = tracer.PhaseConfig(
-        triggers=tuple(triggers), signal=signal_number, signal_names=signal_names
-    )
-    return config, labelled
 
 
 def _killer(
@@ -147,30 +92,14 @@ def run(args: argparse.Namespace) -> int:
     if args.report and not args.complain:
         raise UsageError("--report goes with --complain")
     policy, _ = files.read_policy(args.policy)
-    if policy.arch != "x86_64":
-        raise UsageError(f"{args.policy}: a policy for {policy.arch}; this machine runs x86_64")
-    program = _program(policy, args.command_argv[0])
-    first = program.phases[0]
-    config, later = _phase_config(policy, program, args.policy)
     action = "trace" if args.complain else policy.default_action
-    bpf = seccomp.compile_filter(first.allow_list(), action, phase=first.name)
-    later_bpf = {
-        label: seccomp.compile_filter(p.allow_list(), action, phase=label)
-        for label, p in later.items()
-    }
-    result = tracer.trace_command(
-        args.command_argv,
-        seccomp_filter=bpf,
-        syscall_stops=bool(later),
-        complain=args.complain,
-        phases=config,
-        phase_filters=later_bpf,
-        enforce_exe=program.executable,
-    )
+    plan = enforcement.prepare(policy, args.command_argv[0], action, args.policy)
+    first = plan.program.phases[0]
+    result = tracer.trace_command(args.command_argv, **plan.trace_args(args.complain))  # type: ignore[arg-type]
     if args.complain:
         _report(result, first.name, args.command_argv, args.report)
     else:
-        killed = _killer(result, {first.name: bpf, **later_bpf}, first.name)
+        killed = _killer(result, {first.name: plan.first_filter, **plan.later_filters}, first.name)
         if killed is not None:
             name, nr, exe, phase = killed
             print(f"killed by seccomp: {name} ({nr}) in {exe}, phase {phase}", file=sys.stderr)

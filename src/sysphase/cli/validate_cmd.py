@@ -1,7 +1,8 @@
 """`sysphase validate`: run a workload's test scenarios under a policy in complain mode.
 
-Prints, per scenario, every call outside the policy's first phase (of the
-scenario's program); exits 0 only when there were none, 1 otherwise.
+Prints, per scenario, every call outside the policy (by program and phase;
+the program switches phases at the policy's triggers, as under `sysphase run
+--complain`); exits 0 only when there were none, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--workload",
         required=True,
         metavar="W",
-        help="a built-in workload (ls, sqlite) or a scenario file (docs/workloads.md)",
+        help="a built-in workload (ls, sqlite, redis) or a scenario file (docs/workloads.md)",
     )
     p.add_argument(
         "--policy",
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
             f"({calls} call(s)): {', '.join(names)}"
         )
         for v in violations:
-            print(f"  {v.executable}  {v.syscall}  {v.calls}")
+            print(f"  {v.executable}  phase {v.phase}  {v.syscall}  {v.calls}")
     bad = sum(1 for _, v in results if v)
     print(
         f"{len(results)} test scenario(s), {bad} with calls outside the policy"

@@ -32,7 +32,7 @@ docs/formats/policy.md says the same for users.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from sysphase.errors import PolicyError, UsageError
@@ -439,6 +439,7 @@ def generate(
         )
     if not profile.processes:
         raise PolicyError("the profile has no processes, so there is nothing to allow")
+    profile = _one_entry_name(profile)
     nodes = profile.processes
     procs = _processes(profile)
     needs = _needs(profile, procs)
@@ -505,6 +506,33 @@ def generate(
         command=profile.command,
         options=FrozenMap({"args": args, "portable": portable}),
     )
+
+
+def _one_entry_name(profile: Profile) -> Profile:
+    """The profile with each program's entry phase under one name.
+
+    A program's first phase is named ``start`` where the recording started it and
+    after the program where it was exec'd (both are its entry, installed before it
+    runs); merged recordings can hold both, which would read as two phases in a row.
+    ``start`` wins, else the name seen first, for every node of that executable.
+    """
+    entry_names: dict[str, list[str]] = {}
+    for node in profile.processes:
+        if node.created in (NodeKind.SPAWN, NodeKind.EXEC) and node.phases:
+            first = min(node.phases, key=lambda ph: ph.index)
+            names = entry_names.setdefault(node.executable, [])
+            if first.trigger in ("start", "exec") and first.name not in names:
+                names.insert(0 if first.name == "start" else len(names), first.name)
+    if all(len(names) < 2 for names in entry_names.values()):
+        return profile
+    renamed = []
+    for node in profile.processes:
+        names = entry_names.get(node.executable, [])
+        phases = tuple(
+            replace(ph, name=names[0]) if ph.name in names[1:] else ph for ph in node.phases
+        )
+        renamed.append(replace(node, phases=phases))
+    return replace(profile, processes=tuple(renamed))
 
 
 def _trigger(profile: Profile, procs: Sequence[_Process], name: str) -> str:

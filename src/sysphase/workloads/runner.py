@@ -5,6 +5,10 @@ OS layer. Each scenario run gets a fresh temporary folder ({tmp}; {db} is
 ({tree}) is built once per call and shared. The program runs with {tmp} as
 its working directory, stdin from the scenario's text (else /dev/null) and
 stdout and stderr to files, then its exit status and stdout are checked.
+With the ``redis`` driver the program is a server: the runner writes its
+redis.conf (a free loopback port, data in {tmp}), starts an untraced replica
+when the scenario asks, and a driver thread (redis_driver) plays the steps
+against the traced server while this thread traces it.
 """
 
 from __future__ import annotations
@@ -13,16 +17,17 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from sysphase._host import seccomp, tracer
+from sysphase._host import enforcement, tracer
 from sysphase.errors import SysphaseError, UsageError, WorkloadError
 from sysphase.model import profile as prof
+from sysphase.model.phases import check_distinct, parse_trigger
 from sysphase.policy.ir import Policy
-from sysphase.workloads import fixtures
+from sysphase.workloads import fixtures, redis_driver
 from sysphase.workloads.scenario import Scenario, Workload, parse
 
 __all__ = [
@@ -36,7 +41,7 @@ __all__ = [
     "validate_workload",
 ]
 
-BUILTIN = ("ls", "sqlite")
+BUILTIN = ("ls", "sqlite", "redis")
 
 #: progress(scenario, run, new syscalls found in that run)
 Progress = Callable[[str, int, list[str]], None]
@@ -54,9 +59,10 @@ class WorkloadInterrupted(SysphaseError):
 
 @dataclass(frozen=True, slots=True)
 class Violation:
-    """Calls outside the policy in one scenario: executable, syscall, how many times."""
+    """Calls outside the policy in one scenario: executable, phase, syscall, how many times."""
 
     executable: str
+    phase: str
     syscall: str
     calls: int
 
@@ -138,11 +144,18 @@ def _run_one(
     tmp = tempfile.mkdtemp(prefix=f"sysphase-{workload.name}-")
     try:
         values = {"tmp": tmp, "db": os.path.join(tmp, "test.db"), "tree": tree}
+        if workload.driver == "redis":
+            values["port"] = str(redis_driver.free_port())
+            values["replica_port"] = str(redis_driver.free_port())
         for rel, content in scenario.files:
             path = os.path.join(tmp, rel)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "w", encoding="utf-8") as f:
                 f.write(_fill(content, values))
+        if workload.driver == "redis":
+            with open(os.path.join(tmp, "redis.conf"), "w", encoding="utf-8") as f:
+                config = [(k, _fill(v, values)) for k, v in scenario.config]
+                f.write(redis_driver.config_text(tmp, int(values["port"]), config))
         io = tempfile.mkdtemp(prefix="sysphase-io-")
         try:
             stdin_path = os.devnull
@@ -155,7 +168,10 @@ def _run_one(
             env = dict(os.environ)
             env.update({k: _fill(v, values) for k, v in scenario.env})
             with _redirected(stdin_path, out, err, tmp):
-                result = tracer.trace_command(argv, env=env, **trace_args)  # type: ignore[arg-type]
+                if workload.driver == "redis":
+                    result, problem = _drive_redis(scenario, values, argv, env, trace_args)
+                else:
+                    result, problem = tracer.trace_command(argv, env=env, **trace_args), None  # type: ignore[arg-type]
             stdout = Path(out).read_bytes().decode("utf-8", "replace")
             stderr = Path(err).read_bytes().decode("utf-8", "replace")
         finally:
@@ -164,8 +180,40 @@ def _run_one(
         fixtures.unlock(Path(tmp))
         shutil.rmtree(tmp, ignore_errors=True)
     if not result.interrupted:
+        if problem is not None:
+            raise WorkloadError(f"workload {workload.name}, scenario {scenario.name}: {problem}")
         _check(workload, scenario, result, stdout, stderr)
     return result
+
+
+def _drive_redis(
+    scenario: Scenario,
+    values: Mapping[str, str],
+    argv: list[str],
+    env: dict[str, str],
+    trace_args: Mapping[str, object],
+) -> tuple[tracer.TraceResult, str | None]:
+    """Trace the server on this thread while a driver thread plays the steps against it."""
+    ports = {"server": int(values["port"]), "replica": int(values["replica_port"])}
+    with ExitStack() as stack:
+        if scenario.replica:
+            stack.enter_context(
+                redis_driver.replica_server(values["tmp"], ports["replica"], ports["server"])
+            )
+        driver = redis_driver.Driver(scenario.steps, ports, lambda text: _fill(text, values))
+        driver.start()
+        try:
+            result = tracer.trace_command(argv, env=env, **trace_args)  # type: ignore[arg-type]
+        finally:
+            driver.finished.set()
+            driver.join(redis_driver.STEP_TIMEOUT)
+    return result, driver.error
+
+
+def _phases(workload: Workload) -> tracer.PhaseConfig:
+    triggers = [parse_trigger(spec) for spec in workload.phases]
+    check_distinct(triggers)
+    return tracer.PhaseConfig(triggers=tuple(triggers))
 
 
 def _check(
@@ -211,7 +259,7 @@ def record_workload(
         for scenario in train:
             stable = 0
             for k in range(1, runs + 1):
-                result = _run_one(workload, scenario, tree)
+                result = _run_one(workload, scenario, tree, phases=_phases(workload))
                 one = prof.from_tree(
                     result.tree, list(scenario.argv), "x86_64", complete=not result.interrupted
                 )
@@ -241,41 +289,33 @@ def _named(workload: Workload, merged: prof.Profile) -> prof.Profile:
     )
 
 
-def _violations(result: tracer.TraceResult) -> list[Violation]:
-    rows: dict[tuple[str, str], int] = {}
+def _violations(result: tracer.TraceResult, first: str) -> list[Violation]:
+    names = result.tree.phase_names
+    rows: dict[tuple[str, str, str], int] = {}
     for c in result.violations:
         call = c.name if c.arch == "x86_64" else f"{c.arch}:{c.name}"
-        key = (result.tree.nodes[c.node].exe, call)
+        phase = names[c.phase][0] if c.phase < len(names) else first
+        key = (result.tree.nodes[c.node].exe, first if phase == "start" else phase, call)
         rows[key] = rows.get(key, 0) + c.calls
-    return [Violation(exe, call, n) for (exe, call), n in sorted(rows.items())]
+    return [Violation(exe, phase, call, n) for (exe, phase, call), n in sorted(rows.items())]
 
 
 def validate_workload(name_or_file: str, policy: Policy) -> list[tuple[str, list[Violation]]]:
-    """Run every test scenario in complain mode under the policy's first phase.
+    """Run every test scenario in complain mode under the policy, switching its phases.
 
-    Returns (scenario name, calls outside the policy) per test scenario, in file order.
-    A scenario whose checks fail raises WorkloadError.
+    Each scenario's program starts under its first phase's filter (default action
+    ``trace``: nothing is blocked) and switches at the policy's triggers as ``sysphase
+    run --complain`` does. Returns (scenario name, calls outside the policy) per test
+    scenario, in file order. A scenario whose checks fail raises WorkloadError.
     """
     workload = load(name_or_file)
     test = workload.tagged("test")
     if not test:
         raise UsageError(f"{name_or_file}: no scenario is tagged 'test'")
-    if policy.arch != "x86_64":
-        raise UsageError(f"a policy for {policy.arch}; this machine runs x86_64")
     out: list[tuple[str, list[Violation]]] = []
     with _fixture(workload) as tree:
         for scenario in test:
-            exe = os.path.realpath(tracer.resolve_program(scenario.argv[0], os.environ))
-            program = policy.program(exe) or policy.root_program
-            first = program.phases[0]
-            bpf = seccomp.compile_filter(first.allow_list(), "trace", phase=first.name)
-            result = _run_one(
-                workload,
-                scenario,
-                tree,
-                seccomp_filter=bpf,
-                syscall_stops=False,
-                complain=True,
-            )
-            out.append((scenario.name, _violations(result)))
+            plan = enforcement.prepare(policy, scenario.argv[0], "trace", "the policy")
+            result = _run_one(workload, scenario, tree, **plan.trace_args(complain=True))
+            out.append((scenario.name, _violations(result, plan.program.phases[0].name)))
     return out

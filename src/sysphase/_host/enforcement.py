@@ -1,0 +1,109 @@
+"""From a policy to what the C core needs to enforce it on one command (or watch it complain).
+
+Shared by ``sysphase run`` and ``sysphase validate``. The program the command
+starts picks its ProgramPolicy (by real path, else the policy's root); its first
+phase becomes the filter the child installs before exec; every program's later
+phases become the supervisor's triggers, with their filters by phase label
+(programs other than the started one get their executable's name as a suffix).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from sysphase._host import seccomp, tracer
+from sysphase.errors import UsageError
+from sysphase.model import syscalls
+from sysphase.model.phases import PhaseTrigger, parse_trigger
+from sysphase.policy.ir import Policy, PolicyPhase, ProgramPolicy
+
+__all__ = ["Enforcement", "label", "prepare"]
+
+
+@dataclass(frozen=True, slots=True)
+class Enforcement:
+    """The started program's policy, its first filter, and the supervisor's phase switches."""
+
+    program: ProgramPolicy
+    first_filter: bytes
+    phases: tracer.PhaseConfig
+    #: the later phases' filters, by phase label
+    later_filters: dict[str, bytes]
+
+    def trace_args(self, complain: bool) -> dict[str, object]:
+        """Keyword arguments for tracer.trace_command."""
+        return {
+            "seccomp_filter": self.first_filter,
+            "syscall_stops": bool(self.later_filters),
+            "complain": complain,
+            "phases": self.phases,
+            "phase_filters": self.later_filters,
+            "enforce_exe": self.program.executable,
+        }
+
+
+def label(program: ProgramPolicy, root: ProgramPolicy, name: str) -> str:
+    """A phase's name inside the supervisor: programs other than the root are suffixed."""
+    return name if program is root else f"{name} ({os.path.basename(program.executable)})"
+
+
+def _phase_config(
+    policy: Policy, root: ProgramPolicy, source: str
+) -> tuple[tracer.PhaseConfig, dict[str, PolicyPhase]]:
+    """The later phases of every program, as the supervisor's triggers, and by label.
+
+    A program's later phases start at sequential syscall, symbol or addr triggers, or (for
+    the program run starts) at successive deliveries of one signal.
+    """
+    triggers: list[PhaseTrigger] = []
+    signal_number, signal_names = 0, ()
+    labelled: dict[str, PolicyPhase] = {}
+    for program in policy.programs:
+        later = program.phases[1:]
+        if not later:
+            continue
+        labelled.update({label(program, root, p.name): p for p in later})
+        kinds = {p.trigger.partition(":")[0] for p in later}
+        if kinds <= {"syscall", "symbol", "addr"}:
+            for p in later:
+                t = parse_trigger(f"{p.name}={p.trigger}")
+                triggers.append(
+                    PhaseTrigger(
+                        label(program, root, p.name), t.kind, t.value, program=program.executable
+                    )
+                )
+            continue
+        signals = {p.trigger for p in later}
+        number = syscalls.signal_number(next(iter(signals)).partition(":")[2])
+        if kinds == {"signal"} and len(signals) == 1 and number and program is root:
+            signal_number, signal_names = number, tuple(p.name for p in later)
+            continue
+        shown = ", ".join(f"{p.name!r} on {p.trigger!r}" for p in later)
+        raise UsageError(
+            f"{source}: {program.executable} phases {shown}: sysphase run switches phases on "
+            "syscall, symbol and addr triggers, or on one signal in the program it starts"
+        )
+    config = tracer.PhaseConfig(
+        triggers=tuple(triggers), signal=signal_number, signal_names=signal_names
+    )
+    return config, labelled
+
+
+def prepare(policy: Policy, argv0: str, action: str, source: str) -> Enforcement:
+    """Compile POLICY's filters (default action ACTION) for a command starting with ARGV0."""
+    if policy.arch != "x86_64":
+        raise UsageError(f"{source}: a policy for {policy.arch}; this machine runs x86_64")
+    exe = os.path.realpath(tracer.resolve_program(argv0, os.environ))
+    program = policy.program(exe) or policy.root_program
+    first = program.phases[0]
+    config, later = _phase_config(policy, program, source)
+    return Enforcement(
+        program=program,
+        first_filter=seccomp.compile_filter(first.allow_list(), action, phase=first.name),
+        phases=config,
+        later_filters={
+            name: seccomp.compile_filter(p.allow_list(), action, phase=name)
+            for name, p in later.items()
+        },
+    )

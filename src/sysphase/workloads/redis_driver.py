@@ -1,0 +1,245 @@
+"""The redis workload's client side: configure a server, drive it through a scenario's steps.
+
+The runner traces ``redis-server`` on the calling thread while a
+:class:`Driver` thread talks to it over loopback (no child processes: the
+tracer's ``waitpid(-1)`` would collect them). The driver waits for the port,
+runs the steps (commands, pushed messages, pauses), ends with SHUTDOWN, and
+keeps the first failure for the runner to report. When it fails, or the
+server never answers, it SIGKILLs the server so the trace ends. An optional
+replica is a second, untraced ``redis-server`` started before the trace.
+:func:`check` (a reply against a step's expectations) is pure.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+
+from sysphase.workloads import resp
+from sysphase.workloads.scenario import Expected, Step
+
+__all__ = ["Driver", "check", "config_text", "free_port", "replica_server"]
+
+#: seconds a step (or the server's start) may take before the scenario fails
+STEP_TIMEOUT = 60.0
+#: between two tries of an ``until`` step
+POLL = 0.05
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def config_text(tmp: str, port: int, extra: Sequence[tuple[str, str]]) -> str:
+    """redis.conf for a scenario: loopback only, data in ``tmp``, no automatic saves, then EXTRA."""
+    lines = [
+        f"port {port}",
+        "bind 127.0.0.1",
+        f"dir {tmp}",
+        'save ""',
+        "appendonly no",
+        "daemonize no",
+        'logfile ""',
+        "enable-debug-command yes",
+        "protected-mode yes",
+    ]
+    lines += [f"{k} {v}" for k, v in extra]
+    return "\n".join(lines) + "\n"
+
+
+@contextmanager
+def replica_server(tmp: str, port: int, master_port: int) -> Iterator[None]:
+    """An untraced redis-server on PORT replicating the one on MASTER_PORT, for the block."""
+    folder = os.path.join(tmp, "replica")
+    os.makedirs(folder, exist_ok=True)
+    conf = os.path.join(folder, "redis.conf")
+    with open(conf, "w", encoding="utf-8") as f:
+        f.write(config_text(folder, port, [("replicaof", f"127.0.0.1 {master_port}")]))
+    log = open(os.path.join(folder, "out.log"), "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        ["redis-server", conf], stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=folder
+    )
+    try:
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
+
+
+def _text(reply: resp.Reply) -> str:
+    if isinstance(reply, list):
+        return "\n".join(_text(r) for r in reply)
+    if isinstance(reply, resp.ReplyError):
+        return reply.message
+    return "" if reply is None else str(reply)
+
+
+def _equal(reply: resp.Reply, want: Expected) -> bool:
+    if want is False:
+        return reply is None
+    if isinstance(want, tuple):
+        return (
+            isinstance(reply, list)
+            and len(reply) == len(want)
+            and all(_equal(r, w) for r, w in zip(reply, want, strict=True))
+        )
+    return type(reply) is type(want) and reply == want
+
+
+def check(step: Step, reply: resp.Reply) -> str | None:
+    """What is wrong with REPLY for STEP, or None when it is what the step expects."""
+    if isinstance(reply, resp.ReplyError):
+        if step.error is None:
+            return f"error reply {reply.message!r}"
+        if not reply.message.startswith(step.error):
+            return f"error reply {reply.message!r}, expected one starting {step.error!r}"
+        return None
+    if step.error is not None:
+        return f"reply {reply!r}, expected an error starting {step.error!r}"
+    if step.reply is not None and not _equal(reply, step.reply):
+        return f"reply {reply!r}, expected {step.reply!r}"
+    if step.contains is not None and step.contains not in _text(reply):
+        return f"reply {_text(reply)[:200]!r} lacks {step.contains!r}"
+    return None
+
+
+def _waiting(step: Step, reply: resp.Reply) -> bool:
+    """An ``until``/``until_not`` step whose condition does not hold yet."""
+    text = _text(reply)
+    if step.until is not None and step.until not in text:
+        return True
+    return step.until_not is not None and step.until_not in text
+
+
+def _describe(step: Step) -> str:
+    if step.kind == "cmd":
+        shown = " ".join(step.args)
+        return repr(shown if len(shown) <= 60 else shown[:57] + "...")
+    if step.kind == "read":
+        return f"read on {step.conn!r}"
+    return step.kind
+
+
+class Driver(threading.Thread):
+    """Runs a scenario's steps against the server on ``port``; ``error`` holds the first failure."""
+
+    def __init__(
+        self, steps: Sequence[Step], ports: dict[str, int], fill: Callable[[str], str]
+    ) -> None:
+        super().__init__(name="sysphase-redis-driver", daemon=True)
+        self.steps = steps
+        self.ports = ports
+        self.fill = fill
+        self.error: str | None = None
+        self.finished = threading.Event()  # set by the runner when the trace has ended
+        self.conns: dict[tuple[str, str], resp.Connection] = {}
+
+    def run(self) -> None:
+        try:
+            self._wait_for_server()
+            for i, step in enumerate(self.steps, 1):
+                problem = self._step(step)
+                if problem is not None:
+                    self.error = f"step {i} ({_describe(step)}): {problem}"
+                    break
+            if self.error is None and (not self.steps or self.steps[-1].kind != "shutdown"):
+                self._shutdown(("SHUTDOWN", "NOSAVE"))
+        except (OSError, resp.Closed, resp.ProtocolError, TimeoutError) as err:
+            self.error = self.error or f"talking to redis-server: {err}"
+        finally:
+            for c in self.conns.values():
+                c.close()
+            if self.error is not None:
+                _kill_traced_children()
+
+    def _wait_for_server(self) -> None:
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while not self.finished.is_set():
+            try:
+                self._conn("main", "server").call(["PING"])
+                return
+            except (OSError, resp.Closed):
+                self.conns.pop(("main", "server"), None)
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"nothing answered on port {self.ports['server']} "
+                        f"within {STEP_TIMEOUT:.0f} s"
+                    ) from None
+                time.sleep(POLL)
+        raise resp.Closed("redis-server exited before it answered")
+
+    def _conn(self, name: str, on: str) -> resp.Connection:
+        key = (name, on)
+        if key not in self.conns:
+            self.conns[key] = resp.Connection(self.ports[on], STEP_TIMEOUT)
+        return self.conns[key]
+
+    def _step(self, step: Step) -> str | None:
+        if step.kind == "sleep":
+            time.sleep(step.seconds)
+            return None
+        if step.kind == "shutdown":
+            return self._shutdown(step.args)
+        if step.kind == "read":
+            if (step.conn, "server") not in self.conns:
+                return f"no connection named {step.conn!r} was opened before"
+            return check(step, self.conns[(step.conn, "server")].read())
+        args = [self.fill(a) for a in step.args]
+        if step.until is not None or step.until_not is not None:
+            return self._until(step, args)
+        names = [step.conn] + [f"{step.conn}#{k}" for k in range(1, step.clients)]
+        conns = [self._conn(n, step.on) for n in names]
+        for c in conns:
+            c.send(args, step.repeat)
+        problem = None
+        for c in conns:
+            for _ in range(step.repeat):
+                problem = problem or check(step, c.read())
+        return problem
+
+    def _until(self, step: Step, args: list[str]) -> str | None:
+        conn = self._conn(step.conn, step.on)
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while True:
+            reply = conn.call(args)
+            if isinstance(reply, resp.ReplyError) or not _waiting(step, reply):
+                return check(step, reply)
+            if time.monotonic() > deadline:
+                want = f"{step.until!r}" if step.until else f"no {step.until_not!r}"
+                return f"still no reply with {want} after {STEP_TIMEOUT:.0f} s"
+            time.sleep(POLL)
+
+    def _shutdown(self, args: Sequence[str]) -> str | None:
+        """SHUTDOWN: the server closes the connection; an error reply means it refused."""
+        try:
+            reply = self._conn("main", "server").call(list(args))
+        except resp.Closed:
+            return None
+        return f"SHUTDOWN answered {reply!r} instead of exiting"
+
+
+def _kill_traced_children() -> None:
+    """SIGKILL this process's redis-server children (the traced server), so the trace ends."""
+    me = str(os.getpid())
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if fields and len(fields) > 1 and fields[1] == me and "redis" in stat[: stat.rfind(")")]:
+            with suppress(ProcessLookupError):
+                os.kill(int(entry), signal.SIGKILL)
