@@ -655,3 +655,24 @@ def test_the_documented_example_is_what_generate_makes() -> None:
     text = DOC.read_text()
     block = text.split("```json\n", 1)[1].split("```", 1)[0]
     assert block == encode(generate(greeter_profile(), args=True))
+
+
+def test_a_program_started_and_execd_has_one_entry_phase() -> None:
+    """Merged runs where sqlite3 was the started program once and exec'd by sh once."""
+    sqlite, sh = "/usr/bin/sqlite3", SH
+    profile = Profile(
+        ("sqlite3",),
+        "x86_64",
+        2,
+        True,
+        (
+            proc(0, None, NodeKind.SPAWN, sqlite, phase(0, "start", "start", {"read": 1})),
+            proc(1, None, NodeKind.SPAWN, sh, phase(0, "start", "start", {"vfork": 1})),
+            proc(2, 1, NodeKind.VFORK, sh, phase(0, "start", "inherited", {"execve": 1})),
+            proc(3, 2, NodeKind.EXEC, sqlite, phase(0, "sqlite3", "exec", {"pwrite64": 1})),
+        ),
+    )
+    policy = generate(profile)
+    (program,) = [p for p in policy.programs if p.executable == sqlite]
+    assert [(ph.name, ph.trigger) for ph in program.phases] == [("start", "start")]
+    assert {"read", "pwrite64"} <= set(program.phases[0].allow_list())

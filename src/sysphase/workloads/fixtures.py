@@ -3,13 +3,16 @@
 OS layer. :func:`build_ls_tree` makes, under a given folder: regular files
 (empty, small, large and sparse), directories, a symlink, a broken symlink, a
 symlink to a directory, a FIFO, a UNIX socket (bound, left in place), hard
-links, setuid, setgid and sticky modes, a 200-character name, a name that is
+links, setuid, setgid and sticky modes, character and block devices (when
+mknod is permitted, i.e. as root), files with extended attributes (where the
+file system takes ``user.*`` attributes), a 200-character name, a name that is
 not UTF-8, names with spaces, quotes and newlines, an unreadable directory
 (mode 000; root reads it anyway) and a directory of 10,000 entries.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import stat
@@ -52,6 +55,17 @@ def build_ls_tree(root: Path) -> Path:
         sock.bind(os.fsencode(tree / "socket"))
     finally:
         sock.close()  # the socket file stays
+    devices = tree / "devices"
+    devices.mkdir()
+    for name, kind, major, minor in (
+        ("null-like", stat.S_IFCHR, 1, 3),
+        ("loop-like", stat.S_IFBLK, 7, 0),
+    ):
+        with contextlib.suppress(PermissionError):  # not root: the tree has no devices
+            os.mknod(devices / name, kind | 0o600, os.makedev(major, minor))
+    _write(tree / "with-xattr", b"x")
+    with contextlib.suppress(OSError):  # where the file system takes no user.* attributes
+        os.setxattr(tree / "with-xattr", "user.comment", b"an extended attribute")
     _write(tree / ("n" * 200), b"long name\n")
     fd = os.open(os.fsencode(tree) + b"/latin1-\xe9t\xe9", os.O_CREAT | os.O_WRONLY, 0o644)
     os.write(fd, b"not utf-8\n")
