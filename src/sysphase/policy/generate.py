@@ -22,6 +22,9 @@ execs needs. On the profile's process tree:
 The first phase of the root program therefore allows everything any process
 of the tree needs. On top of the trace: always-added calls (vDSO fallbacks,
 ``restart_syscall``, ``rt_sigreturn``, ``exit``, ``exit_group``), the
+thread start-up calls (``rseq``, ``set_robust_list``, ``rt_sigprocmask``) in
+every phase when some process made threads before one of its phase switches
+(a thread still starting then runs them under the new filter), the
 enforcer's own calls (``seccomp`` in every phase with a later one, and in
 every phase a process that will switch phases runs under; ``prctl`` in the
 root program's first phase), ``--portable`` equivalents and ``--args``
@@ -59,6 +62,7 @@ __all__ = [
     "ENFORCER_CALLS",
     "EQUIVALENTS",
     "SOCK_TYPE_MASK",
+    "THREAD_START",
     "explain",
     "generate",
 ]
@@ -75,6 +79,19 @@ ALWAYS_ADDED: Final[Mapping[str, str]] = {
     "rt_sigreturn": "always added: every signal handler returns through it",
     "exit": "always added: ends a thread (a thread killed meanwhile never shows it)",
     "exit_group": "always added: ends the process",
+}
+
+_LATE_THREAD = (
+    "added: a thread created before a phase switch may still be starting after it "
+    "(glibc's start_thread registers rseq and its robust list and restores the signal mask)"
+)
+
+#: Calls every phase allows when some process made threads before one of its phase switches
+#: (every phase, so that later phases stay within earlier ones and exec'd programs' filters).
+THREAD_START: Final[Mapping[str, str]] = {
+    "rseq": _LATE_THREAD,
+    "set_robust_list": _LATE_THREAD,
+    "rt_sigprocmask": _LATE_THREAD,
 }
 
 _SECCOMP_REASON = (
@@ -323,6 +340,7 @@ def _phase(
     ranks: _Ranks,
     args: bool,
     portable: bool,
+    late_threads: bool = False,
 ) -> PolicyPhase:
     known = syscalls.names(arch)
     allowed: dict[str, AllowedCall] = {}
@@ -346,7 +364,8 @@ def _phase(
             when, note = _conditions(key, acc.args.get(key))
         allowed[key] = AllowedCall(Rule(key, when), prov, None, note)
 
-    for call, reason in ALWAYS_ADDED.items():
+    added = {**THREAD_START, **ALWAYS_ADDED} if late_threads else ALWAYS_ADDED
+    for call, reason in added.items():
         if call in known:
             have = allowed.get(call)
             if have is None:
@@ -457,6 +476,14 @@ def generate(
         {(exe, n): i for exe, order in orders.items() for i, n in enumerate(order)},
     )
     owner_exe = {m: p.executable for p in procs.values() for m in p.members}
+    # a thread made before its process's last phase may still be starting after a switch
+    late_threads = any(
+        nodes[m].created is NodeKind.THREAD
+        and nodes[m].phases
+        and p.order.index(min(nodes[m].phases, key=lambda ph: ph.index).name) < len(p.order) - 1
+        for p in procs.values()
+        for m in p.members
+    )
 
     def accumulate(sources: Iterable[_Source]) -> _Acc:
         acc = _Acc()
@@ -496,6 +523,7 @@ def generate(
                     ranks,
                     args,
                     portable,
+                    late_threads,
                 )
             )
         programs.append(ProgramPolicy(exe, tuple(reversed(phases))))
