@@ -18,7 +18,7 @@ from sysphase.model import syscalls
 from sysphase.model.phases import PhaseTrigger, parse_trigger
 from sysphase.policy.ir import Policy, PolicyPhase, ProgramPolicy
 
-__all__ = ["Enforcement", "label", "prepare"]
+__all__ = ["Enforcement", "Violation", "label", "outside_policy", "prepare"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,3 +107,29 @@ def prepare(policy: Policy, argv0: str, action: str, source: str) -> Enforcement
             for name, p in later.items()
         },
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """Calls outside the policy (complain mode): executable, phase, syscall, how many times."""
+
+    executable: str
+    phase: str
+    syscall: str
+    calls: int
+
+
+def outside_policy(result: tracer.TraceResult, first: str) -> list[Violation]:
+    """A complain-mode run's calls outside the policy, summed per (executable, phase, call).
+
+    Calls of another ABI are named ``arch:name``; the tracer's first phase
+    (``start``) is reported under the policy's first phase name FIRST.
+    """
+    names = result.tree.phase_names
+    rows: dict[tuple[str, str, str], int] = {}
+    for c in result.violations:
+        call = c.name if c.arch == "x86_64" else f"{c.arch}:{c.name}"
+        phase = names[c.phase][0] if c.phase < len(names) else first
+        key = (result.tree.nodes[c.node].exe, first if phase == "start" else phase, call)
+        rows[key] = rows.get(key, 0) + c.calls
+    return [Violation(exe, phase, call, n) for (exe, phase, call), n in sorted(rows.items())]

@@ -71,16 +71,13 @@ def _killer(
 
 
 def _report(result: tracer.TraceResult, first: str, command: list[str], out: str | None) -> None:
-    names = result.tree.phase_names
-    rows: dict[tuple[str, str, str], int] = {}
-    for c in result.violations:
-        call = c.name if c.arch == "x86_64" else f"{c.arch}:{c.name}"
-        phase = names[c.phase][0] if c.phase < len(names) else first
-        key = (result.tree.nodes[c.node].exe, first if phase == "start" else phase, call)
-        rows[key] = rows.get(key, 0) + c.calls
-    print(f"sysphase: complain: {sum(rows.values())} call(s) outside the policy", file=sys.stderr)
-    for (exe, phase, call), calls in sorted(rows.items()):
-        print(f"  {exe}  phase {phase}  {call}  {calls}", file=sys.stderr)
+    rows = enforcement.outside_policy(result, first)
+    print(
+        f"sysphase: complain: {sum(v.calls for v in rows)} call(s) outside the policy",
+        file=sys.stderr,
+    )
+    for v in rows:
+        print(f"  {v.executable}  phase {v.phase}  {v.syscall}  {v.calls}", file=sys.stderr)
     if out:
         tree = ProcessTree(result.tree.nodes, result.violations, result.tree.phase_names)
         files.write_atomic(out, prof.encode(prof.from_tree(tree, command, "x86_64")))

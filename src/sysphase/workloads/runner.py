@@ -18,11 +18,11 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from sysphase._host import enforcement, tracer
+from sysphase._host.enforcement import Violation
 from sysphase.errors import SysphaseError, UsageError, WorkloadError
 from sysphase.model import profile as prof
 from sysphase.model.phases import check_distinct, parse_trigger
@@ -55,16 +55,6 @@ class WorkloadInterrupted(SysphaseError):
         self.sig = sig
         self.exit_code = 128 + sig
         self.partial = partial
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    """Calls outside the policy in one scenario: executable, phase, syscall, how many times."""
-
-    executable: str
-    phase: str
-    syscall: str
-    calls: int
 
 
 def load(name_or_file: str) -> Workload:
@@ -289,17 +279,6 @@ def _named(workload: Workload, merged: prof.Profile) -> prof.Profile:
     )
 
 
-def _violations(result: tracer.TraceResult, first: str) -> list[Violation]:
-    names = result.tree.phase_names
-    rows: dict[tuple[str, str, str], int] = {}
-    for c in result.violations:
-        call = c.name if c.arch == "x86_64" else f"{c.arch}:{c.name}"
-        phase = names[c.phase][0] if c.phase < len(names) else first
-        key = (result.tree.nodes[c.node].exe, first if phase == "start" else phase, call)
-        rows[key] = rows.get(key, 0) + c.calls
-    return [Violation(exe, phase, call, n) for (exe, phase, call), n in sorted(rows.items())]
-
-
 def validate_workload(name_or_file: str, policy: Policy) -> list[tuple[str, list[Violation]]]:
     """Run every test scenario in complain mode under the policy, switching its phases.
 
@@ -317,5 +296,7 @@ def validate_workload(name_or_file: str, policy: Policy) -> list[tuple[str, list
         for scenario in test:
             plan = enforcement.prepare(policy, scenario.argv[0], "trace", "the policy")
             result = _run_one(workload, scenario, tree, **plan.trace_args(complain=True))
-            out.append((scenario.name, _violations(result, plan.program.phases[0].name)))
+            out.append(
+                (scenario.name, enforcement.outside_policy(result, plan.program.phases[0].name))
+            )
     return out
