@@ -26,7 +26,7 @@ lint:
 	ruff check .
 	ruff format --check .
 	mypy
-	clang-format --dry-run --Werror csrc/*.c csrc/*.h src/sysphase/guard/*.c src/sysphase/guard/*.h tests/fixtures/*.c
+	clang-format --dry-run --Werror csrc/*.c csrc/*.h src/sysphase/guard/*.c src/sysphase/guard/*.h src/sysphase/bpf/*.c tests/fixtures/*.c
 
 bench:
 	$(PY) -m sysphase.bench

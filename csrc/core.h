@@ -7,6 +7,9 @@
  *   loop.c    spawn/attach and the ptrace stop loop
  *   tables.c  task map (tid -> state), node and image arrays, counter hash
  *   events.c  live-mode event capture (tracee memory copies) and batches
+ *   phases.c  phase boundaries (exec, triggers, the phase signal, markers)
+ *   inject.c  seccomp filters stacked into a stopped thread (phase switches)
+ *   known.c   recording filters: stops at seccomp TRACE, known sets per phase
  *   errors.c  error records that become OSError naming the failing call
  */
 #ifndef SYSPHASE_CORE_H
@@ -56,6 +59,21 @@ typedef struct {
     char *name;
     char *trigger;
 } phase_name_t;
+
+/* Where syscalls are seen (tracer_t.seccomp_stops). */
+enum {
+    STOPS_SYSCALL = 0,     /* syscall-entry and -exit stops (PTRACE_SYSCALL) */
+    STOPS_SECCOMP = 1,     /* only the filter's TRACE stops, counted there (calls, no result) */
+    STOPS_SECCOMP_EXIT = 2 /* the filter's TRACE stops, then that call's exit stop */
+};
+
+/* Recording with known sets: the filter for one (program, phase). */
+typedef struct {
+    char *exe;   /* realpath of the executable */
+    char *phase; /* phase name */
+    uint8_t *bpf;
+    size_t len;
+} known_t;
 
 /* A node is one program image of one task: a process or thread from its
  * creation (or an exec) to its end (or the next exec). */
@@ -110,10 +128,16 @@ typedef struct {
     uint64_t bp_former[MAX_FORMER_BPS]; /* removed ones other threads may still hit */
     uint8_t nformer;
     uint16_t inject_phase; /* enforcing: install this phase's filter at the next entry stop */
-    uint8_t injecting;     /* enforcing: the next stop is the exit of the injected seccomp() */
-    void *saved_regs;      /* enforcing: registers of the call the injection replaced */
-    uint64_t inject_ns;    /* enforcing: when the injection began */
-    pending_t *pending;    /* live mode only */
+    /* known sets (per process, like the phase fields): the last filter stacked, the one
+     * the current (program, phase) wants, whether it still has to be stacked */
+    const uint8_t *cur_bpf, *want_bpf;
+    size_t cur_len, want_len;
+    uint8_t switch_pending;
+    uint8_t degraded;   /* a filter could not be stacked: every entry stops and is counted */
+    uint8_t injecting;  /* enforcing: the next stop is the exit of the injected seccomp() */
+    void *saved_regs;   /* enforcing: registers of the call the injection replaced */
+    uint64_t inject_ns; /* enforcing: when the injection began */
+    pending_t *pending; /* live mode only */
 } task_t;
 
 typedef struct {
@@ -191,9 +215,15 @@ typedef struct {
     char *enforce_exe;            /* enforcing: the program whose triggers switch filters */
     uint64_t switches, switch_ns; /* enforcing: phase switches made, time they took */
     int complain;                 /* count PTRACE_EVENT_SECCOMP stops as violations */
-    int filter_errno;             /* the child could not install the filter */
-    counter_table_t counters;     /* calls per (node, phase, arch, nr) */
-    counter_table_t violations;   /* complain mode: calls outside the filter, same keys */
+    int seccomp_stops;            /* STOPS_*: where syscalls are seen */
+    int no_new_privs;             /* set no_new_privs before the filter (else only if needed) */
+    known_t *known;               /* known sets: filters per (program, phase) */
+    size_t nknown;
+    const uint8_t *unknown_bpf; /* known sets: the filter of a (program, phase) not listed */
+    size_t unknown_len;
+    int filter_errno;           /* the child could not install the filter */
+    counter_table_t counters;   /* calls per (node, phase, arch, nr) */
+    counter_table_t violations; /* complain mode: calls outside the filter, same keys */
     event_t *events;
     size_t nevents;
 
@@ -233,8 +263,15 @@ void phases_inherit(task_t *child, const task_t *parent);
 void phases_free(tracer_t *t);
 
 /* inject.c */
-int inject_begin(tracer_t *t, task_t *task, uint16_t phase);
+int inject_begin(tracer_t *t, task_t *task, const uint8_t *bpf, size_t len);
 void inject_finish(tracer_t *t, task_t *task);
+
+/* known.c */
+void known_update(tracer_t *t, task_t *task);
+int known_inject(tracer_t *t, task_t *task);
+void known_injected(tracer_t *t, task_t *task, int ok);
+int known_is_exit(uint8_t arch, uint32_t nr);
+void known_free(tracer_t *t);
 
 /* events.c */
 void events_capture_entry(tracer_t *t, task_t *task, uint8_t arch, uint32_t nr,
@@ -247,8 +284,15 @@ int loop_spawn(tracer_t *t, const char *path, char *const argv[], char *const en
 int loop_attach(tracer_t *t, pid_t pid);
 int loop_run(tracer_t *t);
 
-int loop_install_handlers(struct sigaction old[3]);
-void loop_restore_handlers(const struct sigaction old[3]);
+/* The stop signals' (SIGINT, SIGTERM, SIGHUP) dispositions and the signal mask
+ * before the loop's handlers were installed. */
+typedef struct {
+    struct sigaction act[3];
+    sigset_t mask;
+} saved_signals_t;
+
+int loop_install_handlers(saved_signals_t *old);
+void loop_restore_handlers(const saved_signals_t *old);
 
 /* errors.c */
 void core_fail(tracer_t *t, const char *call, int err, pid_t pid);

@@ -6,8 +6,12 @@
  * thread's stack pointer (past the red zone); at the following exit stop the
  * registers are restored with the instruction pointer moved back over the
  * 2-byte syscall instruction, so the original call runs again, now under the
- * narrower filter. Filters only ever narrow, so a failure is fatal: the
- * process is killed rather than left in its wider phase.
+ * narrower filter. Filters only ever narrow, so under `run` a failure is
+ * fatal: the process is killed rather than left in its wider phase. When
+ * recording with known sets (known.c) the same swap stacks the next
+ * (program, phase)'s recording filter, also at a seccomp TRACE stop (the
+ * kernel re-runs the filters on the swapped call); a failure there only
+ * costs speed: the process falls back to syscall-entry stops.
  */
 #include "core.h"
 
@@ -24,14 +28,28 @@
 
 #define RED_ZONE 128
 
-int inject_begin(tracer_t *t, task_t *task, uint16_t phase)
+/* Recording (known sets) or enforcing. */
+static int recording(const tracer_t *t)
+{
+    return t->nknown > 0 || t->unknown_bpf != NULL;
+}
+
+/* A failed switch: enforcing kills the process (fail closed), recording degrades it. */
+static void failed(tracer_t *t, task_t *task, const char *call, int err)
+{
+    if (recording(t)) {
+        known_injected(t, task, 0);
+        return;
+    }
+    core_fail(t, call, err, task->tid);
+    (void)kill(task->tgid, SIGKILL);
+}
+
+int inject_begin(tracer_t *t, task_t *task, const uint8_t *filter, size_t len)
 {
 #ifdef __x86_64__
-    if (phase >= t->nphase_filters || t->phase_filter_lens[phase] == 0 ||
-        task->entry_arch != ARCH_X86_64)
+    if (filter == NULL || len == 0 || task->entry_arch != ARCH_X86_64)
         return 0;
-    const uint8_t *filter = t->phase_filters[phase];
-    size_t len = t->phase_filter_lens[phase];
     struct user_regs_struct regs;
     if (ptrace(PTRACE_GETREGS, task->tid, 0, &regs) < 0) {
         if (errno != ESRCH)
@@ -49,9 +67,10 @@ int inject_begin(tracer_t *t, task_t *task, uint16_t phase)
                               {(void *)(uintptr_t)(base + 16), len}};
     ssize_t w = process_vm_writev(task->tid, local, 2, remote, 2, 0);
     if (w != (ssize_t)(sizeof(prog) + len)) {
-        core_fail(t, "process_vm_writev (the next phase's filter, below the stack pointer)",
-                  w < 0 ? errno : EFAULT, task->tid);
-        (void)kill(task->tgid, SIGKILL);
+        if (w < 0 && errno == ESRCH)
+            return 0;
+        failed(t, task, "process_vm_writev (the next phase's filter, below the stack pointer)",
+               w < 0 ? errno : EFAULT);
         return 0;
     }
     if (task->saved_regs == NULL && (task->saved_regs = malloc(sizeof(regs))) == NULL) {
@@ -74,7 +93,8 @@ int inject_begin(tracer_t *t, task_t *task, uint16_t phase)
 #else
     (void)t;
     (void)task;
-    (void)phase;
+    (void)filter;
+    (void)len;
     return 0;
 #endif
 }
@@ -90,19 +110,26 @@ void inject_finish(tracer_t *t, task_t *task)
             core_fail(t, "PTRACE_GETREGS (phase switch)", errno, task->tid);
         return;
     }
-    if (regs.rax != 0) {
-        /* -errno, or the tid of a thread TSYNC could not narrow: fail closed */
+    int ok = regs.rax == 0;
+    if (!ok) {
+        /* -errno, or the tid of a thread TSYNC could not narrow */
         int64_t rc = (int64_t)regs.rax;
-        core_fail(t, "seccomp (installing the next phase's filter)", rc < 0 ? (int)-rc : ESRCH,
-                  task->tid);
-        (void)kill(task->tgid, SIGKILL);
-        return;
+        failed(t, task,
+               recording(t) ? "seccomp (stacking a recording filter)"
+                            : "seccomp (installing the next phase's filter)",
+               rc < 0 ? (int)-rc : ESRCH);
+        if (!recording(t))
+            return;
+    } else if (recording(t)) {
+        known_injected(t, task, 1);
     }
     struct user_regs_struct *saved = task->saved_regs;
-    saved->rip -= 2; /* back over syscall (0f 05) */
+    saved->rip -= 2; /* back over syscall (0f 05): the call runs again */
     saved->rax = saved->orig_rax;
     if (ptrace(PTRACE_SETREGS, task->tid, 0, saved) < 0 && errno != ESRCH)
         core_fail(t, "PTRACE_SETREGS (phase switch)", errno, task->tid);
+    if (!ok)
+        return;
     t->switches++;
     t->switch_ns += now_ns() - task->inject_ns;
 #else

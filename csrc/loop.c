@@ -18,6 +18,7 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -53,7 +54,10 @@ static void on_stop_signal(int sig)
 
 static const int STOP_SIGNALS[3] = {SIGINT, SIGTERM, SIGHUP};
 
-int loop_install_handlers(struct sigaction old[3])
+/* Installs the handler, then unblocks the stop signals: one the caller left
+ * pending while blocked (sysphase's worker does, once the process that started
+ * it is gone) is delivered to the handler at once, and stops the trace. */
+int loop_install_handlers(saved_signals_t *old)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -62,17 +66,32 @@ int loop_install_handlers(struct sigaction old[3])
     sa.sa_flags = 0; /* no SA_RESTART: waitpid must return EINTR */
     g_stop_signal = 0;
     g_kill_pid = 0;
-    for (int i = 0; i < 3; i++)
-        if (sigaction(STOP_SIGNALS[i], &sa, &old[i]) < 0)
+    sigset_t stops;
+    sigemptyset(&stops);
+    for (int i = 0; i < 3; i++) {
+        if (sigaction(STOP_SIGNALS[i], &sa, &old->act[i]) < 0) {
+            while (i-- > 0)
+                (void)sigaction(STOP_SIGNALS[i], &old->act[i], NULL);
             return -1;
+        }
+        (void)sigaddset(&stops, STOP_SIGNALS[i]); /* cannot fail: valid signals */
+    }
+    int rc = pthread_sigmask(SIG_UNBLOCK, &stops, &old->mask);
+    if (rc != 0) {
+        for (int i = 0; i < 3; i++)
+            (void)sigaction(STOP_SIGNALS[i], &old->act[i], NULL);
+        errno = rc;
+        return -1;
+    }
     return 0;
 }
 
-void loop_restore_handlers(const struct sigaction old[3])
+void loop_restore_handlers(const saved_signals_t *old)
 {
     g_kill_pid = 0;
+    (void)pthread_sigmask(SIG_SETMASK, &old->mask, NULL); /* cannot fail: a mask we read */
     for (int i = 0; i < 3; i++)
-        (void)sigaction(STOP_SIGNALS[i], &old[i], NULL); /* cannot fail: same signals */
+        (void)sigaction(STOP_SIGNALS[i], &old->act[i], NULL); /* cannot fail: same signals */
 }
 
 static uint8_t arch_code(uint32_t audit_arch, uint64_t *nr)
@@ -133,10 +152,20 @@ static void resume(tracer_t *t, task_t *task, int sig)
         detach(t, task, sig);
         return;
     }
-    /* enforcing: after a process's last phase switch, only events (fork, exec, exit) */
-    int done = t->nphase_filters > 0 && task->trig_pos >= t->ntriggers && !task->injecting &&
-               !task->inject_phase;
-    int req = t->no_syscall_stops || done ? PTRACE_CONT : PTRACE_SYSCALL;
+    int req;
+    if (t->seccomp_stops != STOPS_SYSCALL) {
+        /* the filter's TRACE stops come with PTRACE_CONT; syscall stops only for the exit
+         * of a call that stopped (filtered tracing), a pending or running filter switch,
+         * or a process whose switch failed */
+        int stops = task->injecting || task->switch_pending || task->degraded ||
+                    (t->seccomp_stops == STOPS_SECCOMP_EXIT && task->in_syscall);
+        req = stops ? PTRACE_SYSCALL : PTRACE_CONT;
+    } else {
+        /* enforcing: after a process's last phase switch, only events (fork, exec, exit) */
+        int done = t->nphase_filters > 0 && task->trig_pos >= t->ntriggers && !task->injecting &&
+                   !task->inject_phase;
+        req = t->no_syscall_stops || done ? PTRACE_CONT : PTRACE_SYSCALL;
+    }
     if (ptrace(req, task->tid, 0, sig) < 0 && errno != ESRCH)
         core_fail(t, "PTRACE_SYSCALL", errno, task->tid);
 }
@@ -176,6 +205,49 @@ static uint64_t clone_flags(task_t *task)
     return 0;
 }
 
+/* A syscall entry, seen at a syscall-entry stop or at the filter's TRACE stop. */
+static void on_entry(tracer_t *t, task_t *task, uint8_t arch, uint32_t nr, const uint64_t *args)
+{
+    task->in_syscall = 1;
+    task->entry_arch = arch;
+    task->entry_nr = nr;
+    task->entry_arg0 = args[0];
+    task->in_marker = (uint8_t)phases_on_entry(t, task, args);
+    task->entry_key = counter_key(task->node, task->phase, arch, nr);
+    if (arch < ARCH_COUNT && nr < t->arg_watch_len[arch] && !task->in_marker) {
+        uint8_t watch = t->arg_watch[arch][nr];
+        for (uint8_t i = 0; watch != 0 && i < 6; i++)
+            if (watch & (1u << i))
+                argval_add(t, task->entry_key, i, args[i]);
+    }
+    if (t->live && !task->in_marker && t->seccomp_stops != STOPS_SECCOMP)
+        events_capture_entry(t, task, arch, nr, args);
+    task->entry_ns = now_ns();
+}
+
+/* Set-only counting: the call is counted at its entry (no result, no time); exit and
+ * exit_group as unfinished, as an exit-stop tracer counts them. */
+static void count_at_entry(tracer_t *t, task_t *task)
+{
+    task->in_syscall = 0;
+    if (task->in_marker) {
+        task->in_marker = 0;
+        return;
+    }
+    counter_t *c = counter_get(t, &t->counters, task->entry_key);
+    if (c == NULL)
+        return;
+    if (known_is_exit(task->entry_arch, task->entry_nr))
+        c->unfinished++;
+    else
+        c->calls++;
+}
+
+static uint32_t nr32(uint64_t nr)
+{
+    return (uint32_t)(nr > 0xffffffffULL ? 0xffffffffULL : nr);
+}
+
 static void on_syscall_stop(tracer_t *t, task_t *task)
 {
     if (task->injecting) { /* the exit of the seccomp() we injected */
@@ -189,28 +261,27 @@ static void on_syscall_stop(tracer_t *t, task_t *task)
             core_fail(t, "PTRACE_GET_SYSCALL_INFO", errno, task->tid);
         return;
     }
-    if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
+    if (info.op == PTRACE_SYSCALL_INFO_ENTRY && t->seccomp_stops != STOPS_SYSCALL) {
+        /* asked for by a pending filter switch, or a process whose switch failed */
+        if (task->degraded) {
+            uint64_t nr = info.entry.nr;
+            uint8_t arch = arch_code(info.arch, &nr);
+            on_entry(t, task, arch, nr32(nr), info.entry.args);
+            if (t->seccomp_stops == STOPS_SECCOMP)
+                count_at_entry(t, task);
+        } else {
+            uint64_t nr = info.entry.nr;
+            task->entry_arch = arch_code(info.arch, &nr);
+            known_inject(t, task); /* the call runs again after the switch */
+        }
+    } else if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
         uint64_t nr = info.entry.nr;
         uint8_t arch = arch_code(info.arch, &nr);
-        task->in_syscall = 1;
-        task->entry_arch = arch;
-        task->entry_nr = (uint32_t)(nr > 0xffffffffULL ? 0xffffffffULL : nr);
-        task->entry_arg0 = info.entry.args[0];
-        task->in_marker = (uint8_t)phases_on_entry(t, task, info.entry.args);
-        task->entry_key = counter_key(task->node, task->phase, arch, task->entry_nr);
-        if (arch < ARCH_COUNT && task->entry_nr < t->arg_watch_len[arch] && !task->in_marker) {
-            uint8_t watch = t->arg_watch[arch][task->entry_nr];
-            for (uint8_t i = 0; watch != 0 && i < 6; i++)
-                if (watch & (1u << i))
-                    argval_add(t, task->entry_key, i, info.entry.args[i]);
-        }
-        if (t->live && !task->in_marker)
-            events_capture_entry(t, task, arch, task->entry_nr, info.entry.args);
-        task->entry_ns = now_ns();
+        on_entry(t, task, arch, nr32(nr), info.entry.args);
         if (task->inject_phase) {
             uint16_t phase = task->inject_phase;
             task->inject_phase = 0;
-            inject_begin(t, task, phase);
+            inject_begin(t, task, t->phase_filters[phase], t->phase_filter_lens[phase]);
         }
     } else if (info.op == PTRACE_SYSCALL_INFO_EXIT && task->in_syscall && task->in_marker) {
         task->in_syscall = 0; /* SYSPHASE_MARK: a phase boundary, not a call of the program */
@@ -306,10 +377,13 @@ static void on_exec(tracer_t *t, task_t *task)
     phases_on_exec(t, task);
 }
 
-/* Complain mode: the filter returned SECCOMP_RET_TRACE for a call outside
- * the policy. Count it; resuming lets the call run. */
+/* The filter returned SECCOMP_RET_TRACE. Complain mode: a call outside the policy,
+ * counted as a violation. Recording through a filter: the call's entry (counted here,
+ * or at its exit stop when filtered tracing wants results). Resuming lets it run. */
 static void on_seccomp(tracer_t *t, task_t *task)
 {
+    if (!t->complain && (t->seccomp_stops == STOPS_SYSCALL || task->injecting || task->degraded))
+        return; /* our own seccomp() swap, or already seen at its entry stop */
     struct __ptrace_syscall_info info;
     if (ptrace(PTRACE_GET_SYSCALL_INFO, task->tid, sizeof(info), &info) < 0) {
         if (errno != ESRCH)
@@ -320,10 +394,21 @@ static void on_seccomp(tracer_t *t, task_t *task)
         return;
     uint64_t nr = info.seccomp.nr;
     uint8_t arch = arch_code(info.arch, &nr);
-    uint32_t nr32 = (uint32_t)(nr > 0xffffffffULL ? 0xffffffffULL : nr);
-    counter_t *c = counter_get(t, &t->violations, counter_key(task->node, task->phase, arch, nr32));
-    if (c != NULL)
-        c->calls++;
+    if (t->complain) {
+        counter_t *c =
+            counter_get(t, &t->violations, counter_key(task->node, task->phase, arch, nr32(nr)));
+        if (c != NULL)
+            c->calls++;
+        return;
+    }
+    on_entry(t, task, arch, nr32(nr), info.seccomp.args);
+    if (known_inject(t, task)) { /* swapped for seccomp(): it runs again, in its new phase */
+        task->in_syscall = 0;
+        task->in_marker = 0;
+        return;
+    }
+    if (t->seccomp_stops == STOPS_SECCOMP)
+        count_at_entry(t, task);
 }
 
 /* Enforcing: a filter's kill arrives as a forced SIGSYS whose siginfo names the call
@@ -345,7 +430,8 @@ static void on_seccomp_sigsys(tracer_t *t, task_t *task)
 static void on_exit_event(tracer_t *t, task_t *task)
 {
 #ifdef __x86_64__
-    if (t->filter == NULL || task->node < 0 || t->nodes[task->node].exit_nr >= 0)
+    if (t->filter == NULL || t->seccomp_stops != STOPS_SYSCALL || task->node < 0 ||
+        t->nodes[task->node].exit_nr >= 0)
         return;
     struct user_regs_struct regs;
     struct __ptrace_syscall_info info;
@@ -384,7 +470,7 @@ static void on_stop(tracer_t *t, pid_t pid, int status)
     }
     switch (event) {
     case 0: /* signal-delivery-stop: pass the signal on, unless it marks a phase */
-        if (sig == SIGSYS && t->filter != NULL)
+        if (sig == SIGSYS && t->filter != NULL && t->seccomp_stops == STOPS_SYSCALL)
             on_seccomp_sigsys(t, task);
         resume(t, task, phases_on_signal(t, task, sig) ? 0 : sig);
         return;
@@ -498,8 +584,14 @@ int loop_spawn(tracer_t *t, const char *path, char *const argv[], char *const en
         close(pipefd[0]);
         (void)kill(getpid(), SIGSTOP); /* wait to be seized; nothing runs in between */
         int msg[2] = {0, 0};           /* {stage, errno}: 1 installing the filter, 2 exec */
-        if (t->filter != NULL && (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-                                  syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)) {
+        /* without no_new_privs when allowed (CAP_SYS_ADMIN) and asked for: a recording
+         * filter must not change what setuid programs can do */
+        long rc = t->filter == NULL || t->no_new_privs
+                      ? -1
+                      : syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+        if (t->filter != NULL && rc < 0 &&
+            (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+             syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)) {
             msg[0] = 1;
             msg[1] = errno;
         } else {
@@ -523,7 +615,8 @@ int loop_spawn(tracer_t *t, const char *path, char *const argv[], char *const en
         close(pipefd[0]);
         return -1;
     }
-    long options = TRACE_OPTIONS | PTRACE_O_EXITKILL | (t->complain ? PTRACE_O_TRACESECCOMP : 0);
+    long options = TRACE_OPTIONS | PTRACE_O_EXITKILL |
+                   (t->complain || t->seccomp_stops ? PTRACE_O_TRACESECCOMP : 0);
     if (ptrace(PTRACE_SEIZE, pid, 0, options) < 0) {
         core_fail(t, "PTRACE_SEIZE", errno, pid);
         (void)kill(pid, SIGKILL);
@@ -538,6 +631,8 @@ int loop_spawn(tracer_t *t, const char *path, char *const argv[], char *const en
         return -1;
     }
     task->node = node;
+    task->cur_bpf = t->filter; /* what the child installs before its exec */
+    task->cur_len = t->filter_len;
     node_enter_phase(t, node, 0);
     g_kill_pid = pid;
     if (kill(pid, SIGCONT) < 0) {

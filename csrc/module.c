@@ -351,11 +351,66 @@ static int load_phase_filters(tracer_t *t, PyObject *filters, const char *exe)
     return 0;
 }
 
+/* known: [(exe bytes, phase str, bpf bytes)]; unknown: bytes or None (copied). */
+static int load_known(tracer_t *t, PyObject *known, PyObject *unknown)
+{
+    if (unknown != Py_None) {
+        if (!PyBytes_Check(unknown) || PyBytes_GET_SIZE(unknown) == 0 ||
+            PyBytes_GET_SIZE(unknown) % 8 != 0 || PyBytes_GET_SIZE(unknown) / 8 > 4096) {
+            PyErr_SetString(PyExc_ValueError, "unknown_filter must be 1 to 4096 instructions");
+            return -1;
+        }
+        t->unknown_bpf = (const uint8_t *)PyBytes_AS_STRING(unknown); /* kept by the caller */
+        t->unknown_len = (size_t)PyBytes_GET_SIZE(unknown);
+    }
+    if (known == Py_None)
+        return 0;
+    PyObject *fast = PySequence_Fast(known, "known_filters must be a sequence");
+    if (fast == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    t->known = calloc((size_t)n + 1, sizeof(known_t));
+    if (t->known == NULL) {
+        Py_DECREF(fast);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const char *exe, *phase, *bpf;
+        Py_ssize_t len;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, i), "ysy#", &exe, &phase, &bpf,
+                              &len)) {
+            Py_DECREF(fast);
+            return -1;
+        }
+        if (len == 0 || len % 8 != 0 || len / 8 > 4096) {
+            Py_DECREF(fast);
+            PyErr_SetString(PyExc_ValueError, "each known filter must be 1 to 4096 instructions");
+            return -1;
+        }
+        known_t *k = &t->known[t->nknown];
+        k->exe = strdup(exe);
+        k->phase = strdup(phase);
+        k->bpf = malloc((size_t)len);
+        t->nknown++;
+        if (k->exe == NULL || k->phase == NULL || k->bpf == NULL) {
+            Py_DECREF(fast);
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(k->bpf, bpf, (size_t)len);
+        k->len = (size_t)len;
+    }
+    Py_DECREF(fast);
+    return 0;
+}
+
 PyDoc_STRVAR(trace_doc,
              "trace($module, path, argv, envp, *, pid=0, sink=None, arg_kinds=None, batch=256, "
              "phase_names=None, triggers=None, phase_signal=0, signal_names=None, arg_watch=None, "
              "filter=None, syscall_stops=True, complain=False, phase_filters=None, "
-             "enforce_exe=b'')\n"
+             "enforce_exe=b'', seccomp_stops=0, no_new_privs=True, known_filters=None, "
+             "unknown_filter=None)\n"
              "--\n\n"
              "Spawn path with argv and envp (bytes), or attach to pid (path None), and\n"
              "trace the whole tree until every tracee is gone or the tracer gets\n"
@@ -367,20 +422,25 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
     static char *kwlist[] = {
-        "path",   "argv",          "envp",     "pid",           "sink",         "arg_kinds",
-        "batch",  "phase_names",   "triggers", "phase_signal",  "signal_names", "arg_watch",
-        "filter", "syscall_stops", "complain", "phase_filters", "enforce_exe",  NULL};
+        "path",           "argv",        "envp",          "pid",           "sink",
+        "arg_kinds",      "batch",       "phase_names",   "triggers",      "phase_signal",
+        "signal_names",   "arg_watch",   "filter",        "syscall_stops", "complain",
+        "phase_filters",  "enforce_exe", "seccomp_stops", "no_new_privs",  "known_filters",
+        "unknown_filter", NULL};
     PyObject *path_obj, *argv_obj, *envp_obj, *sink = Py_None, *kinds = Py_None;
     PyObject *names = Py_None, *triggers = Py_None, *signal_names = Py_None, *watch = Py_None;
-    int pid = 0, phase_signal = 0, syscall_stops = 1, complain = 0;
+    int pid = 0, phase_signal = 0, syscall_stops = 1, complain = 0, seccomp_stops = 0;
+    int no_new_privs = 1;
+    PyObject *known = Py_None, *unknown = Py_None;
     Py_buffer filter = {0};
     PyObject *phase_filters = Py_None;
     const char *enforce_exe = NULL;
     Py_ssize_t batch = 256;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$iOOnOOiOOz*ppOy", kwlist, &path_obj, &argv_obj,
-                                     &envp_obj, &pid, &sink, &kinds, &batch, &names, &triggers,
-                                     &phase_signal, &signal_names, &watch, &filter, &syscall_stops,
-                                     &complain, &phase_filters, &enforce_exe))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$iOOnOOiOOz*ppOyipOO", kwlist, &path_obj,
+                                     &argv_obj, &envp_obj, &pid, &sink, &kinds, &batch, &names,
+                                     &triggers, &phase_signal, &signal_names, &watch, &filter,
+                                     &syscall_stops, &complain, &phase_filters, &enforce_exe,
+                                     &seccomp_stops, &no_new_privs, &known, &unknown))
         return NULL;
     if (sink != Py_None && !PyCallable_Check(sink)) {
         PyErr_SetString(PyExc_TypeError, "sink must be callable or None");
@@ -402,6 +462,22 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
     t.phase_signal = phase_signal;
     t.no_syscall_stops = !syscall_stops;
     t.complain = complain;
+    t.no_new_privs = no_new_privs;
+    if (seccomp_stops < STOPS_SYSCALL || seccomp_stops > STOPS_SECCOMP_EXIT ||
+        (seccomp_stops != STOPS_SYSCALL && (filter.buf == NULL || pid > 0 || complain))) {
+        if (filter.buf != NULL)
+            PyBuffer_Release(&filter);
+        PyErr_SetString(PyExc_ValueError,
+                        "seccomp_stops needs a filter, a spawned program and no complain mode");
+        return NULL;
+    }
+    if (seccomp_stops == STOPS_SECCOMP_EXIT && (known != Py_None || unknown != Py_None)) {
+        if (filter.buf != NULL)
+            PyBuffer_Release(&filter);
+        PyErr_SetString(PyExc_ValueError, "known filters count at seccomp stops (seccomp_stops=1)");
+        return NULL;
+    }
+    t.seccomp_stops = seccomp_stops;
     if (filter.buf != NULL) {
         if (filter.len == 0 || filter.len % 8 != 0 || filter.len / 8 > 4096) {
             PyBuffer_Release(&filter);
@@ -411,8 +487,15 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
         t.filter = filter.buf;
         t.filter_len = (size_t)filter.len;
     }
-    if (load_phase_filters(&t, phase_filters, enforce_exe) < 0)
+    if (load_phase_filters(&t, phase_filters, enforce_exe) < 0 ||
+        load_known(&t, known, unknown) < 0)
         goto out;
+    if ((t.nknown > 0 || t.unknown_bpf != NULL) &&
+        (t.seccomp_stops != STOPS_SECCOMP || t.nphase_filters > 0)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "known filters need seccomp_stops=1 and no phase_filters");
+        goto out;
+    }
     if (load_arch_tables(kinds, t.arg_kinds, t.arg_kinds_len, "arg_kinds", &keep_kinds) < 0 ||
         load_arch_tables(watch, t.arg_watch, t.arg_watch_len, "arg_watch", &keep_watch) < 0 ||
         load_phases(&t, names, triggers, signal_names) < 0)
@@ -431,8 +514,8 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
         PyErr_NoMemory();
         goto out;
     }
-    struct sigaction old[3];
-    if (loop_install_handlers(old) < 0) {
+    saved_signals_t old;
+    if (loop_install_handlers(&old) < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         goto out;
     }
@@ -441,7 +524,7 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
     int was_subreaper = 0;
     if (!t.attach && (prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper) < 0 ||
                       prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)) {
-        loop_restore_handlers(old);
+        loop_restore_handlers(&old);
         PyErr_SetFromErrno(PyExc_OSError);
         goto out;
     }
@@ -449,7 +532,7 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
     int ok = t.attach ? loop_attach(&t, (pid_t)pid) : (errfd = loop_spawn(&t, path, argv, envp));
     if (ok >= 0 || t.live_tasks > 0)
         loop_run(&t);
-    loop_restore_handlers(old);
+    loop_restore_handlers(&old);
     if (!t.attach)
         (void)prctl(PR_SET_CHILD_SUBREAPER, was_subreaper); /* restoring a value we read */
     if (errfd >= 0) {
@@ -471,6 +554,7 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
     result = build_result(&t);
 out:
     phases_free(&t);
+    known_free(&t);
     for (size_t i = 0; i < t.nphase_filters; i++)
         free((void *)t.phase_filters[i]);
     free(t.phase_filters);
@@ -517,7 +601,10 @@ PyMODINIT_FUNC PyInit__core(void)
     if (PyModule_AddIntConstant(m, "ARCH_X86_64", ARCH_X86_64) < 0 ||
         PyModule_AddIntConstant(m, "ARCH_I386", ARCH_I386) < 0 ||
         PyModule_AddIntConstant(m, "ARCH_X32", ARCH_X32) < 0 ||
-        PyModule_AddIntConstant(m, "ARCH_AARCH64", ARCH_AARCH64) < 0) {
+        PyModule_AddIntConstant(m, "ARCH_AARCH64", ARCH_AARCH64) < 0 ||
+        PyModule_AddIntConstant(m, "STOPS_SYSCALL", STOPS_SYSCALL) < 0 ||
+        PyModule_AddIntConstant(m, "STOPS_SECCOMP", STOPS_SECCOMP) < 0 ||
+        PyModule_AddIntConstant(m, "STOPS_SECCOMP_EXIT", STOPS_SECCOMP_EXIT) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -98,12 +98,19 @@ void phases_inherit(task_t *child, const task_t *parent)
     child->bp_orig = parent->bp_orig;
     child->nformer = parent->nformer;
     memcpy(child->bp_former, parent->bp_former, sizeof(child->bp_former));
+    child->cur_bpf = parent->cur_bpf; /* a new process inherits the filters */
+    child->cur_len = parent->cur_len;
+    child->want_bpf = parent->want_bpf;
+    child->want_len = parent->want_len;
+    child->switch_pending = parent->switch_pending;
+    child->degraded = parent->degraded;
 }
 
 /* Copy the per-process fields of task to every thread of its group and
  * record each thread's node entering the phase. */
 static void group_sync(tracer_t *t, task_t *task)
 {
+    known_update(t, task);
     for (size_t i = 0; i < t->ntasks; i++) {
         task_t *o = t->tasks[i];
         if (o->tid == 0 || o->tgid != task->tgid)
@@ -324,5 +331,6 @@ void phases_on_exec(tracer_t *t, task_t *task)
     task->bp_addr = 0;
     task->nformer = 0;
     node_enter_phase(t, task->node, task->phase);
+    known_update(t, task); /* the new program's known set: stacked at its first syscall */
     bp_arm(t, task);
 }

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,25 @@ def strace_counts(
         if m and m.group("name") != "total":
             counts[(arch, m.group("name"))] = (int(m.group("calls")), int(m.group("errors") or 0))
     return counts
+
+
+def alive(pid: int) -> bool:
+    """True while pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):  # gone, or being torn down (ESRCH)
+        return False
+
+
+def wait_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
+    """Wait until none of pids is alive; the ones still alive after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not [p for p in pids if alive(p)]:
+            return []
+        time.sleep(0.05)
+    return [p for p in pids if alive(p)]
 
 
 def sysphase_cmd(*args: str) -> list[str]:

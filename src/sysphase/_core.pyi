@@ -7,6 +7,9 @@ ARCH_X86_64: int
 ARCH_I386: int
 ARCH_X32: int
 ARCH_AARCH64: int
+STOPS_SYSCALL: int
+STOPS_SECCOMP: int
+STOPS_SECCOMP_EXIT: int
 
 def trace(
     path: bytes | None,
@@ -27,4 +30,8 @@ def trace(
     complain: bool = False,
     phase_filters: Sequence[bytes] | None = None,
     enforce_exe: bytes = b"",
+    seccomp_stops: int = 0,
+    no_new_privs: bool = True,
+    known_filters: Sequence[tuple[bytes, str, bytes]] | None = None,
+    unknown_filter: bytes | None = None,
 ) -> dict[str, Any]: ...

@@ -66,3 +66,7 @@ class PatchError(SysphaseError):
 
 class WorkloadError(SysphaseError):
     """A scenario did not behave as its file says (exit status or output); names the scenario."""
+
+
+class BackendUnavailable(SysphaseError):
+    """A tracing backend cannot run here: a missing capability, tool or kernel feature (named)."""

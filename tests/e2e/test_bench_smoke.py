@@ -5,13 +5,19 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from sysphase.bench.runner import build_measure, run_benchmark
+from sysphase.bench.workloads import Workload
 from tests.conftest import need_strace
 
-MODES = {"native", "sysphase", "sysphase-startup", "strace"}
+CLASSIC = {"native", "sysphase", "sysphase-startup", "strace"}
+NEW_MODES = {"sets-only", "baseline", "ebpf", "bpftrace"}
 
 
 def bench(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -39,10 +45,18 @@ def test_bench_quick_json(tmp_path: Path) -> None:
     loop = out["workloads"]["loop"]
     assert loop["error"] is None
     assert loop["calls"] == 2000
-    assert set(loop["modes"]) == MODES
+    # the classic modes ran; each new one ran or says why it could not
+    assert set(loop["modes"]) >= CLASSIC
+    assert set(loop["modes"]) | set(loop["unavailable"]) == CLASSIC | NEW_MODES
+    for name in set(loop["unavailable"]):
+        assert loop["unavailable"][name].startswith(("unavailable: ", "skipped: "))
     for mode in loop["modes"].values():
         assert mode["runs"] == 1
         assert mode["peak_rss_kib"] > 0
+    rows = {(v["workload"], v["target"].split(" <= ")[0]) for v in out["verdicts"]}
+    assert ("loop", "trace -c overhead / strace -f -c overhead") in rows
+    assert ("loop", "record --sets-only overhead / strace -f -c overhead") in rows
+    assert all(v["verdict"] in ("PASS", "MISS", "n/a") for v in out["verdicts"])
     for kind in ("raw", "startup_subtracted"):
         ratio = loop["ratio"][kind]
         assert isinstance(ratio["value"], float) and math.isfinite(ratio["value"]), ratio
@@ -83,3 +97,52 @@ def test_enforce_bench_smoke():
     )
     assert p.returncode == 0, p.stderr
     assert "run 2 phases" in p.stdout and "phase switch latency" in p.stdout
+
+
+def test_bench_redis_rates(tmp_path: Path) -> None:
+    need_strace()
+    if not all(shutil.which(p) for p in ("redis-server", "redis-benchmark", "redis-cli")):
+        msg = "redis-server, redis-benchmark and redis-cli are needed (apt-get install redis)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    proc = bench(
+        "--only", "redis", "--modes", "sets-only,strace", "--redis-requests", "500",
+        "--rounds", "1", "--json", "-q", env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    redis = json.loads(proc.stdout)["workloads"]["redis"]
+    assert redis["throughput"] is True and redis["error"] is None
+    assert set(redis["modes"]) | set(redis["unavailable"]) == {"native", "strace", "sets-only"}
+    for mode in redis["modes"].values():
+        assert set(mode["requests_per_s"]) == {"SET", "GET"}
+        assert all(v > 0 for v in mode["requests_per_s"].values())
+
+
+def test_a_mode_whose_flag_is_missing_is_unavailable_not_a_crash(tmp_path: Path) -> None:
+    # a "python" that rejects --sets-only like an older sysphase: argparse's usage error, exit 2
+    fake = tmp_path / "python"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in *" --sets-only "*)\n'
+        "  echo 'sysphase: unrecognized arguments: --sets-only' >&2; exit 2;;\n"
+        "esac\n"
+        f'exec {sys.executable} "$@"\n'
+    )
+    fake.chmod(0o755)
+    true = shutil.which("true") or "/bin/true"
+    (runs,) = run_benchmark(
+        [Workload("true", "true", (true,))],
+        rounds=1,
+        strace=None,
+        measure=build_measure(outdir=tmp_path),
+        modes=("sysphase", "sets-only"),
+        python=str(fake),
+    )
+    assert runs.error is None
+    assert runs.unavailable["sets-only"] == (
+        "unavailable: the sets-only run of the true workload exited with status 2: "
+        "sysphase: unrecognized arguments: --sets-only"
+    )
+    assert len(runs.samples["sysphase"]) == 1 and runs.samples["sets-only"] == []

@@ -34,6 +34,7 @@ def test_record_runs_merge_and_progress(fx, tmp_path):
         str(out),
         "--runs",
         "3",
+        "--full",  # exact counts in every run (later runs would otherwise use a baseline)
         "--phase",
         "serve=syscall:getpid",
         "--",

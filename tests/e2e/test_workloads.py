@@ -150,3 +150,25 @@ def test_interrupt_writes_the_partial_profile(tmp_path, sig):
     data = json.loads(out.read_text())
     assert data["complete"] is False
     assert data["runs"] >= 3
+
+
+def _sets(path) -> dict[tuple[str, str], set[str]]:
+    data = json.loads(path.read_text())
+    out: dict[tuple[str, str], set[str]] = {}
+    for node in data["processes"]:
+        for ph in node["phases"]:
+            out.setdefault((node["executable"], ph["name"]), set()).update(ph["syscalls"])
+    return out
+
+
+def test_set_only_recording_finds_the_same_sets_as_full_tracing(tmp_path):
+    """record --workload is set-only with a growing baseline by default; --full traces all."""
+    fast, full = tmp_path / "fast.json", tmp_path / "full.json"
+    assert sysphase("record", "-o", str(fast), "--workload", "sqlite").returncode == 0
+    assert sysphase("record", "-o", str(full), "--workload", "sqlite", "--full").returncode == 0
+    a, b = _sets(fast), _sets(full)
+    # timing-dependent calls (the two writers' busy wait) may differ; everything else not
+    racy = {"clock_nanosleep", "futex"}
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key] - racy == b[key] - racy, key

@@ -11,30 +11,49 @@ import pytest
 
 from sysphase.bench import __main__ as bench_main
 from sysphase.bench.report import BenchInfo, format_rss, render_text, to_json
-from sysphase.bench.runner import describe_exit, mode_argv, parse_measure_output, rotated
+from sysphase.bench.runner import (
+    BPFTRACE_PROGRAM,
+    describe_exit,
+    mode_argv,
+    parse_measure_output,
+    rotated,
+    selected_modes,
+)
 from sysphase.bench.stats import (
+    BASELINE,
+    BPFTRACE,
+    EBPF,
     MODES,
     NATIVE,
+    SETS_ONLY,
     STARTUP,
     STRACE,
     STRACE_MISSING,
     SYSPHASE,
+    TARGETS,
     Ratio,
     Sample,
+    VerdictRow,
     WorkloadSummary,
     median,
     mode_stats,
     overhead_ratio,
+    parse_redis_benchmark,
     round_ratios,
     summarise,
+    time_ratio,
     verdict,
+    verdicts,
 )
 from sysphase.bench.workloads import LOOP_SOURCE
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "src/sysphase/bench"
 
-INFO = BenchInfo(rounds=3, python="CPython 3.11.7", strace="strace 6.1", kernel="6.1.0", cpus=2)
+CLASSIC = (NATIVE, SYSPHASE, STARTUP, STRACE)
+INFO = BenchInfo(
+    rounds=3, python="CPython 3.11.7", strace="strace 6.1", kernel="6.1.0", cpus=2, modes=CLASSIC
+)
 
 
 def s(seconds: float, rss: int = 1024, cpu: float = 0.0) -> Sample:
@@ -133,7 +152,7 @@ def test_verdict_against_target() -> None:
 
 def test_summarise_ratios_raw_and_startup_subtracted() -> None:
     w = summarise("loop", "getppid loop", ["loop", "100"], full_samples(), calls=100)
-    assert list(w.modes) == list(MODES)
+    assert list(w.modes) == list(CLASSIC)
     native, traced, startup, strace = 0.11, 60.2, 0.15, 88.0
     assert w.ratio_raw.value == pytest.approx((traced - native) / (strace - native))
     assert w.ratio_startup_subtracted.value == pytest.approx(
@@ -227,6 +246,11 @@ summary: ratio (sysphase - native) / (strace - native), target <= 1.00
   ls        n/a           n/a                          18.9 MiB
   n/a: strace not installed: ratio not computed
 
+verdicts (targets: DESIGN.md "Performance targets", issue 7)
+  loop       0.682 PASS  trace -c overhead / strace -f -c overhead <= 1; start-up subtracted
+  loop    +1.3 MiB PASS  trace -c peak RSS growth over tracing /bin/true <= 4 MiB; 100 calls
+  ls           n/a n/a   trace -c overhead / strace -f -c overhead <= 1; strace: not measured
+
 peak RSS: ru_maxrss from wait4 (taken by a ~1 MiB C helper that starts each run), the
 largest of the process started and the processes it reaped; for sysphase and strace
 that is the tracer (the traced program's own is in the native row).
@@ -271,7 +295,7 @@ def test_json_has_every_mode_and_the_ratios() -> None:
     assert obj["schema"] == "sysphase-bench/1"
     assert obj["modes"] == list(MODES)
     loop = obj["workloads"]["loop"]
-    assert set(loop["modes"]) == set(MODES)
+    assert set(loop["modes"]) == set(CLASSIC)
     assert loop["modes"][SYSPHASE]["times_s"] == [60.2, 60.0, 61.0]
     assert loop["ratio"]["raw"]["value"] == pytest.approx(0.684, abs=5e-4)
     assert loop["ratio"]["raw"]["verdict"] == "PASS"
@@ -330,7 +354,7 @@ def test_describe_exit() -> None:
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        ([], (("loop", "find", "ls"), 3, 1_000_000)),
+        ([], (("loop", "find", "ls", "redis"), 3, 1_000_000)),
         (["--quick"], (("loop", "ls"), 1, 100_000)),
         (
             ["--quick", "--workload", "loop", "--loop-calls", "2000", "--rounds", "2"],
@@ -340,7 +364,7 @@ def test_describe_exit() -> None:
             ["--workload", "ls", "--workload", "find", "--workload", "ls"],
             (("ls", "find"), 3, 10**6),
         ),
-        (["--loop-calls", "1_000"], (("loop", "find", "ls"), 3, 1000)),
+        (["--loop-calls", "1_000"], (("loop", "find", "ls", "redis"), 3, 1000)),
     ],
 )
 def test_settings(argv: list[str], expected: tuple[tuple[str, ...], int, int]) -> None:
@@ -380,3 +404,193 @@ def test_pure_modules_import_nothing_from_the_os(module: str) -> None:
     forbidden = {"os", "subprocess", "ctypes", "resource", "time", "sysphase._core"}
     assert not imported & forbidden
     assert not any(m.startswith(("sysphase._host", "sysphase.bench.runner")) for m in imported)
+
+
+# --- issue 7: more modes, redis, verdicts ---------------------------------------
+
+REDIS_OUTPUT = (
+    " \nSET: rps=0.0 (overall: 0.0) avg_msec=-nan (overall: -nan)\r"
+    "SET: rps=52000.0 (overall: 51000.0) avg_msec=0.4 (overall: 0.4)\r"
+    "                                                          \n"
+    "SET: 111111.12 requests per second, p50=0.231 msec\n \n"
+    "GET: 124999.99 requests per second, p50=0.199 msec\n\n"
+)
+
+
+def test_parse_redis_benchmark() -> None:
+    assert parse_redis_benchmark(REDIS_OUTPUT) == (("SET", 111111.12), ("GET", 124999.99))
+    # redis 5/6 print no percentiles
+    assert parse_redis_benchmark("SET: 80000.00 requests per second\r\n") == (("SET", 80000.0),)
+    for bad in ("", "SET: rps=0.0 (overall: 0.0)\r", "Could not connect to Redis at ::1"):
+        with pytest.raises(ValueError):
+            parse_redis_benchmark(bad)
+
+
+def test_verdict_at_least_and_time_ratio() -> None:
+    assert verdict(2.0, 2.0, at_least=True) == "PASS"
+    assert verdict(1.9, 2.0, at_least=True) == "MISS"
+    assert verdict(None, 2.0, at_least=True) == "n/a"
+    assert time_ratio(1.1, 1.0).value == pytest.approx(1.1)
+    assert time_ratio(1.0, 0.0).value is None
+    assert "within noise" in time_ratio(1.0, 0.005).reason  # 5 ms: start-up noise decides
+
+
+def test_mode_stats_keeps_the_median_rate_of_each_test() -> None:
+    samples = [
+        Sample(1.0, 100, 0.0, (("SET", 10.0), ("GET", 20.0))),
+        Sample(2.0, 100, 0.0, (("SET", 30.0), ("GET", 40.0))),
+        Sample(3.0, 100, 0.0, (("SET", 50.0), ("GET", 60.0))),
+    ]
+    m = mode_stats(SETS_ONLY, samples)
+    assert m.rps == (("SET", 30.0), ("GET", 40.0))
+    assert m.throughput == 35.0
+    assert samples[0].throughput == 15.0
+    assert mode_stats(NATIVE, [s(1.0)]).throughput is None
+
+
+def every_mode() -> dict[str, list[Sample]]:
+    samples = full_samples()  # native 0.11, trace -c 60.2, start-up 0.15, strace 88.0
+    samples[SETS_ONLY] = [s(30.0, 17000)]
+    samples[BASELINE] = [s(0.27, 17000)]  # 0.12 s over the start-up: 1.09 x native
+    samples[EBPF] = [s(0.5, 33000)]
+    samples[BPFTRACE] = [s(1.0, 99000)]
+    return samples
+
+
+def by_target(rows: list[VerdictRow]) -> dict[str, VerdictRow]:
+    return {row.target.name: row for row in rows}
+
+
+def test_verdicts_for_every_target_on_a_timed_workload() -> None:
+    w = summarise("find", "find /usr", ["find", "/usr"], every_mode())
+    rows = by_target(verdicts([w]))
+    native, startup, strace = 0.11, 0.15, 88.0
+    sets = rows[TARGETS[SETS_ONLY].name]
+    assert sets.value == pytest.approx((30.0 - startup - native) / (strace - native))
+    assert sets.verdict == "PASS" and sets.note == "start-up subtracted"
+    base = rows[TARGETS[BASELINE].name]
+    assert base.value == pytest.approx((0.27 - startup) / native) and base.verdict == "PASS"
+    ebpf = rows[TARGETS[EBPF].name]
+    assert ebpf.value == pytest.approx((0.5 - startup) / native) and ebpf.verdict == "MISS"
+    assert ebpf.note == "start-up subtracted"  # find: the workload the target is set on
+    vs_bpftrace = rows[TARGETS[BPFTRACE].name]
+    assert vs_bpftrace.value == pytest.approx(0.5) and vs_bpftrace.verdict == "PASS"
+    assert rows[TARGETS[SYSPHASE].name].verdict == "PASS"
+    assert TARGETS["memory"].name not in rows  # measured on the loop only
+    assert len(rows) == 5
+
+
+def test_verdicts_say_why_a_mode_is_missing_and_skip_modes_not_asked_for() -> None:
+    samples = full_samples()
+    reason = "unavailable: the sets-only run of the loop workload exited with status 2: usage"
+    w = summarise("loop", "loop", ["loop"], samples, calls=100, unavailable={SETS_ONLY: reason})
+    rows = by_target(verdicts([w], selected=(NATIVE, SYSPHASE, STARTUP, STRACE, SETS_ONLY)))
+    sets = rows[TARGETS[SETS_ONLY].name]
+    assert (sets.value, sets.verdict, sets.note) == (None, "n/a", f"sets-only: {reason}")
+    memory = rows[TARGETS["memory"].name]
+    assert memory.value == pytest.approx((19400 - 18100) / 1024)
+    assert TARGETS[BASELINE].name not in rows and TARGETS[EBPF].name not in rows
+    assert set(rows) == {TARGETS[k].name for k in (SYSPHASE, SETS_ONLY, "memory")}
+
+
+def redis_summary(sets_rate: float, unavailable: dict[str, str] | None = None):
+    def rate(v: float) -> list[Sample]:
+        return [Sample(1.0, 12000, 0.0, (("SET", v), ("GET", v)))]
+
+    samples = {NATIVE: rate(100_000.0), STRACE: rate(30_000.0)}
+    if sets_rate:
+        samples[SETS_ONLY] = rate(sets_rate)
+    return summarise(
+        "redis", "redis", ["redis-server"], samples, throughput=True, unavailable=unavailable
+    )
+
+
+def test_redis_verdict_compares_rates_under_sets_only_and_strace() -> None:
+    (row,) = verdicts([redis_summary(66_000.0)])
+    assert row.target is TARGETS["redis"]
+    assert row.value == pytest.approx(2.2) and row.verdict == "PASS"
+    (row,) = verdicts([redis_summary(50_000.0)])
+    assert row.verdict == "MISS"
+    (row,) = verdicts([redis_summary(0, {SETS_ONLY: "unavailable: no flag"})])
+    assert row.verdict == "n/a" and row.note == "sets-only: unavailable: no flag"
+    w = redis_summary(66_000.0)
+    assert w.ratio_raw.value is None and w.round_ratios == ()
+
+
+def test_render_text_shows_rates_unavailable_modes_and_verdicts() -> None:
+    redis = redis_summary(66_000.0, {EBPF: "unavailable: eBPF needs root"})
+    loop = summarise(
+        "loop", "loop", ["loop"], every_mode(), unavailable={BPFTRACE: "skipped: not installed"}
+    )
+    info = BenchInfo(1, "py", "strace 6.1", "k", 1, bpftrace="bpftrace v0.17.0")
+    text = render_text([loop, redis], info)
+    assert "py | strace 6.1 | Linux k | 1 CPU | bpftrace v0.17.0" in text
+    assert "  mode                   SET req/s     GET req/s  server s    peak RSS  runs" in text
+    assert "  sets-only                 66,000        66,000     1.000    11.7 MiB     1" in text
+    assert "  ebpf              unavailable: eBPF needs root" in text
+    assert "  sets-only            0.660 of native's rate" in text
+    assert "  bpftrace          skipped: not installed" in text
+    assert "  redis      2.200 PASS  redis rps under record --sets-only / under strace" in text
+    assert "modes:\n  native            the program alone\n" in text
+    obj = json.loads(json.dumps(to_json([loop, redis], info)))
+    assert obj["workloads"]["redis"]["modes"][SETS_ONLY]["requests_per_s"] == {
+        "SET": 66000.0,
+        "GET": 66000.0,
+    }
+    assert obj["workloads"]["redis"]["unavailable"] == {EBPF: "unavailable: eBPF needs root"}
+    assert obj["workloads"]["redis"]["throughput"] is True
+    assert {v["verdict"] for v in obj["verdicts"]} <= {"PASS", "MISS", "n/a"}
+    assert obj["modes_selected"] == list(MODES)
+
+
+def test_mode_argv_of_the_new_modes() -> None:
+    cmd = ["/usr/bin/find", "/usr"]
+    sysphase = ["py", "-m", "sysphase"]
+    assert mode_argv(SETS_ONLY, cmd, python="py", out="o.json") == [
+        *sysphase, "record", "--sets-only", "-o", "o.json", "--", *cmd
+    ]  # fmt: skip
+    assert mode_argv(BASELINE, cmd, python="py", out="o.json", baseline="b.json") == [
+        *sysphase, "record", "--baseline", "b.json", "-o", "o.json", "--", *cmd
+    ]  # fmt: skip
+    assert mode_argv(EBPF, cmd, python="py") == [
+        *sysphase, "trace", "-c", "--backend", "ebpf", "-o", "/dev/null", "--", *cmd
+    ]  # fmt: skip
+    assert mode_argv(BPFTRACE, ["/bin/x", "a b"], bpftrace="/usr/bin/bpftrace") == [
+        "/usr/bin/bpftrace", "-e", BPFTRACE_PROGRAM, "-c", "/bin/x 'a b'"
+    ]  # fmt: skip
+    assert "/pid == cpid/" in BPFTRACE_PROGRAM and "@[args->id] = count()" in BPFTRACE_PROGRAM
+    for mode, kw in [
+        (SETS_ONLY, {}),
+        (BASELINE, {"out": "o"}),
+        (BPFTRACE, {"bpftrace": None}),
+    ]:
+        with pytest.raises(ValueError):
+            mode_argv(mode, cmd, **kw)  # type: ignore[arg-type]
+
+
+def test_selected_modes_add_native_and_the_startup_baseline() -> None:
+    assert selected_modes([STRACE]) == [NATIVE, STRACE]
+    assert selected_modes([SETS_ONLY, STRACE]) == [NATIVE, STARTUP, STRACE, SETS_ONLY]
+    assert selected_modes([BPFTRACE, EBPF]) == [NATIVE, STARTUP, EBPF, BPFTRACE]
+    assert selected_modes(MODES) == list(MODES)
+
+
+def test_settings_only_modes_and_redis_requests() -> None:
+    args = ["--only", "redis,loop", "--modes", "sets-only,strace", "--redis-requests", "500"]
+    st = bench_main.settings_from_args(bench_main.build_parser().parse_args(args))
+    assert st.workloads == ("redis", "loop")
+    assert st.modes == (NATIVE, STARTUP, STRACE, SETS_ONLY)
+    assert st.redis_requests == 500
+    assert st.explicit
+    quick = bench_main.settings_from_args(bench_main.build_parser().parse_args(["--quick"]))
+    assert quick.redis_requests == 10_000 and quick.modes == MODES and not quick.explicit
+
+
+@pytest.mark.parametrize("argv", [["--modes", "perf"], ["--only", "loop,x"], ["--modes", ","]])
+def test_bad_names_are_one_sentence_and_status_2(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        bench_main.build_parser().parse_args(argv)
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 1

@@ -26,6 +26,11 @@ The bad-arch action is the default action for ``kill`` (kill-process),
 ``errno`` (EPERM) and ``trap``; for ``log`` it is kill-process, because a call
 through a foreign ABI is never something to just log and let through.
 
+Recording filters (:func:`recording_filter`) are different: they never deny
+anything, they only choose which calls stop at the tracer (``TRACE``) and
+which run without a stop (``ALLOW``). Calls of other ABIs (i386, x32) always
+get ``TRACE``, so they are always seen.
+
 libseccomp's errors (negative errno values) and failing system calls become
 :class:`sysphase.errors.PolicyError`.
 """
@@ -36,7 +41,7 @@ import ctypes
 import errno
 import os
 import platform
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Final
 
@@ -53,6 +58,7 @@ __all__ = [
     "disassemble",
     "install",
     "load_library",
+    "recording_filter",
 ]
 
 Cond = tuple[int, str, int, int]
@@ -95,6 +101,10 @@ DEFAULT_ACTIONS: Final = {
 
 # enum scmp_filter_attr
 _SCMP_FLTATR_ACT_BADARCH: Final = 2
+_SCMP_FLTATR_CTL_OPTIMIZE: Final = 8  # libseccomp >= 2.5: 2 = a binary tree of syscall numbers
+
+#: SYSPHASE_MARK's fd (include/sysphase.h): write(-21328, name, len) marks a phase.
+MARKER_FD: Final = -21328
 
 _U64: Final = 0xFFFFFFFFFFFFFFFF
 
@@ -272,6 +282,69 @@ def compile_filter(
         raise PolicyError(
             f"{what} compiles to {count} instructions, over the kernel's {bpf_sim.BPF_MAXINSNS}"
         )
+    return bpf
+
+
+def recording_filter(
+    *,
+    allow: Mapping[str, Sequence[Sequence[Cond]]] | None = None,
+    trace: Iterable[str] | None = None,
+    arch: str = "x86_64",
+) -> bytes:
+    """A filter for recording: which calls stop at the tracer (TRACE), which run (ALLOW).
+
+    With ``trace`` given: TRACE those names and ALLOW every other call (filtered
+    tracing); otherwise TRACE everything except ``allow`` (a known set, with
+    alternatives of argument conditions as in :func:`compile_filter`; nothing
+    allowed: every call stops, as set-only recording wants). Every call of
+    another ABI (i386, x32) stops either way. An allowed ``write`` is allowed
+    only for fds 0..65535, so that SYSPHASE_MARK (fd -21328) always stops.
+    Names unknown to ``arch`` are skipped (they can only be foreign-ABI names).
+    """
+    token = ARCH_TOKENS.get(arch)
+    if token is None:
+        raise PolicyError(f"cannot compile a recording filter for {arch!r}")
+    alts: dict[str, list[tuple[Cond, ...]]]
+    if trace is not None:
+        default, action = _SCMP_ACT_ALLOW, _SCMP_ACT_TRACE
+        alts = {name: [()] for name in trace}
+    else:
+        default, action = _SCMP_ACT_TRACE, _SCMP_ACT_ALLOW
+        alts = {name: [tuple(c) for c in a] or [()] for name, a in (allow or {}).items()}
+        if "write" in alts:  # never the marker's fd
+            low_fd: Cond = (0, "masked_eq", 0, _U64 & ~0xFFFF)
+            alts["write"] = [(*c, low_fd) for c in alts["write"]]
+    rules = []
+    for name in sorted(alts):
+        nr = syscalls.number(arch, name)
+        if nr is None or nr < 0:
+            continue
+        conjs = alts[name]
+        if any(not c for c in conjs):
+            conjs = [()]  # unconditional wins over any condition
+        rules.extend((nr, name, conj) for conj in conjs)
+    lib = load_library()
+    ctx = lib.seccomp_init(default)
+    if not ctx:
+        raise PolicyError("libseccomp: seccomp_init(TRACE) failed for a recording filter")
+    try:
+        native = lib.seccomp_arch_native()
+        if native != token:
+            _check(lib.seccomp_arch_add(ctx, token), f"seccomp_arch_add({arch})")
+            _check(lib.seccomp_arch_remove(ctx, native), "seccomp_arch_remove(native)")
+        _check(
+            lib.seccomp_attr_set(ctx, _SCMP_FLTATR_ACT_BADARCH, _SCMP_ACT_TRACE),
+            "seccomp_attr_set(SCMP_FLTATR_ACT_BADARCH)",
+        )
+        lib.seccomp_attr_set(ctx, _SCMP_FLTATR_CTL_OPTIMIZE, 2)  # older libseccomp: linear
+        for nr, name, conj in rules:
+            rc = lib.seccomp_rule_add_array(ctx, action, nr, len(conj), _arg_cmps(name, conj))
+            _check(rc, f"seccomp_rule_add({name})")
+        bpf = _export(lib, ctx)
+    finally:
+        lib.seccomp_release(ctx)
+    if len(bpf) // 8 > bpf_sim.BPF_MAXINSNS:
+        raise PolicyError(f"a recording filter compiles to {len(bpf) // 8} instructions")
     return bpf
 
 

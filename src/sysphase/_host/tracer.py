@@ -14,8 +14,10 @@ import signal
 import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from sysphase import _core
+from sysphase._host import seccomp
 from sysphase.errors import (
     PolicyError,
     ProgramNotExecutable,
@@ -26,6 +28,7 @@ from sysphase.errors import (
     UsageError,
 )
 from sysphase.model import arg_watch, elf, syscalls
+from sysphase.model import profile as prof
 from sysphase.model.events import AARCH64, I386, X32, X86_64, SyscallEvent
 from sysphase.model.phases import PhaseTrigger
 from sysphase.model.tree import END_BY_CODE, KIND_BY_CODE, ArgValue, Count, Node, ProcessTree
@@ -52,9 +55,15 @@ class TraceResult:
     attached: bool = False
     #: complain mode: calls the filter sent to the tracer (outside the policy), as counters
     violations: list[Count] = field(default_factory=list)
-    #: enforcing: phase switches made, and the total time they took (ns)
+    #: enforcing: phase switches made, and the total time they took (ns); recording with
+    #: known sets: filters stacked
     switches: int = 0
     switch_ns: int = 0
+    #: how syscalls were seen: "full" (entry and exit stops), "sets" (seccomp stops, calls
+    #: counted at entry: no errors, no times), "baseline" (as "sets", known calls not at all:
+    #: counts are lower bounds, sets exact), "filtered" (seccomp stops of the selected calls,
+    #: then their exits: exact for those)
+    mode: str = "full"
 
     @property
     def exit_status(self) -> int:
@@ -260,6 +269,79 @@ def _core_phases(config: PhaseConfig, program: str) -> tuple[dict[str, object], 
     return args, [n for n, _ in names]
 
 
+#: Calls a recording filter never lets through without a stop: the tracer reads clone's
+#: flags at its entry (thread or process).
+ALWAYS_STOP: Final = frozenset({"clone", "clone3"})
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """``trace -e trace=SET``: the syscall names selected, or all but them (inverted)."""
+
+    names: frozenset[str]
+    inverted: bool = False
+
+
+def _trigger_names(config: PhaseConfig) -> set[str]:
+    return {t.value for t in config.triggers if t.kind == "syscall"}
+
+
+def known_allow(
+    phases: Sequence[prof.Phase], arch: str, never: frozenset[str] | set[str] = frozenset()
+) -> dict[str, list[list[seccomp.Cond]]]:
+    """The calls a known (program, phase) lets through without a stop, as libseccomp
+    alternatives: its syscalls over every node (``phases``), less ``never``.
+
+    A syscall whose arguments recording watches (sysphase.model.arg_watch) passes only
+    with values already recorded for it (every combination of them, at most 64), so
+    new values still stop and are recorded; without recorded values it always stops.
+    """
+    values: dict[str, dict[int, set[int]]] = {}
+    for phase in phases:
+        for key in phase.syscalls:
+            key_arch, name = prof.split_key(arch, key)
+            if key_arch != arch or name in never or syscalls.number(arch, name) is None:
+                continue
+            per_arg = values.setdefault(name, {})
+            recorded = phase.arg_values.get(key, {})
+            for i in arg_watch.WATCHED.get(name, ()):
+                per_arg.setdefault(i, set()).update(recorded.get(str(i), ()))
+    out: dict[str, list[list[seccomp.Cond]]] = {}
+    for name, per_arg in sorted(values.items()):
+        combos: list[list[seccomp.Cond]] = [[]]
+        for i, vals in sorted(per_arg.items()):
+            combos = [[*c, (i, "eq", v, 0)] for c in combos for v in sorted(vals)]
+        if not per_arg:
+            out[name] = []
+        elif combos and len(combos) <= 64:
+            out[name] = combos
+    return out
+
+
+def _known_filters(
+    baseline: prof.Profile, config: PhaseConfig, root: str
+) -> tuple[bytes, list[tuple[bytes, str, bytes]]]:
+    """The root's first filter and the filter of every (program, phase) of the baseline."""
+    never = set(ALWAYS_STOP) | _trigger_names(config)
+    by_key: dict[tuple[str, str], list[prof.Phase]] = {}
+    for node in baseline.processes:
+        for ph in node.phases:
+            by_key.setdefault((node.executable, ph.name), []).append(ph)
+    allows = {k: known_allow(v, baseline.arch, never) for k, v in by_key.items()}
+    filters = {k: seccomp.recording_filter(allow=v) for k, v in allows.items()}
+    known = [(os.fsencode(exe), phase, bpf) for (exe, phase), bpf in sorted(filters.items())]
+    if (root, "start") in filters:  # an ELF file: the image the exec starts
+        return filters[(root, "start")], known
+    # a script (its interpreter runs) or a program the baseline lacks: the baseline's own
+    # root program is the best guess, but its exec must stop (it is the new program's
+    # first call); at the exec the real program's filter is stacked
+    roots = [n.executable for n in baseline.processes if n.parent is None]
+    guess = dict(allows.get((roots[0], "start"), {})) if roots else {}
+    for name in ("execve", "execveat"):
+        guess.pop(name, None)
+    return seccomp.recording_filter(allow=guess), known
+
+
 def trace_command(
     argv: Sequence[str],
     *,
@@ -273,17 +355,57 @@ def trace_command(
     complain: bool = False,
     phase_filters: Mapping[str, bytes] | None = None,
     enforce_exe: str | None = None,
+    sets_only: bool = False,
+    baseline: prof.Profile | None = None,
+    select: Selection | None = None,
 ) -> TraceResult:
     """Spawn argv under the tracer and follow its whole tree until it ends.
 
     sink, when given, receives lists of SyscallEvent (live mode); without it
     only counters are kept and no Python runs per stop.
+
+    Recording through a seccomp filter (TRACE stops instead of syscall stops;
+    docs/performance.md): ``sets_only`` stops once per call, at its entry (calls
+    counted, no errors or times); ``baseline`` (a profile) also lets the calls
+    known for each (program, phase) run without a stop (counts are then lower
+    bounds, per-phase sets stay exact); ``select`` stops only on the selected
+    calls and their exits (exact counts, errors and times for those; live
+    events only for those). The filters are installed without no_new_privs
+    when the kernel allows it (CAP_SYS_ADMIN).
     """
     env = dict(os.environ if env is None else env)
     path = resolve_program(argv[0], env)
     envp = [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
     core_sink = None if sink is None else (lambda b: sink(_events(b)))
-    phase_args, phase_names = _core_phases(phases or PhaseConfig(), path)
+    config = phases or PhaseConfig()
+    phase_args, phase_names = _core_phases(config, path)
+    mode = "full"
+    fast: dict[str, object] = {}
+    if sets_only or baseline is not None or select is not None:
+        if seccomp_filter is not None or complain or phase_filters:
+            raise UsageError("recording filters cannot be combined with enforcement")
+        if sink is not None and select is None:
+            raise UsageError("set-only recording has no live events")
+        fast = {"seccomp_stops": _core.STOPS_SECCOMP, "no_new_privs": False}
+        if baseline is not None:
+            mode = "baseline"
+            seccomp_filter, known = _known_filters(baseline, config, os.path.realpath(path))
+            fast |= {"known_filters": known, "unknown_filter": seccomp.recording_filter()}
+        elif sets_only:
+            mode = "sets"
+            seccomp_filter = seccomp.recording_filter()
+        else:
+            assert select is not None
+            mode = "filtered"
+            fast["seccomp_stops"] = _core.STOPS_SECCOMP_EXIT
+            if select.inverted:
+                keep = _trigger_names(config) | ALWAYS_STOP
+                seccomp_filter = seccomp.recording_filter(
+                    allow={n: [] for n in select.names - keep}
+                )
+            else:
+                wanted = select.names | _trigger_names(config) | ALWAYS_STOP
+                seccomp_filter = seccomp.recording_filter(trace=wanted)
     try:
         raw = _core.trace(
             os.fsencode(path),
@@ -301,6 +423,7 @@ def trace_command(
             else None,
             enforce_exe=os.fsencode(enforce_exe) if enforce_exe else b"",
             **phase_args,  # type: ignore[arg-type]
+            **fast,  # type: ignore[arg-type]
         )
     except OSError as err:
         raise _domain_error(err) from err
@@ -313,7 +436,9 @@ def trace_command(
         if exec_errno in (errno.ENOENT, errno.ENOTDIR):
             raise ProgramNotFound(f"{argv[0]}: {os.strerror(exec_errno)}")
         raise ProgramNotExecutable(f"{argv[0]}: {os.strerror(exec_errno)}")
-    return _result(raw, attached=False)
+    result = _result(raw, attached=False)
+    result.mode = mode
+    return result
 
 
 def attach(

@@ -7,11 +7,13 @@ reads a clock or runs a process, so the tests compare exact output.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sysphase.bench.stats import (
+    MODE_LABELS,
     MODES,
     NATIVE,
     STARTUP,
@@ -19,7 +21,9 @@ from sysphase.bench.stats import (
     SYSPHASE,
     TARGET_RATIO,
     Ratio,
+    VerdictRow,
     WorkloadSummary,
+    verdicts,
 )
 
 __all__ = ["JSON_SCHEMA", "BenchInfo", "format_rss", "render_text", "to_json"]
@@ -46,6 +50,10 @@ class BenchInfo:
     kernel: str
     cpus: int
     target: float = TARGET_RATIO
+    modes: tuple[str, ...] = MODES
+    """The modes asked for (targets of other modes are left out of the verdicts)."""
+    bpftrace: str | None = None
+    """bpftrace's version line, or ``None`` when it is not installed."""
 
 
 def format_rss(kib: int) -> str:
@@ -69,12 +77,15 @@ def _header(info: BenchInfo) -> list[str]:
     return [
         f"sysphase benchmark: {rounds}, modes alternated within each round; "
         "times are wall-clock medians",
-        f"{info.python} | {strace} | Linux {info.kernel} | {_plural(info.cpus, 'CPU')}",
+        f"{info.python} | {strace} | Linux {info.kernel} | {_plural(info.cpus, 'CPU')}"
+        + (f" | {info.bpftrace}" if info.bpftrace else ""),
     ]
 
 
 def _workload_lines(s: WorkloadSummary, target: float) -> list[str]:
-    lines = [f"{s.name}: {s.description}", "  $ " + " ".join(s.command)]
+    lines = [f"{s.name}: {s.description}", "  $ " + shlex.join(s.command)]
+    if s.throughput:
+        return lines + _throughput_lines(s)
     if s.modes:
         lines.append(
             f"  {'mode':<18}{'median s':>10}{'min s':>10}{'max s':>10}{'peak RSS':>12}{'runs':>6}"
@@ -87,6 +98,7 @@ def _workload_lines(s: WorkloadSummary, target: float) -> list[str]:
                 f"  {mode:<18}{m.median_s:>10.3f}{m.min_s:>10.3f}{m.max_s:>10.3f}"
                 f"{format_rss(m.peak_rss_kib):>12}{m.runs:>6}"
             )
+    lines.extend(_unavailable_lines(s))
     if s.error is not None:
         lines.append(f"  error: {s.error}")
     sysphase = s.overhead_s(SYSPHASE)
@@ -123,12 +135,75 @@ def _workload_lines(s: WorkloadSummary, target: float) -> list[str]:
     return lines
 
 
+def _unavailable_lines(s: WorkloadSummary) -> list[str]:
+    return [f"  {mode:<18}{s.unavailable[mode]}" for mode in MODES if mode in s.unavailable]
+
+
+def _throughput_lines(s: WorkloadSummary) -> list[str]:
+    lines = []
+    tests = list(dict.fromkeys(name for m in s.modes.values() for name, _ in m.rps))
+    if s.modes:
+        head = "".join(f"{t + ' req/s':>14}" for t in tests)
+        lines.append(f"  {'mode':<18}{head}{'server s':>10}{'peak RSS':>12}{'runs':>6}")
+        for mode in MODES:
+            m = s.modes.get(mode)
+            if m is None:
+                continue
+            rates = dict(m.rps)
+            cells = "".join(f"{rates[t]:>14,.0f}" if t in rates else f"{'n/a':>14}" for t in tests)
+            lines.append(
+                f"  {mode:<18}{cells}{m.median_s:>10.3f}{format_rss(m.peak_rss_kib):>12}{m.runs:>6}"
+            )
+    lines.extend(_unavailable_lines(s))
+    if s.error is not None:
+        lines.append(f"  error: {s.error}")
+    native = s.modes.get(NATIVE)
+    if native is not None and native.throughput:
+        for mode in MODES:
+            m = s.modes.get(mode)
+            if mode != NATIVE and m is not None and m.throughput is not None:
+                lines.append(
+                    f"  {mode:<18}{m.throughput / native.throughput:>8.3f} of native's rate"
+                )
+    return lines
+
+
+def _fmt_value(row: VerdictRow) -> str:
+    if row.value is None:
+        return "n/a"
+    if row.target.unit == "MiB":
+        return f"{round(row.value, 1) or 0.0:+.1f} MiB"  # no "-0.0"
+    return f"{row.value:.3f}"
+
+
+def _verdict_lines(summaries: Sequence[WorkloadSummary], info: BenchInfo) -> list[str]:
+    rows = verdicts(summaries, selected=info.modes)
+    if not rows:
+        return []
+    lines = ['verdicts (targets: DESIGN.md "Performance targets", issue 7)']
+    for row in rows:
+        note = f"; {row.note}" if row.note else ""
+        lines.append(
+            f"  {row.workload:<7}{_fmt_value(row):>9} {row.verdict:<5} "
+            f"{row.target.describe()}{note}"
+        )
+    return lines
+
+
+def _modes_lines(info: BenchInfo) -> list[str]:
+    lines = ["modes:"]
+    lines.extend(f"  {m:<18}{MODE_LABELS[m]}" for m in MODES if m in info.modes)
+    return lines
+
+
 def _summary_lines(summaries: Sequence[WorkloadSummary], target: float) -> list[str]:
     lines = [
         f"summary: ratio {RATIO_FORMULA}, target <= {target:.2f}",
         f"  {'workload':<10}{'raw':<14}{'start-up subtracted':<22}{'tracer peak RSS':>15}",
     ]
     for s in summaries:
+        if s.throughput:
+            continue
         tracer = s.modes.get(SYSPHASE)
         rss = format_rss(tracer.peak_rss_kib) if tracer is not None else "n/a"
         lines.append(
@@ -149,6 +224,11 @@ def render_text(summaries: Sequence[WorkloadSummary], info: BenchInfo) -> str:
     lines.append("")
     lines.extend(_summary_lines(summaries, info.target))
     lines.append("")
+    verdict = _verdict_lines(summaries, info)
+    if verdict:
+        lines.extend([*verdict, ""])
+    if tuple(info.modes) != (NATIVE, SYSPHASE, STARTUP, STRACE):
+        lines.extend([*_modes_lines(info), ""])
     return "\n".join(lines) + "\n" + RSS_NOTE
 
 
@@ -170,9 +250,12 @@ def _workload_json(s: WorkloadSummary, target: float) -> dict[str, Any]:
                 "max_s": m.max_s,
                 "peak_rss_kib": m.peak_rss_kib,
                 "median_cpu_s": m.median_cpu_s,
+                "requests_per_s": dict(m.rps) or None,
             }
             for mode, m in s.modes.items()
         },
+        "unavailable": dict(s.unavailable),
+        "throughput": s.throughput,
         "overhead_s": {
             SYSPHASE: s.overhead_s(SYSPHASE),
             "sysphase_startup_subtracted": s.overhead_s(SYSPHASE, subtract_startup=True),
@@ -203,8 +286,21 @@ def to_json(summaries: Sequence[WorkloadSummary], info: BenchInfo) -> dict[str, 
             "strace": info.strace,
             "kernel": info.kernel,
             "cpus": info.cpus,
+            "bpftrace": info.bpftrace,
         },
         "modes": list(MODES),
+        "modes_selected": list(info.modes),
         "startup_mode": STARTUP,
         "workloads": {s.name: _workload_json(s, info.target) for s in summaries},
+        "verdicts": [
+            {
+                "workload": row.workload,
+                "target": row.target.describe(),
+                "limit": row.target.limit,
+                "value": row.value,
+                "verdict": row.verdict,
+                "note": row.note or None,
+            }
+            for row in verdicts(summaries, selected=info.modes)
+        ],
     }

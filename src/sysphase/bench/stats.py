@@ -10,36 +10,56 @@ targets"). ``sysphase`` runs the real command line, so its time includes the
 Python interpreter's start-up; the ``sysphase-startup`` mode (the same
 command tracing ``/bin/true``) measures that, and the ratio is given both
 raw and with that start-up subtracted.
+
+The other modes (``record --sets-only``, ``record --baseline``,
+``--backend ebpf``, a bpftrace one-liner) and the redis workload (requests
+per second from ``redis-benchmark``) are judged by :func:`verdicts` against
+:data:`TARGETS`; a mode that could not run carries its reason instead.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "BASELINE",
+    "BPFTRACE",
+    "EBPF",
+    "MEMORY_LIMIT_MIB",
+    "MIN_BASE_S",
     "MIN_STRACE_OVERHEAD_REL",
     "MIN_STRACE_OVERHEAD_S",
     "MODES",
+    "MODE_LABELS",
     "NATIVE",
+    "PYTHON_MODES",
+    "SETS_ONLY",
     "STARTUP",
     "STRACE",
     "STRACE_MISSING",
     "SYSPHASE",
+    "TARGETS",
     "TARGET_RATIO",
     "ModeStats",
     "Ratio",
     "Sample",
+    "Target",
     "Verdict",
+    "VerdictRow",
     "WorkloadSummary",
     "median",
     "mode_stats",
     "overhead_ratio",
+    "parse_redis_benchmark",
     "round_ratios",
     "summarise",
+    "time_ratio",
     "verdict",
+    "verdicts",
 ]
 
 NATIVE = "native"
@@ -50,8 +70,29 @@ STARTUP = "sysphase-startup"
 """``python -m sysphase trace -c -o /dev/null -- /bin/true``: the start-up baseline."""
 STRACE = "strace"
 """``strace -f -c -o /dev/null CMD``."""
-MODES = (NATIVE, SYSPHASE, STARTUP, STRACE)
+SETS_ONLY = "sets-only"
+"""``python -m sysphase record --sets-only -o TMP -- CMD``."""
+BASELINE = "baseline"
+"""``python -m sysphase record --baseline PROFILE -o TMP -- CMD`` (PROFILE recorded first)."""
+EBPF = "ebpf"
+"""``python -m sysphase trace -c --backend ebpf -o /dev/null -- CMD``."""
+BPFTRACE = "bpftrace"
+"""``bpftrace -e 'tracepoint:raw_syscalls:sys_enter /pid == cpid/ {...}' -c CMD``."""
+MODES = (NATIVE, SYSPHASE, STARTUP, STRACE, SETS_ONLY, BASELINE, EBPF, BPFTRACE)
 """Every mode, in the order reports list them."""
+PYTHON_MODES = (SYSPHASE, STARTUP, SETS_ONLY, BASELINE, EBPF)
+"""Modes that run sysphase's command line, so include the Python start-up."""
+MODE_LABELS = {
+    NATIVE: "the program alone",
+    SYSPHASE: "sysphase trace -c",
+    STARTUP: "sysphase trace -c /bin/true",
+    STRACE: "strace -f -c",
+    SETS_ONLY: "sysphase record --sets-only",
+    BASELINE: "sysphase record --baseline",
+    EBPF: "sysphase trace -c --backend ebpf",
+    BPFTRACE: "bpftrace one-liner (the root process)",
+}
+"""What each mode runs, for the report."""
 
 TARGET_RATIO = 1.0
 """``trace -c`` overhead no more than ``strace -f -c``'s (DESIGN.md)."""
@@ -76,6 +117,13 @@ class Sample:
     """``ru_maxrss`` from ``wait4``: the largest of the process and the children it reaped."""
     cpu_seconds: float
     """User plus system time of the process and the children it reaped."""
+    rps: tuple[tuple[str, float], ...] = ()
+    """Server workloads: requests per second per client test (``SET``, ``GET``)."""
+
+    @property
+    def throughput(self) -> float | None:
+        """The mean requests per second over the tests, ``None`` without any."""
+        return sum(v for _, v in self.rps) / len(self.rps) if self.rps else None
 
 
 @dataclass(frozen=True)
@@ -89,10 +137,17 @@ class ModeStats:
     max_s: float
     peak_rss_kib: int
     median_cpu_s: float
+    rps: tuple[tuple[str, float], ...] = ()
+    """Server workloads: the median requests per second of each client test."""
 
     @property
     def runs(self) -> int:
         return len(self.times_s)
+
+    @property
+    def throughput(self) -> float | None:
+        """The mean of :attr:`rps` over the tests, ``None`` for timed workloads."""
+        return sum(v for _, v in self.rps) / len(self.rps) if self.rps else None
 
 
 @dataclass(frozen=True)
@@ -125,6 +180,10 @@ class WorkloadSummary:
     """The number of system calls the workload makes, when known (``loop``)."""
     error: str | None = None
     """Why the workload stopped early, or ``None``."""
+    unavailable: Mapping[str, str] = field(default_factory=dict)
+    """Modes that could not run, each with its reason ("unavailable: ...", "skipped: ...")."""
+    throughput: bool = False
+    """A server workload: judged by requests per second, not by time."""
 
     def overhead_s(self, mode: str, *, subtract_startup: bool = False) -> float | None:
         """Median time of ``mode`` minus native's (and minus the start-up baseline)."""
@@ -160,6 +219,10 @@ def mode_stats(mode: str, samples: Sequence[Sample]) -> ModeStats:
     if not samples:
         raise ValueError(f"no samples for mode {mode!r}")
     times = tuple(s.seconds for s in samples)
+    tests = list(dict.fromkeys(name for s in samples for name, _ in s.rps))
+    rps = tuple(
+        (name, median([v for s in samples for n, v in s.rps if n == name])) for name in tests
+    )
     return ModeStats(
         mode=mode,
         times_s=times,
@@ -168,6 +231,7 @@ def mode_stats(mode: str, samples: Sequence[Sample]) -> ModeStats:
         max_s=max(times),
         peak_rss_kib=max(s.max_rss_kib for s in samples),
         median_cpu_s=median([s.cpu_seconds for s in samples]),
+        rps=rps,
     )
 
 
@@ -197,11 +261,35 @@ def overhead_ratio(
     return Ratio((traced_s - native_s) / denominator)
 
 
-def verdict(value: float | None, target: float = TARGET_RATIO) -> Verdict:
-    """PASS when ``value`` is at most ``target``, MISS above it, n/a without a value."""
+def verdict(
+    value: float | None, target: float = TARGET_RATIO, *, at_least: bool = False
+) -> Verdict:
+    """PASS when ``value`` is at most ``target`` (``at_least``: at least), MISS if not.
+
+    ``n/a`` without a value.
+    """
     if value is None:
         return "n/a"
+    if at_least:
+        return "PASS" if value >= target else "MISS"
     return "PASS" if value <= target else "MISS"
+
+
+MIN_BASE_S = 0.01
+"""A time ratio over a base shorter than this (seconds) is noise: not computed."""
+
+
+def time_ratio(mode_s: float, base_s: float, *, min_base_s: float = MIN_BASE_S) -> Ratio:
+    """``mode / base`` (e.g. a traced time over the native one).
+
+    Not computed when the base is shorter than ``min_base_s``: start-up
+    noise would decide the ratio.
+    """
+    if not base_s >= min_base_s:  # also NaN
+        return Ratio(
+            None, f"the base time ({base_s * 1e3:.1f} ms) is within noise: ratio not computed"
+        )
+    return Ratio(mode_s / base_s)
 
 
 def summarise(
@@ -213,6 +301,8 @@ def summarise(
     calls: int | None = None,
     error: str | None = None,
     strace_installed: bool = True,
+    unavailable: Mapping[str, str] | None = None,
+    throughput: bool = False,
 ) -> WorkloadSummary:
     """Turn one workload's samples per mode into medians and ratios.
 
@@ -220,6 +310,9 @@ def summarise(
     """
     modes = {m: mode_stats(m, samples[m]) for m in MODES if samples.get(m)}
     raw, adjusted = _ratios(modes, strace_installed)
+    if throughput:
+        none = Ratio(None, "a server workload: judged by requests per second")
+        raw, adjusted = none, none
     return WorkloadSummary(
         name=name,
         description=description,
@@ -227,9 +320,11 @@ def summarise(
         modes=modes,
         ratio_raw=raw,
         ratio_startup_subtracted=adjusted,
-        round_ratios=round_ratios(samples),
+        round_ratios=() if throughput else round_ratios(samples),
         calls=calls,
         error=error,
+        unavailable=dict(unavailable or {}),
+        throughput=throughput,
     )
 
 
@@ -268,3 +363,202 @@ def _ratios(modes: Mapping[str, ModeStats], strace_installed: bool) -> tuple[Rat
     else:
         adjusted = overhead_ratio(traced - modes[STARTUP].median_s, native, strace)
     return raw, adjusted
+
+
+# --- targets and verdicts -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """One performance target of DESIGN.md / issue 7."""
+
+    name: str
+    """What is compared, as the report shows it."""
+    limit: float
+    at_least: bool = False
+    """True when the value must reach the limit (throughput), False when stay under it."""
+    unit: str = "x"
+    """``x`` for a ratio, ``MiB`` for memory."""
+
+    def describe(self) -> str:
+        op = ">=" if self.at_least else "<="
+        return f"{self.name} {op} {self.limit:g}{' MiB' if self.unit == 'MiB' else ''}"
+
+
+MEMORY_LIMIT_MIB = 4.0
+"""Allowed growth of the tracer's peak RSS from tracing /bin/true to the 1,000,000-call loop."""
+
+TARGETS = {
+    SYSPHASE: Target("trace -c overhead / strace -f -c overhead", TARGET_RATIO),
+    SETS_ONLY: Target("record --sets-only overhead / strace -f -c overhead", 0.5),
+    BASELINE: Target("record --baseline time / native", 1.1),
+    EBPF: Target("--backend ebpf time / native", 1.1),
+    BPFTRACE: Target("--backend ebpf time / bpftrace one-liner time", 1.0),
+    "redis": Target("redis rps under record --sets-only / under strace -f -c", 2.0, at_least=True),
+    "memory": Target(
+        "trace -c peak RSS growth over tracing /bin/true", MEMORY_LIMIT_MIB, unit="MiB"
+    ),
+}
+"""Keyed by the mode they judge ("redis" and "memory" are not modes)."""
+
+
+@dataclass(frozen=True)
+class VerdictRow:
+    """One target on one workload: the measured value, or why there is none."""
+
+    target: Target
+    workload: str
+    value: float | None
+    note: str = ""
+    """How the value was taken ("start-up subtracted"), or why it is missing."""
+
+    @property
+    def verdict(self) -> Verdict:
+        return verdict(self.value, self.target.limit, at_least=self.target.at_least)
+
+
+def _missing(s: WorkloadSummary, modes: Sequence[str]) -> str | None:
+    """Why a comparison cannot be made: the first mode without samples, and its reason."""
+    for m in modes:
+        if m not in s.modes:
+            return f"{m}: {s.unavailable.get(m, 'not measured')}"
+    return None
+
+
+def _row(
+    s: WorkloadSummary, key: str, needs: Sequence[str], compute: Callable[[], Ratio], note: str
+) -> VerdictRow:
+    missing = _missing(s, needs)
+    if missing is not None:
+        return VerdictRow(TARGETS[key], s.name, None, missing)
+    ratio = compute()
+    return VerdictRow(
+        TARGETS[key], s.name, ratio.value, note if ratio.value is not None else ratio.reason
+    )
+
+
+def verdicts(
+    summaries: Sequence[WorkloadSummary], *, selected: Sequence[str] = MODES
+) -> list[VerdictRow]:
+    """Every target that applies to the workloads and modes measured.
+
+    Python modes are compared with the ``sysphase-startup`` time taken off
+    (the interpreter's start-up is not tracing cost); the bpftrace
+    comparison uses raw times, each tool's own start-up included. Targets
+    whose modes were not selected are left out; selected modes that did not
+    run give a row with the reason.
+    """
+    chosen = set(selected)
+    return [row for s in summaries for row in _workload_verdicts(s, chosen)]
+
+
+def _workload_verdicts(s: WorkloadSummary, chosen: set[str]) -> list[VerdictRow]:
+    rows: list[VerdictRow] = []
+    m = s.modes
+    sub = "start-up subtracted"
+
+    def med(mode: str) -> float:
+        return m[mode].median_s
+
+    if s.throughput:
+        if {SETS_ONLY, STRACE} <= chosen:
+            rows.append(
+                _row(
+                    s,
+                    "redis",
+                    (SETS_ONLY, STRACE),
+                    lambda: _rps_ratio(m[SETS_ONLY], m[STRACE]),
+                    "mean of the SET and GET rates",
+                )
+            )
+        return rows
+    if {SYSPHASE, STRACE} <= chosen:
+        rows.append(
+            _row(
+                s,
+                SYSPHASE,
+                (NATIVE, SYSPHASE, STARTUP, STRACE),
+                lambda: s.ratio_startup_subtracted,
+                sub,
+            )
+        )
+    if {SETS_ONLY, STRACE} <= chosen:
+        rows.append(
+            _row(
+                s,
+                SETS_ONLY,
+                (NATIVE, SETS_ONLY, STARTUP, STRACE),
+                lambda: overhead_ratio(med(SETS_ONLY) - med(STARTUP), med(NATIVE), med(STRACE)),
+                sub,
+            )
+        )
+    if BASELINE in chosen:
+        rows.append(
+            _row(
+                s,
+                BASELINE,
+                (NATIVE, BASELINE, STARTUP),
+                lambda: time_ratio(med(BASELINE) - med(STARTUP), med(NATIVE)),
+                sub,
+            )
+        )
+    if EBPF in chosen:
+        on_find = "" if s.name == "find" else "; the target is set on find /usr"
+        rows.append(
+            _row(
+                s,
+                EBPF,
+                (NATIVE, EBPF, STARTUP),
+                lambda: time_ratio(med(EBPF) - med(STARTUP), med(NATIVE)),
+                sub + on_find,
+            )
+        )
+    if {EBPF, BPFTRACE} <= chosen:
+        rows.append(
+            _row(
+                s,
+                BPFTRACE,
+                (EBPF, BPFTRACE),
+                lambda: time_ratio(med(EBPF), med(BPFTRACE)),
+                "raw times",
+            )
+        )
+    if s.name == "loop" and SYSPHASE in chosen:
+        rows.append(
+            _row(
+                s,
+                "memory",
+                (SYSPHASE, STARTUP),
+                lambda: Ratio((m[SYSPHASE].peak_rss_kib - m[STARTUP].peak_rss_kib) / 1024),
+                f"{s.calls:,} calls" if s.calls else "",
+            )
+        )
+    return rows
+
+
+def _rps_ratio(mode: ModeStats, base: ModeStats) -> Ratio:
+    if mode.throughput is None or base.throughput is None:
+        return Ratio(None, "redis-benchmark printed no rate")
+    if not base.throughput > 0:
+        return Ratio(None, "no requests under strace: ratio not computed")
+    return Ratio(mode.throughput / base.throughput)
+
+
+_RPS_LINE = re.compile(r"^\s*(?P<test>[A-Za-z_][\w ]*?):\s+(?P<rps>[\d.]+) requests per second")
+
+
+def parse_redis_benchmark(text: str) -> tuple[tuple[str, float], ...]:
+    """``redis-benchmark -q`` output -> ((test, requests per second), ...) in order.
+
+    Progress updates are separated by carriage returns; only completed
+    lines (``SET: 81234.50 requests per second, p50=0.3 msec``) count.
+    Raises ValueError when there is none.
+    """
+    found: dict[str, float] = {}
+    for line in re.split(r"[\r\n]+", text):
+        hit = _RPS_LINE.match(line)
+        if hit:
+            found[hit.group("test").strip()] = float(hit.group("rps"))
+    if not found:
+        raise ValueError("no 'requests per second' line in redis-benchmark's output")
+    return tuple(found.items())

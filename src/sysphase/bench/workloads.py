@@ -1,5 +1,11 @@
 """The benchmark workloads, and building the ``loop`` program they need.
 
+``redis`` is a server workload: redis-server on a free port of 127.0.0.1
+with a temporary folder and no persistence (``--save ""``), driven by
+``redis-benchmark -q -n N -t set,get`` (requests per second) and stopped with
+``redis-cli SHUTDOWN NOSAVE``; in a traced mode the server is the traced
+program.
+
 ``loop`` makes N ``getppid`` calls as fast as it can (tests/fixtures/loop.c).
 In a repository checkout that file is compiled; from an installed package
 without the tests folder, the copy embedded here (:data:`LOOP_SOURCE`, kept
@@ -9,7 +15,10 @@ fixed flags and no sanitizer settings from the environment into a cache folder.
 
 from __future__ import annotations
 
+import atexit
 import shutil
+import socket
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,20 +28,26 @@ from sysphase.bench.errors import BenchError
 
 __all__ = [
     "DEFAULT_LOOP_CALLS",
+    "DEFAULT_REDIS_REQUESTS",
     "LOOP_SOURCE",
     "QUICK_LOOP_CALLS",
+    "QUICK_REDIS_REQUESTS",
     "QUICK_WORKLOADS",
     "WORKLOAD_NAMES",
     "Workload",
     "build_loop",
+    "free_port",
     "make_workloads",
+    "redis_workload",
     "repo_loop_source",
 ]
 
-WORKLOAD_NAMES = ("loop", "find", "ls")
+WORKLOAD_NAMES = ("loop", "find", "ls", "redis")
 QUICK_WORKLOADS = ("loop", "ls")
 DEFAULT_LOOP_CALLS = 1_000_000
 QUICK_LOOP_CALLS = 100_000
+DEFAULT_REDIS_REQUESTS = 100_000
+QUICK_REDIS_REQUESTS = 10_000
 
 LOOP_SOURCE = r"""/*
  * loop.c - a syscall-heavy benchmark workload.
@@ -90,6 +105,13 @@ class Workload:
     argv: tuple[str, ...]
     calls: int | None = None
     """How many system calls it makes, when known (for a per-call cost)."""
+    server: bool = False
+    """A server: started, driven by :attr:`client` on :attr:`port`, stopped by :attr:`stop`."""
+    port: int = 0
+    client: tuple[str, ...] | None = None
+    """The client command, without ``-h``, ``-p`` and ``-q`` (added by the runner)."""
+    stop: tuple[str, ...] | None = None
+    """The command that stops the server, without host, port and the command itself."""
 
 
 def repo_loop_source() -> Path | None:
@@ -116,8 +138,43 @@ def _program(name: str) -> str:
     return path
 
 
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def redis_workload(requests: int) -> Workload:
+    """redis-server on a free port with a temporary folder, and its client commands.
+
+    Raises :class:`BenchError` when redis-server, redis-benchmark or
+    redis-cli is not on PATH.
+    """
+    server, bench, cli = (_program(p) for p in ("redis-server", "redis-benchmark", "redis-cli"))
+    folder = tempfile.mkdtemp(prefix="sysphase-bench-redis-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    port = free_port()
+    argv = (server, "--port", str(port), "--bind", "127.0.0.1", "--dir", folder, "--save", "")
+    argv += ("--appendonly", "no", "--daemonize", "no", "--logfile", "")
+    return Workload(
+        "redis",
+        f"redis-server under redis-benchmark -n {requests:,} -t set,get (requests per second)",
+        argv,
+        server=True,
+        port=port,
+        client=(bench, "-n", str(requests), "-t", "set,get"),
+        stop=(cli,),
+    )
+
+
 def make_workloads(
-    names: Sequence[str], *, loop_calls: int, loop_binary: Path | None = None
+    names: Sequence[str],
+    *,
+    loop_calls: int,
+    loop_binary: Path | None = None,
+    redis_requests: int = DEFAULT_REDIS_REQUESTS,
 ) -> list[Workload]:
     """The chosen workloads, in the order given, with programs resolved to absolute paths.
 
@@ -126,6 +183,9 @@ def make_workloads(
     """
     workloads = []
     for name in names:
+        if name == "redis":
+            workloads.append(redis_workload(redis_requests))
+            continue
         if name == "loop":
             binary = loop_binary if loop_binary is not None else build_loop()
             workloads.append(

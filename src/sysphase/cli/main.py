@@ -12,8 +12,10 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from sysphase import __version__
+from sysphase.cli import survive
 from sysphase.errors import SysphaseError
 
 #: command name -> (module under sysphase.cli, one-line help)
@@ -31,6 +33,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("validate_cmd", "run a workload's test scenarios under a policy, report misses"),
     "patch": ("patch_cmd", "write a copy of a binary that sandboxes itself with a policy"),
 }
+
+#: commands whose results survive a SIGKILL of the process the user started (cli/survive.py)
+SURVIVE_SIGKILL = frozenset({"trace", "record"})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -79,6 +84,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     module.add_arguments(sub)
     parsed = sub.parse_args(own[1:])
     parsed.command_argv = command
+    if argv is None and name in SURVIVE_SIGKILL:
+        # a process of its own: survive.split() returns only in the worker
+        survive.split()
+    status = _run(module, parsed, debug)
+    if survive.front_gone():
+        print(
+            f"sysphase: process {survive.front_pid()} (the sysphase command) was killed; "
+            f"its tracer, process {os.getpid()}, ended the trace and wrote the results",
+            file=sys.stderr,
+        )
+    return status
+
+
+def _run(module: ModuleType, parsed: argparse.Namespace, debug: bool) -> int:
+    """Run one command; errors become a sentence on stderr and an exit status."""
     try:
         return int(module.run(parsed))
     except SysphaseError as err:

@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workload",
         metavar="W",
-        help="record a workload's train scenarios instead of a command: ls, sqlite "
+        help="record a workload's train scenarios instead of a command: ls, sqlite, redis "
         "or a scenario file (docs/workloads.md)",
     )
     p.add_argument(
@@ -57,6 +57,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--phase-names",
         metavar="A,B,...",
         help="names for the phases the phase signal starts (default phase-1, ...)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("ptrace", "ebpf"),
+        default="ptrace",
+        help="ptrace (default) or ebpf: counts kept in the kernel, phases only at exec, no "
+        "times, root (docs/performance.md)",
+    )
+    p.add_argument(
+        "--sets-only",
+        action="store_true",
+        help="one stop per call, at its entry (a seccomp TRACE filter): syscall sets "
+        "and call counts, no errors or times",
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="PROFILE",
+        help="calls this profile already knows for a program's phase run without a stop; "
+        "the rest are recorded (the written profile includes PROFILE)",
+    )
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="stop at every call's entry and exit in every run (exact counts, errors "
+        "and times); by default runs after the first use the profile so far as baseline",
     )
 
 
@@ -96,6 +121,9 @@ def _record_workload(args: argparse.Namespace) -> int:
         raise UsageError("record --workload takes no command after '--'")
     if args.phase or args.phase_signal or args.phase_names:
         raise UsageError("record --workload takes no --phase, --phase-signal or --phase-names")
+    if args.full and (args.sets_only or args.baseline):
+        raise UsageError("--full cannot be combined with --sets-only or --baseline")
+    baseline = files.read_profile(args.baseline) if args.baseline else None
 
     def progress(scenario: str, k: int, new: list[str]) -> None:
         shown = ", ".join(new[:8]) + (", ..." if len(new) > 8 else "")
@@ -111,7 +139,13 @@ def _record_workload(args: argparse.Namespace) -> int:
     old = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         merged: prof.Profile | None = runner.record_workload(
-            args.workload, runs, args.until_stable, progress, latest.append
+            args.workload,
+            runs,
+            args.until_stable,
+            progress,
+            latest.append,
+            sets_only=not args.full,
+            baseline=baseline,
         )
     except runner.WorkloadInterrupted as stop:
         merged, status = stop.partial, 128 + stop.sig
@@ -138,19 +172,41 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--runs {args.runs}: must be at least 1")
     if args.until_stable is not None and args.until_stable < 1:
         raise UsageError(f"--until-stable {args.until_stable}: must be at least 1")
+    if args.workload and args.backend == "ebpf":
+        raise UsageError("record --workload records through ptrace: it takes no --backend ebpf")
     if args.workload:
         return _record_workload(args)
     if not args.command_argv:
         raise UsageError("record needs a command after '--'")
     runs = args.runs or (1 if args.until_stable is None else 1000)
     config = _config(args)
-    merged: prof.Profile | None = None
+    if args.backend == "ebpf" and (
+        config.triggers or config.signal or args.sets_only or args.baseline
+    ):
+        raise UsageError(
+            "--backend ebpf starts phases only at exec: it takes no --phase, --phase-signal, "
+            "--sets-only or --baseline"
+        )
+    if args.full and (args.sets_only or args.baseline):
+        raise UsageError("--full cannot be combined with --sets-only or --baseline")
+    merged: prof.Profile | None = files.read_profile(args.baseline) if args.baseline else None
     stable = 0
     status = 0
     old = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         for k in range(1, runs + 1):
-            result = tracer.trace_command(args.command_argv, phases=config)
+            if args.backend == "ebpf":
+                from sysphase._host import ebpf
+
+                result = ebpf.trace_command(args.command_argv)
+                ebpf.warn_lost(result)
+            else:
+                result = tracer.trace_command(
+                    args.command_argv,
+                    phases=config,
+                    sets_only=args.sets_only,
+                    baseline=None if args.full else merged,
+                )
             one = prof.from_tree(
                 result.tree, args.command_argv, "x86_64", complete=not result.interrupted
             )

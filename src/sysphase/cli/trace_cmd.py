@@ -47,6 +47,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="PID",
         help="attach to a running process (all its threads); Ctrl-C detaches",
     )
+    p.add_argument(
+        "--backend",
+        choices=("ptrace", "ebpf"),
+        default="ptrace",
+        help="ptrace (default) or ebpf: counts kept in the kernel, with -c only, root "
+        "(docs/performance.md)",
+    )
+    p.add_argument(
+        "--no-seccomp-filter",
+        action="store_true",
+        help="with -e: stop at every syscall and select afterwards, instead of stopping "
+        "only on the selected ones through a seccomp filter",
+    )
 
 
 def parse_selection(expr: str) -> tuple[frozenset[str], bool]:
@@ -78,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("trace needs a command after '--' or -p PID")
     if args.command_argv and args.pid is not None:
         raise UsageError("give either -p PID or a command, not both")
+    if args.backend == "ebpf" and (args.pid is not None or not args.summary):
+        raise UsageError(
+            "--backend ebpf only counts, for a command it starts: use it with -c, without -p"
+        )
     selected = None
     if args.expr:
         names, inverted = parse_selection(args.expr)
@@ -120,10 +137,18 @@ def _trace(args: argparse.Namespace, out: IO[str], selected) -> int:  # type: ig
                 out.flush()
 
         kinds = {X86_64: decode.arg_kinds(X86_64), I386: decode.arg_kinds(I386)}
-    if args.pid is not None:
+    if args.backend == "ebpf":
+        from sysphase._host import ebpf
+
+        result = ebpf.trace_command(args.command_argv)
+        ebpf.warn_lost(result)
+    elif args.pid is not None:
         result = tracer.attach(args.pid, sink=sink, arg_kinds=kinds)
     else:
-        result = tracer.trace_command(args.command_argv, sink=sink, arg_kinds=kinds)
+        select = None  # -e: only the selected calls stop, through a seccomp filter
+        if args.expr and not args.no_seccomp_filter:
+            select = tracer.Selection(*parse_selection(args.expr))
+        result = tracer.trace_command(args.command_argv, sink=sink, arg_kinds=kinds, select=select)
     counts = result.tree.counts
     if selected is not None:
         counts = [c for c in counts if selected(c.name)]
@@ -137,7 +162,7 @@ def _trace(args: argparse.Namespace, out: IO[str], selected) -> int:  # type: ig
                             (r.name if r.arch == X86_64 else f"{r.arch}:{r.name}"): {
                                 "calls": r.calls,
                                 "errors": r.errors,
-                                "time_ns": r.time_ns,
+                                "time_ns": r.time_ns if args.backend != "ebpf" else None,
                                 "unfinished": r.unfinished,
                             }
                             for r in rows
@@ -147,7 +172,7 @@ def _trace(args: argparse.Namespace, out: IO[str], selected) -> int:  # type: ig
                 + "\n"
             )
         else:
-            out.write(render_summary(rows))
+            out.write(render_summary(rows, timed=args.backend != "ebpf"))
     if args.tree:
         out.write(render_tree(result.tree))
     if result.interrupted:

@@ -20,9 +20,14 @@ def _label(row: SyscallTotal, native: str) -> str:
     return row.name if row.arch == native else f"{row.name} ({row.arch})"
 
 
-def render_summary(rows: Iterable[SyscallTotal], native: str = X86_64) -> str:
-    """Render totals (already sorted) as strace's -c table; returns text ending in a newline."""
+def render_summary(rows: Iterable[SyscallTotal], native: str = X86_64, timed: bool = True) -> str:
+    """Render totals (already sorted) as strace's -c table; returns text ending in a newline.
+
+    With ``timed=False`` (a backend that measures no time) the time columns show ``-``.
+    """
     rows = list(rows)
+    if not timed:
+        return _untimed(rows, native)
     counted = [r for r in rows if r.calls]
     total_ns = sum(r.time_ns for r in counted)
     total_calls = sum(r.calls for r in counted)
@@ -47,4 +52,24 @@ def render_summary(rows: Iterable[SyscallTotal], native: str = X86_64) -> str:
     if unfinished:
         listed = ", ".join(f"{_label(r, native)} {r.unfinished}" for r in unfinished)
         lines.append(f"did not return (not counted above, as in strace): {listed}")
+    return "\n".join(lines) + "\n"
+
+
+def _untimed(rows: list[SyscallTotal], native: str) -> str:
+    """The -c table with its time columns shown as not measured; rows by calls."""
+    counted = sorted((r for r in rows if r.calls), key=lambda r: (-r.calls, r.arch, r.name))
+    lines = [HEADER, RULE]
+    for r in counted:
+        errors = str(r.errors) if r.errors else ""
+        lines.append(f"{'-':>6} {'-':>11} {'-':>11} {r.calls:9d} {errors:>9} {_label(r, native)}")
+    lines.append(RULE)
+    total_errors = sum(r.errors for r in counted)
+    errors = str(total_errors) if total_errors else ""
+    total_calls = sum(r.calls for r in counted)
+    lines.append(f"{'-':>6} {'-':>11} {'-':>11} {total_calls:9d} {errors:>9} total")
+    unfinished = [r for r in rows if r.unfinished]
+    if unfinished:
+        listed = ", ".join(f"{_label(r, native)} {r.unfinished}" for r in unfinished)
+        lines.append(f"did not return (not counted above, as in strace): {listed}")
+    lines.append("times not measured (eBPF backend: calls and errors only)")
     return "\n".join(lines) + "\n"

@@ -231,8 +231,17 @@ def record_workload(
     until_stable: int | None = None,
     progress: Progress | None = None,
     progress_profile: Callable[[prof.Profile], None] | None = None,
+    *,
+    sets_only: bool = True,
+    baseline: prof.Profile | None = None,
 ) -> prof.Profile:
     """Record every train scenario (each ``runs`` times, or until ``until_stable`` quiet runs).
+
+    By default (``sets_only``) a run stops once per call, at its entry, and lets
+    the calls already known for their (program, phase) — from ``baseline`` and
+    every run so far — run without a stop (docs/performance.md): syscall sets
+    stay exact, counts are lower bounds and errors and times are not measured.
+    ``sets_only=False`` traces every call's entry and exit in every run.
 
     Returns the merge of every run's profile; its command is the workload's program
     (so the policy's root program is that program). When a signal stops a traced run,
@@ -244,12 +253,13 @@ def record_workload(
     train = workload.tagged("train")
     if not train:
         raise UsageError(f"{name_or_file}: no scenario is tagged 'train'")
-    merged: prof.Profile | None = None
+    merged: prof.Profile | None = baseline
     with _fixture(workload) as tree:
         for scenario in train:
             stable = 0
             for k in range(1, runs + 1):
-                result = _run_one(workload, scenario, tree, phases=_phases(workload))
+                fast = {"sets_only": True, "baseline": merged} if sets_only else {}
+                result = _run_one(workload, scenario, tree, phases=_phases(workload), **fast)
                 one = prof.from_tree(
                     result.tree, list(scenario.argv), "x86_64", complete=not result.interrupted
                 )

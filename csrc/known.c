@@ -1,0 +1,111 @@
+/* known.c: recording filters with known sets (`record --baseline`).
+ *
+ * Each (program, phase) of the baseline profile has a filter that allows
+ * the syscalls already known for it and returns TRACE for the rest; calls
+ * that stop are counted at their seccomp stop (loop.c). Filters only stack,
+ * and across stacked filters TRACE outranks ALLOW, so a process's effective
+ * allow-set is the intersection of every filter it carries: stacking the
+ * filter of each (program, phase) a process enters keeps the allow-set
+ * inside that phase's known set, and a call passes without a stop only if
+ * it is known for the phase it occurs in (it may also stop when known, which
+ * only costs time). The filter is stacked when the phase changes: at a
+ * syscall trigger or a marker right at its seccomp stop; after an exec, a
+ * breakpoint or the phase signal at the thread's next syscall-entry stop
+ * (the process runs with PTRACE_SYSCALL until then). A filter that cannot be
+ * stacked (the kernel's 32768-instruction limit per process) degrades the
+ * process to syscall-entry stops, where every call is counted.
+ */
+#include "core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int same(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    return alen == blen && (a == b || (a != NULL && b != NULL && memcmp(a, b, alen) == 0));
+}
+
+static const char *task_exe(tracer_t *t, const task_t *task)
+{
+    if (task->node < 0 || t->nodes[task->node].image < 0)
+        return NULL;
+    return t->images[t->nodes[task->node].image].exe;
+}
+
+/* Set what the task's (program, phase) wants stacked, and whether it must be. */
+void known_update(tracer_t *t, task_t *task)
+{
+    if (t->nknown == 0 && t->unknown_bpf == NULL)
+        return;
+    const char *exe = task_exe(t, task);
+    if (exe == NULL || task->phase >= t->nphase_names)
+        return; /* before the spawned child's exec: the filter it installed holds */
+    const char *phase = t->phase_names[task->phase].name;
+    const uint8_t *bpf = t->unknown_bpf;
+    size_t len = t->unknown_len;
+    for (size_t i = 0; i < t->nknown; i++) {
+        if (strcmp(t->known[i].exe, exe) == 0 && strcmp(t->known[i].phase, phase) == 0) {
+            bpf = t->known[i].bpf;
+            len = t->known[i].len;
+            break;
+        }
+    }
+    task->want_bpf = bpf;
+    task->want_len = len;
+    task->switch_pending = !task->degraded && !same(bpf, len, task->cur_bpf, task->cur_len);
+}
+
+/* At a syscall-entry or seccomp stop: stack the wanted filter now if one is pending.
+ * Returns 1 if the call was swapped for seccomp() (it runs again afterwards). */
+int known_inject(tracer_t *t, task_t *task)
+{
+    if (!task->switch_pending || task->injecting || task->degraded)
+        return 0;
+    return inject_begin(t, task, task->want_bpf, task->want_len);
+}
+
+/* After the injected seccomp(): the whole thread group has the filter (TSYNC), or,
+ * if it failed, the process and its future children stop at every syscall entry. */
+void known_injected(tracer_t *t, task_t *task, int ok)
+{
+    for (size_t i = 0; i < t->ntasks; i++) {
+        task_t *o = t->tasks[i];
+        if (o->tid == 0 || o->tgid != task->tgid)
+            continue;
+        o->switch_pending = 0;
+        if (ok) {
+            o->cur_bpf = task->want_bpf;
+            o->cur_len = task->want_len;
+        } else {
+            o->degraded = 1;
+        }
+    }
+}
+
+/* exit and exit_group: calls that never return (counted as unfinished, as at exit stops). */
+int known_is_exit(uint8_t arch, uint32_t nr)
+{
+    switch (arch) {
+    case ARCH_X86_64:
+    case ARCH_X32:
+        return nr == 60 || nr == 231;
+    case ARCH_I386:
+        return nr == 1 || nr == 252;
+    case ARCH_AARCH64:
+        return nr == 93 || nr == 94;
+    default:
+        return 0;
+    }
+}
+
+void known_free(tracer_t *t)
+{
+    for (size_t i = 0; i < t->nknown; i++) {
+        free(t->known[i].exe);
+        free(t->known[i].phase);
+        free(t->known[i].bpf);
+    }
+    free(t->known);
+    t->known = NULL;
+    t->nknown = 0;
+}
