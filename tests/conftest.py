@@ -54,6 +54,21 @@ def need_root() -> None:
         pytest.skip(msg)
 
 
+def need_ebpf() -> None:
+    """Skip (outside CI) or fail (in CI) where the eBPF backend cannot load: root, BTF, clang."""
+    need_root()
+    from sysphase._host import ebpf
+    from sysphase.errors import BackendUnavailable
+
+    try:
+        ebpf.check_available()
+        ebpf.object_path()
+    except BackendUnavailable as err:
+        if IN_CI:
+            pytest.fail(str(err))
+        pytest.skip(str(err))
+
+
 def need_strace() -> str:
     """The strace binary; CI installs it, so only a developer machine may skip."""
     path = shutil.which("strace")

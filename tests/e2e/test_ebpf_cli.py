@@ -11,21 +11,12 @@ import time
 
 import pytest
 
-from sysphase._host import ebpf
-from sysphase.errors import BackendUnavailable
-from tests.conftest import IN_CI, TRACEE_ENV, alive, need_root, sysphase_cmd
+from tests.conftest import TRACEE_ENV, alive, need_ebpf, sysphase_cmd
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _ebpf_available() -> None:
-    need_root()
-    try:
-        ebpf.check_available()
-        ebpf.object_path()
-    except BackendUnavailable as err:
-        if IN_CI:
-            pytest.fail(str(err))
-        pytest.skip(str(err))
+    need_ebpf()
 
 
 def sysphase(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -18,7 +18,7 @@ from sysphase._host.tracer import TraceResult
 from sysphase.errors import BackendUnavailable, ProgramNotFound
 from sysphase.model import syscalls
 from sysphase.model.tree import NodeEnd, NodeKind, totals
-from tests.conftest import IN_CI, TRACEE_ENV, need_root, strace_counts
+from tests.conftest import TRACEE_ENV, need_ebpf, strace_counts
 
 #: calls whose number depends on timing (thread barriers, lock contention)
 RACY = {"futex"}
@@ -26,14 +26,7 @@ RACY = {"futex"}
 
 @pytest.fixture(scope="module", autouse=True)
 def _ebpf_available() -> None:
-    need_root()
-    try:
-        ebpf.check_available()
-        ebpf.object_path()
-    except BackendUnavailable as err:
-        if IN_CI:
-            pytest.fail(str(err))
-        pytest.skip(str(err))
+    need_ebpf()
 
 
 def run(*argv: str) -> TraceResult:

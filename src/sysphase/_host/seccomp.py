@@ -247,15 +247,49 @@ def compile_filter(
         raise PolicyError(
             f"unknown default action {default_action!r} (known: {', '.join(DEFAULT_ACTIONS)})"
         )
-    rules = [(_resolve(arch, name), name, alts) for name, alts in allow.items()]
-    lib = load_library()
+    rules: list[tuple[int, str, tuple[Cond, ...]]] = []
+    for name, alts in allow.items():
+        nr = _resolve(arch, name)
+        conjs = [tuple(c) for c in alts]
+        if not conjs or any(not c for c in conjs):
+            conjs = [()]  # unconditional wins over any condition
+        rules.extend((nr, name, conj) for conj in conjs)
     default, badarch = actions
-    ctx = lib.seccomp_init(default)
-    if not ctx:  # libseccomp probes the running kernel for the action (KILL_PROCESS, LOG)
+    bpf = _build(
+        token,
+        arch,
+        (default, badarch, _SCMP_ACT_ALLOW),
+        rules,
+        # libseccomp probes the running kernel for the action (KILL_PROCESS, LOG)
+        f"libseccomp: seccomp_init({default_action}) failed: libseccomp or the running "
+        f"kernel does not support the {default_action!r} action",
+    )
+    count = len(bpf) // 8
+    if count > bpf_sim.BPF_MAXINSNS:
         raise PolicyError(
-            f"libseccomp: seccomp_init({default_action}) failed: libseccomp or the running "
-            f"kernel does not support the {default_action!r} action"
+            f"{what} compiles to {count} instructions, over the kernel's {bpf_sim.BPF_MAXINSNS}"
         )
+    return bpf
+
+
+def _build(
+    token: int,
+    arch: str,
+    actions: tuple[int, int, int],
+    rules: Sequence[tuple[int, str, tuple[Cond, ...]]],
+    init_error: str,
+    optimize: bool = False,
+) -> bytes:
+    """libseccomp's BPF for ARCH only: (default, bad-arch, rule) actions, one rule per entry.
+
+    ``optimize`` asks for a binary tree of syscall numbers (libseccomp >= 2.5;
+    older ones ignore it and stay linear).
+    """
+    default, badarch, action = actions
+    lib = load_library()
+    ctx = lib.seccomp_init(default)
+    if not ctx:
+        raise PolicyError(init_error)
     try:
         native = lib.seccomp_arch_native()
         if native != token:
@@ -265,24 +299,14 @@ def compile_filter(
             lib.seccomp_attr_set(ctx, _SCMP_FLTATR_ACT_BADARCH, badarch),
             "seccomp_attr_set(SCMP_FLTATR_ACT_BADARCH)",
         )
-        for nr, name, alts in rules:
-            conjs = [tuple(c) for c in alts]
-            if not conjs or any(not c for c in conjs):
-                conjs = [()]  # unconditional wins over any condition
-            for conj in conjs:
-                rc = lib.seccomp_rule_add_array(
-                    ctx, _SCMP_ACT_ALLOW, nr, len(conj), _arg_cmps(name, conj)
-                )
-                _check(rc, f"seccomp_rule_add({name}, {len(conj)} conditions)")
-        bpf = _export(lib, ctx)
+        if optimize:
+            lib.seccomp_attr_set(ctx, _SCMP_FLTATR_CTL_OPTIMIZE, 2)
+        for nr, name, conj in rules:
+            rc = lib.seccomp_rule_add_array(ctx, action, nr, len(conj), _arg_cmps(name, conj))
+            _check(rc, f"seccomp_rule_add({name}, {len(conj)} conditions)")
+        return _export(lib, ctx)
     finally:
         lib.seccomp_release(ctx)
-    count = len(bpf) // 8
-    if count > bpf_sim.BPF_MAXINSNS:
-        raise PolicyError(
-            f"{what} compiles to {count} instructions, over the kernel's {bpf_sim.BPF_MAXINSNS}"
-        )
-    return bpf
 
 
 def recording_filter(
@@ -323,26 +347,14 @@ def recording_filter(
         if any(not c for c in conjs):
             conjs = [()]  # unconditional wins over any condition
         rules.extend((nr, name, conj) for conj in conjs)
-    lib = load_library()
-    ctx = lib.seccomp_init(default)
-    if not ctx:
-        raise PolicyError("libseccomp: seccomp_init(TRACE) failed for a recording filter")
-    try:
-        native = lib.seccomp_arch_native()
-        if native != token:
-            _check(lib.seccomp_arch_add(ctx, token), f"seccomp_arch_add({arch})")
-            _check(lib.seccomp_arch_remove(ctx, native), "seccomp_arch_remove(native)")
-        _check(
-            lib.seccomp_attr_set(ctx, _SCMP_FLTATR_ACT_BADARCH, _SCMP_ACT_TRACE),
-            "seccomp_attr_set(SCMP_FLTATR_ACT_BADARCH)",
-        )
-        lib.seccomp_attr_set(ctx, _SCMP_FLTATR_CTL_OPTIMIZE, 2)  # older libseccomp: linear
-        for nr, name, conj in rules:
-            rc = lib.seccomp_rule_add_array(ctx, action, nr, len(conj), _arg_cmps(name, conj))
-            _check(rc, f"seccomp_rule_add({name})")
-        bpf = _export(lib, ctx)
-    finally:
-        lib.seccomp_release(ctx)
+    bpf = _build(
+        token,
+        arch,
+        (default, _SCMP_ACT_TRACE, action),
+        rules,
+        "libseccomp: seccomp_init(TRACE) failed for a recording filter",
+        optimize=True,
+    )
     if len(bpf) // 8 > bpf_sim.BPF_MAXINSNS:
         raise PolicyError(f"a recording filter compiles to {len(bpf) // 8} instructions")
     return bpf
