@@ -22,7 +22,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Final, NoReturn, TypeVar
+from typing import ClassVar, Final, TypeVar
 
 from sysphase.errors import ProfileInvalid, UsageError
 from sysphase.model import strict_json, syscalls
@@ -342,74 +342,10 @@ _HEX = re.compile(r"0[xX][0-9a-fA-F]+")
 _FORMAT = re.compile(rf"{FORMAT_NAME}/(\d+)")
 
 
-class _Decoder:
-    """Walks decoded JSON, checking every value; fail() names the source and JSON path."""
+class _Decoder(strict_json.Decoder):
+    """The profile's decoder: the shared checks, then the profile's own structure."""
 
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.arch = ""
-
-    def fail(self, path: str, problem: str) -> NoReturn:
-        raise ProfileInvalid(f"{self.source}: {path}: {problem}")
-
-    def obj(
-        self, value: object, path: str, required: Sequence[str], optional: Sequence[str] = ()
-    ) -> Mapping[str, object]:
-        if not isinstance(value, dict):
-            self.fail(path, f"expected an object, got {_show(value)}")
-        fields = self.map(value, path)
-        known = (*required, *optional)
-        for key in fields:
-            if key not in known:
-                self.fail(
-                    _member(path, key),
-                    f"unknown field {_q(key)} (known: {', '.join(sorted(known))})",
-                )
-        for key in required:
-            if key not in fields:
-                self.fail(path, f"missing field {_q(key)}")
-        return fields
-
-    def map(self, value: object, path: str) -> Mapping[str, object]:
-        if not isinstance(value, dict):
-            self.fail(path, f"expected an object, got {_show(value)}")
-        if isinstance(value, strict_json.JsonObject) and value.duplicates:
-            key = value.duplicates[0]
-            self.fail(
-                _member(path, key),
-                f"field {_q(key)} appears more than once",
-            )
-        return value
-
-    def array(self, value: object, path: str) -> list[object]:
-        if not isinstance(value, list):
-            self.fail(path, f"expected an array, got {_show(value)}")
-        return value
-
-    def integer(
-        self, value: object, path: str, minimum: int = 0, maximum: int | None = None
-    ) -> int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            self.fail(path, f"expected an integer, got {_show(value)}")
-        if value < minimum:
-            self.fail(
-                path, f"{value} is negative" if minimum == 0 else f"{value} is below {minimum}"
-            )
-        if maximum is not None and value > maximum:
-            self.fail(path, f"{value} is above {maximum}")
-        return value
-
-    def string(self, value: object, path: str, nonempty: bool = False) -> str:
-        if not isinstance(value, str):
-            self.fail(path, f"expected a string, got {_show(value)}")
-        if nonempty and not value:
-            self.fail(path, "must not be empty")
-        return value
-
-    def boolean(self, value: object, path: str) -> bool:
-        if not isinstance(value, bool):
-            self.fail(path, f"expected true or false, got {_show(value)}")
-        return value
+    error = ProfileInvalid
 
     def strs(self, value: object, path: str) -> tuple[str, ...]:
         items = self.array(value, path)

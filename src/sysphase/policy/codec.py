@@ -13,12 +13,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Final, NoReturn
+from typing import Final
 
 from sysphase.errors import PolicyInvalid
 from sysphase.model import strict_json, syscalls
 from sysphase.model.profile import FrozenMap, split_key
-from sysphase.model.strict_json import member as _member
 from sysphase.model.strict_json import quote as _q
 from sysphase.model.strict_json import show as _show
 from sysphase.policy.ir import (
@@ -139,66 +138,18 @@ def encode(policy: Policy) -> str:
 _FORMAT = re.compile(rf"{FORMAT_NAME}/(\d+)")
 
 
-class _Decoder:
-    """Walks decoded JSON, checking every value; fail() names the source and JSON path."""
+class _Decoder(strict_json.Decoder):
+    """The policy's decoder: the shared checks, then the policy's own structure."""
 
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.arch = ""
+    error = PolicyInvalid
 
-    def fail(self, path: str, problem: str) -> NoReturn:
-        raise PolicyInvalid(f"{self.source}: {path}: {problem}")
-
-    def obj(
-        self, value: object, path: str, required: Sequence[str], optional: Sequence[str] = ()
-    ) -> Mapping[str, object]:
-        if not isinstance(value, dict):
-            self.fail(path, f"expected an object, got {_show(value)}")
-        if isinstance(value, strict_json.JsonObject) and value.duplicates:
-            key = value.duplicates[0]
-            self.fail(_member(path, key), f"field {_q(key)} appears more than once")
-        known = (*required, *optional)
-        for key in value:
-            if key not in known:
-                self.fail(
-                    _member(path, key),
-                    f"unknown field {_q(key)} (known: {', '.join(sorted(known))})",
-                )
-        for key in required:
-            if key not in value:
-                self.fail(path, f"missing field {_q(key)}")
-        return value
-
-    def array(self, value: object, path: str, nonempty: bool = False) -> list[object]:
-        if not isinstance(value, list):
-            self.fail(path, f"expected an array, got {_show(value)}")
-        if nonempty and not value:
-            self.fail(path, "must not be empty")
-        return value
-
-    def integer(self, value: object, path: str, maximum: int = ARG_MAX) -> int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            self.fail(path, f"expected an integer, got {_show(value)}")
-        if value < 0:
-            self.fail(path, f"{value} is negative")
-        if value > maximum:
-            self.fail(path, f"{value} is above {maximum}")
-        return value
-
-    def string(self, value: object, path: str, nonempty: bool = False) -> str:
-        if not isinstance(value, str):
-            self.fail(path, f"expected a string, got {_show(value)}")
-        if nonempty and not value:
-            self.fail(path, "must not be empty")
-        return value
+    def integer(
+        self, value: object, path: str, minimum: int = 0, maximum: int | None = ARG_MAX
+    ) -> int:
+        return super().integer(value, path, minimum, maximum)
 
     def optional_string(self, value: object, path: str) -> str | None:
         return None if value is None else self.string(value, path)
-
-    def boolean(self, value: object, path: str) -> bool:
-        if not isinstance(value, bool):
-            self.fail(path, f"expected true or false, got {_show(value)}")
-        return value
 
     def choice(self, value: object, path: str, known: Sequence[str], what: str) -> str:
         text = self.string(value, path)
