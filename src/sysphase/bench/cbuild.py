@@ -1,8 +1,8 @@
 """Compile the benchmark's small C programs once, into a cache folder.
 
-gcc runs with fixed flags and a scrubbed environment (the same list as
-tests/fixtures/build.py: no ``CFLAGS``, sanitizer runtimes or extra paths
-leak in), so a sanitizer build of the C core cannot change what is measured.
+gcc runs with fixed flags and a scrubbed environment (:func:`gcc_env`, which
+tests/fixtures/build.py uses too: no ``CFLAGS``, sanitizer runtimes or extra
+paths leak in), so a sanitizer build of the C core cannot change what is measured.
 A binary is named by a hash of its source and flags, so a change rebuilds
 it, and is renamed into place, so concurrent runs can share the folder.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sysphase.bench.errors import BenchError
 
-__all__ = ["CFLAGS", "cache_dir", "compile_cached"]
+__all__ = ["CFLAGS", "cache_dir", "compile_cached", "gcc_env"]
 
 CFLAGS = ("-std=gnu11", "-O1", "-Wall", "-Wextra", "-Werror")
 
@@ -48,7 +48,8 @@ def cache_dir() -> Path:
     return Path(base) / "sysphase" / "bench"
 
 
-def _gcc_env() -> dict[str, str]:
+def gcc_env() -> dict[str, str]:
+    """This environment without what could change how gcc builds or runs; messages in English."""
     env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
     env["LC_ALL"] = "C"
     return env
@@ -89,7 +90,7 @@ def compile_cached(
         out = Path(tmp) / stem
         proc = subprocess.run(
             [gcc_path, *CFLAGS, "-o", str(out), str(c_file)],
-            env=_gcc_env(),
+            env=gcc_env(),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

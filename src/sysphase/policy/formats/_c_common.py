@@ -137,3 +137,29 @@ def check_filters(policy: Policy, bpf: Sequence[bytes] | None, fmt: str) -> list
             )
         out.append(bytes(prog))
     return out
+
+
+def install_dispatch(phase_names: Sequence[str], idents: Sequence[str]) -> list[str]:
+    """``sysphase_install(name)`` and ``sysphase_install_first()`` over the per-phase installers."""
+    lines = [
+        "",
+        "/* Install the filter of the phase named `phase`; -EINVAL if there is no such phase. */",
+        "int sysphase_install(const char *phase)",
+        "{",
+    ]
+    for name, ident in zip(phase_names, idents, strict=True):
+        lines += [
+            f"    if (strcmp(phase, {c_string(name)}) == 0)",
+            f"        return sysphase_install_{ident}();",
+        ]
+    return [
+        *lines,
+        "    return -EINVAL;",
+        "}",
+        "",
+        f"/* Install the first phase's filter ({c_comment(phase_names[0])}). */",
+        "int sysphase_install_first(void)",
+        "{",
+        f"    return sysphase_install_{idents[0]}();",
+        "}",
+    ]

@@ -21,12 +21,11 @@ from typing import Final
 
 from sysphase.model import syscalls
 from sysphase.policy.formats._c_common import (
-    c_comment,
     c_comment_lines,
     c_int,
-    c_string,
     file_comment,
     identifiers,
+    install_dispatch,
 )
 from sysphase.policy.ir import AllowedCall, ArgCondition, Policy, PolicyPhase
 
@@ -155,27 +154,6 @@ def render(policy: Policy, bpf: Sequence[bytes] | None = None) -> str:
     for i, (phase, ident) in enumerate(zip(program.phases, idents, strict=True)):
         lines.append("")
         lines += _install(policy, phase, ident, i == 0)
-    lines += [
-        "",
-        "/* Install the filter of the phase named `phase`; -EINVAL if there is no such phase. */",
-        "int sysphase_install(const char *phase)",
-        "{",
-    ]
-    for phase, ident in zip(program.phases, idents, strict=True):
-        lines += [
-            f"    if (strcmp(phase, {c_string(phase.name)}) == 0)",
-            f"        return sysphase_install_{ident}();",
-        ]
-    lines += [
-        "    return -EINVAL;",
-        "}",
-        "",
-        f"/* Install the first phase's filter ({c_comment(program.phases[0].name)}). */",
-        "int sysphase_install_first(void)",
-        "{",
-        f"    return sysphase_install_{idents[0]}();",
-        "}",
-        "",
-        "#undef SYSPHASE_TRY",
-    ]
+    lines += install_dispatch([p.name for p in program.phases], idents)
+    lines += ["", "#undef SYSPHASE_TRY"]
     return "\n".join(lines) + "\n"

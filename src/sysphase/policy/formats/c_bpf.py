@@ -18,11 +18,10 @@ from typing import Final
 
 from sysphase.policy.formats._c_common import (
     INSN,
-    c_comment,
-    c_string,
     check_filters,
     file_comment,
     identifiers,
+    install_dispatch,
     wrap,
 )
 from sysphase.policy.formats._common import comment_text
@@ -120,25 +119,5 @@ def render(policy: Policy, bpf: Sequence[bytes] | None = None) -> str:
     for i, (phase, ident, prog) in enumerate(zip(program.phases, idents, progs, strict=True)):
         lines.append("")
         lines += _filter(phase, ident, prog, i == 0)
-    lines += [
-        "",
-        "/* Install the filter of the phase named `phase`; -EINVAL if there is no such phase. */",
-        "int sysphase_install(const char *phase)",
-        "{",
-    ]
-    for phase, ident in zip(program.phases, idents, strict=True):
-        lines += [
-            f"    if (strcmp(phase, {c_string(phase.name)}) == 0)",
-            f"        return sysphase_install_{ident}();",
-        ]
-    lines += [
-        "    return -EINVAL;",
-        "}",
-        "",
-        f"/* Install the first phase's filter ({c_comment(program.phases[0].name)}). */",
-        "int sysphase_install_first(void)",
-        "{",
-        f"    return sysphase_install_{idents[0]}();",
-        "}",
-    ]
+    lines += install_dispatch([p.name for p in program.phases], idents)
     return "\n".join(lines) + "\n"
