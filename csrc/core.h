@@ -8,7 +8,9 @@
  *   tables.c  task map (tid -> state), node and image arrays, counter hash
  *   events.c  live-mode event capture (tracee memory copies) and batches
  *   phases.c  phase boundaries (exec, triggers, the phase signal, markers)
- *   inject.c  seccomp filters stacked into a stopped thread (phase switches)
+ *   inject.c  seccomp filters stacked into a stopped thread (the register swap)
+ *   switch.c  enforcing phase switches: hold every tracee, inject, verify, release
+ *   identity.c a program's identity: the GNU build-id of its executable
  *   known.c   recording filters: stops at seccomp TRACE, known sets per phase
  *   errors.c  error records that become OSError naming the failing call
  */
@@ -47,12 +49,13 @@ enum { TRIG_SYSCALL = 0, TRIG_BREAKPOINT = 1 };
 
 typedef struct {
     int kind;
-    uint8_t arch;    /* TRIG_SYSCALL */
-    uint32_t nr;     /* TRIG_SYSCALL */
-    char *exe;       /* TRIG_BREAKPOINT: realpath of the executable */
-    uint64_t offset; /* TRIG_BREAKPOINT: from the load base */
-    uint16_t phase;  /* the phase id it starts */
-    char *program;   /* the executable whose processes it applies to, NULL: every program */
+    uint8_t arch;     /* TRIG_SYSCALL */
+    uint32_t nr;      /* TRIG_SYSCALL */
+    char *exe;        /* TRIG_BREAKPOINT: realpath of the executable */
+    uint64_t offset;  /* TRIG_BREAKPOINT: from the load base */
+    uint16_t phase;   /* the phase id it starts */
+    char *program;    /* the executable whose processes it applies to, NULL: every program */
+    char *program_id; /* or its build-id (a copy, a hard link), NULL: by path only */
 } trigger_t;
 
 typedef struct {
@@ -93,10 +96,13 @@ typedef struct {
     uint16_t nphases, cap_phases;
 } node_t;
 
+#define BUILD_ID_HEX_MAX 129 /* a GNU build-id note holds at most 64 bytes here */
+
 typedef struct {
     char *exe;  /* NUL-terminated, from /proc/PID/exe */
     char *argv; /* /proc/PID/cmdline bytes (NUL separated) */
     size_t argv_len;
+    char build_id[BUILD_ID_HEX_MAX]; /* lower-case hex, "" if none */
 } image_t;
 
 /* Live-mode copy of one syscall in flight. */
@@ -108,7 +114,7 @@ typedef struct {
 } pending_t;
 
 /* Per-thread tracing state, found through the tid map. */
-typedef struct {
+typedef struct task_s {
     pid_t tid;
     pid_t tgid;
     int32_t node;
@@ -127,22 +133,38 @@ typedef struct {
     uint64_t bp_addr, bp_orig;          /* the armed breakpoint, bp_addr 0 if none */
     uint64_t bp_former[MAX_FORMER_BPS]; /* removed ones other threads may still hit */
     uint8_t nformer;
-    uint16_t inject_phase; /* enforcing: install this phase's filter at the next entry stop */
+    /* enforcing (per process, like the phase fields): the phase whose filter the process must
+     * run under (0: the one it started with) and the one it does run under */
+    uint16_t target;
+    uint16_t fphase;
     /* known sets (per process, like the phase fields): the last filter stacked, the one
      * the current (program, phase) wants, whether it still has to be stacked */
     const uint8_t *cur_bpf, *want_bpf;
     size_t cur_len, want_len;
     uint8_t switch_pending;
     uint8_t degraded;   /* a filter could not be stacked: every entry stops and is counted */
-    uint8_t injecting;  /* enforcing: the next stop is the exit of the injected seccomp() */
-    void *saved_regs;   /* enforcing: registers of the call the injection replaced */
-    uint64_t inject_ns; /* enforcing: when the injection began */
-    pending_t *pending; /* live mode only */
+    uint8_t injecting;  /* the next stop is the exit of the injected seccomp() */
+    void *saved_regs;   /* registers of the call the injection replaced */
+    uint64_t inject_ns; /* when the injection began */
+    uint8_t fired;      /* a trigger fired at this entry */
+    uint8_t rerun;      /* the next entry of (rerun_nr, rerun_ip) re-runs the replaced call */
+    uint32_t rerun_nr;
+    uint64_t rerun_ip;
+    /* per thread, for switches (switch.c) */
+    uint16_t run_fphase; /* fphase when last resumed: what a process it creates inherits */
+    uint8_t holding;     /* interrupted for a switch, its stop not seen yet */
+    uint8_t held;        /* stopped and kept stopped until the switch ends */
+    uint8_t held_how;    /* HOLD_*: how to let it go */
+    uint8_t held_entry;  /* held at a syscall-entry stop (its call not yet checked) */
+    int held_sig;        /* the signal to pass on when it is let go */
+    uint8_t in_vfork;    /* waiting in the kernel for its vfork child: runs no code */
+    pending_t *pending;  /* live mode only */
 } task_t;
 
 typedef struct {
     uint64_t key; /* 0 = empty slot */
     uint64_t calls, errors, time_ns, unfinished;
+    uint64_t in_flight; /* calls a thread was in when its process entered this phase */
 } counter_t;
 
 /* An open-addressing hash of counters; cap is a power of two. */
@@ -173,7 +195,22 @@ typedef struct {
     const char *call; /* the failing call, e.g. "PTRACE_SEIZE" */
     int err;          /* errno */
     pid_t pid;        /* the pid it was about, 0 if none */
+    char detail[256]; /* a sentence that replaces strerror, "" if none */
 } core_error_t;
+
+/* How a held task is let go. */
+enum { HOLD_RESUME = 0, HOLD_LISTEN = 1 };
+
+/* The enforcing phase switch in progress (switch.c); actor NULL when none. */
+typedef struct {
+    struct task_s *actor; /* the thread that installs the filter */
+    uint16_t phase;       /* whose filter */
+    uint8_t ready;        /* the actor is at a syscall-entry stop */
+    uint8_t injected;     /* its seccomp() runs */
+    size_t waiting;       /* interrupted tracees whose stop has not come */
+    long pre_count;       /* the actor's filter count before */
+    uint64_t start_ns, deadline_ns;
+} switch_t;
 
 typedef struct {
     /* configuration */
@@ -210,9 +247,12 @@ typedef struct {
     size_t filter_len;
     int no_syscall_stops;          /* resume with PTRACE_CONT: events only */
     const uint8_t **phase_filters; /* enforcing: BPF of trigger phases 1..n */
+    switch_t sw;                   /* enforcing: the switch in progress */
+    int get_filter_ok;             /* PTRACE_SECCOMP_GET_FILTER: 1 works, -1 not here, 0 unknown */
     size_t *phase_filter_lens;
     size_t nphase_filters;
-    char *enforce_exe;            /* enforcing: the program whose triggers switch filters */
+    char *enforce_exe;            /* enforcing: the program whose phase signal switches filters */
+    char *enforce_id;             /* or its build-id */
     uint64_t switches, switch_ns; /* enforcing: phase switches made, time they took */
     int complain;                 /* count PTRACE_EVENT_SECCOMP stops as violations */
     int seccomp_stops;            /* STOPS_*: where syscalls are seen */
@@ -263,13 +303,31 @@ void phases_inherit(task_t *child, const task_t *parent);
 void phases_free(tracer_t *t);
 
 /* inject.c */
-int inject_begin(tracer_t *t, task_t *task, const uint8_t *bpf, size_t len);
-void inject_finish(tracer_t *t, task_t *task);
+int inject_begin(tracer_t *t, task_t *task, const uint8_t *bpf, size_t len, const char **what);
+int inject_end(tracer_t *t, task_t *task, int64_t *rval);
+int inject_is_rerun(task_t *task, uint32_t nr, uint64_t ip);
+
+/* switch.c */
+int switch_owed(const tracer_t *t, const task_t *task);
+int switch_request(tracer_t *t, task_t *task);
+int switch_holds(tracer_t *t, task_t *task, int sig, int how, int at_entry);
+void switch_begin_at_stop(tracer_t *t, task_t *task);
+void switch_finish(tracer_t *t, task_t *task);
+void switch_forget(tracer_t *t, task_t *task);
+void switch_abandon(tracer_t *t);
+void switch_check_deadline(tracer_t *t);
+void switch_fail(tracer_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int switch_running(const tracer_t *t);
+void let_go(tracer_t *t, task_t *task, int sig, int how);
+
+/* identity.c */
+void identity_read(pid_t pid, char *hex, size_t size);
+int identity_matches(const char *exe, const char *id, const char *want_exe, const char *want_id);
 
 /* known.c */
 void known_update(tracer_t *t, task_t *task);
 int known_inject(tracer_t *t, task_t *task);
-void known_injected(tracer_t *t, task_t *task, int ok);
+void known_finish(tracer_t *t, task_t *task);
 int known_is_exit(uint8_t arch, uint32_t nr);
 void known_free(tracer_t *t);
 
@@ -295,6 +353,7 @@ int loop_install_handlers(saved_signals_t *old);
 void loop_restore_handlers(const saved_signals_t *old);
 
 /* errors.c */
+extern PyObject *core_error_type; /* sysphase._core.CoreError, an OSError subclass */
 void core_fail(tracer_t *t, const char *call, int err, pid_t pid);
 PyObject *core_raise(const core_error_t *e);
 

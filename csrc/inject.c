@@ -1,24 +1,24 @@
-/* inject.c: make a stopped thread install the next phase's seccomp filter.
+/* inject.c: make a stopped thread install a seccomp filter (the register swap).
  *
- * Under `sysphase run`, a syscall trigger is seen at the thread's
- * syscall-entry stop. The call is swapped for seccomp(SECCOMP_SET_MODE_FILTER,
- * SECCOMP_FILTER_FLAG_TSYNC, prog), with the filter written just below the
- * thread's stack pointer (past the red zone); at the following exit stop the
- * registers are restored with the instruction pointer moved back over the
- * 2-byte syscall instruction, so the original call runs again, now under the
- * narrower filter. Filters only ever narrow, so under `run` a failure is
- * fatal: the process is killed rather than left in its wider phase. When
- * recording with known sets (known.c) the same swap stacks the next
- * (program, phase)'s recording filter, also at a seccomp TRACE stop (the
- * kernel re-runs the filters on the swapped call); a failure there only
- * costs speed: the process falls back to syscall-entry stops.
+ * At a syscall-entry stop (or a seccomp TRACE stop) the thread's call is
+ * swapped for seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC,
+ * prog), with the filter written just below the thread's stack pointer
+ * (past the red zone). At the following exit stop the registers are
+ * restored with the instruction pointer moved back over the 2-byte syscall
+ * instruction, so the original call runs again, now under the new filter;
+ * that re-run is remembered (rerun_nr, rerun_ip) so it is never taken for a
+ * new call that could fire a trigger.
+ *
+ * This file is the mechanism only. Who decides and what a failure means:
+ * switch.c under `sysphase run` (hold every tracee first, verify against the
+ * kernel after, fail closed), known.c when recording with known sets (a
+ * failure only costs speed).
  */
 #include "core.h"
 
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
@@ -28,33 +28,16 @@
 
 #define RED_ZONE 128
 
-/* Recording (known sets) or enforcing. */
-static int recording(const tracer_t *t)
-{
-    return t->nknown > 0 || t->unknown_bpf != NULL;
-}
-
-/* A failed switch: enforcing kills the process (fail closed), recording degrades it. */
-static void failed(tracer_t *t, task_t *task, const char *call, int err)
-{
-    if (recording(t)) {
-        known_injected(t, task, 0);
-        return;
-    }
-    core_fail(t, call, err, task->tid);
-    (void)kill(task->tgid, SIGKILL);
-}
-
-int inject_begin(tracer_t *t, task_t *task, const uint8_t *filter, size_t len)
+int inject_begin(tracer_t *t, task_t *task, const uint8_t *filter, size_t len, const char **what)
 {
 #ifdef __x86_64__
+    *what = "seccomp (the next filter)";
     if (filter == NULL || len == 0 || task->entry_arch != ARCH_X86_64)
-        return 0;
+        return EINVAL;
     struct user_regs_struct regs;
     if (ptrace(PTRACE_GETREGS, task->tid, 0, &regs) < 0) {
-        if (errno != ESRCH)
-            core_fail(t, "PTRACE_GETREGS (phase switch)", errno, task->tid);
-        return 0;
+        *what = "PTRACE_GETREGS (phase switch)";
+        return errno;
     }
     uint64_t base = (regs.rsp - RED_ZONE - len - 64) & ~15ULL;
     struct {
@@ -67,15 +50,13 @@ int inject_begin(tracer_t *t, task_t *task, const uint8_t *filter, size_t len)
                               {(void *)(uintptr_t)(base + 16), len}};
     ssize_t w = process_vm_writev(task->tid, local, 2, remote, 2, 0);
     if (w != (ssize_t)(sizeof(prog) + len)) {
-        if (w < 0 && errno == ESRCH)
-            return 0;
-        failed(t, task, "process_vm_writev (the next phase's filter, below the stack pointer)",
-               w < 0 ? errno : EFAULT);
-        return 0;
+        *what = "process_vm_writev (the next filter, below the stack pointer)";
+        return w < 0 ? errno : EFAULT;
     }
     if (task->saved_regs == NULL && (task->saved_regs = malloc(sizeof(regs))) == NULL) {
         core_fail(t, "malloc", ENOMEM, task->tid);
-        return 0;
+        *what = "malloc";
+        return ENOMEM;
     }
     memcpy(task->saved_regs, &regs, sizeof(regs));
     regs.orig_rax = SYS_seccomp;
@@ -83,57 +64,55 @@ int inject_begin(tracer_t *t, task_t *task, const uint8_t *filter, size_t len)
     regs.rsi = SECCOMP_FILTER_FLAG_TSYNC;
     regs.rdx = base;
     if (ptrace(PTRACE_SETREGS, task->tid, 0, &regs) < 0) {
-        if (errno != ESRCH)
-            core_fail(t, "PTRACE_SETREGS (phase switch)", errno, task->tid);
-        return 0;
+        *what = "PTRACE_SETREGS (phase switch)";
+        return errno;
     }
     task->injecting = 1;
     task->inject_ns = now_ns();
-    return 1;
+    return 0;
 #else
     (void)t;
     (void)task;
     (void)filter;
     (void)len;
-    return 0;
+    *what = "seccomp injection (x86_64 only)";
+    return ENOSYS;
 #endif
 }
 
-void inject_finish(tracer_t *t, task_t *task)
+int inject_end(tracer_t *t, task_t *task, int64_t *rval)
 {
 #ifdef __x86_64__
     struct user_regs_struct regs;
     task->injecting = 0;
-    task->in_syscall = 0; /* the trigger call never ran: it runs again below */
-    if (ptrace(PTRACE_GETREGS, task->tid, 0, &regs) < 0) {
-        if (errno != ESRCH)
-            core_fail(t, "PTRACE_GETREGS (phase switch)", errno, task->tid);
-        return;
-    }
-    int ok = regs.rax == 0;
-    if (!ok) {
-        /* -errno, or the tid of a thread TSYNC could not narrow */
-        int64_t rc = (int64_t)regs.rax;
-        failed(t, task,
-               recording(t) ? "seccomp (stacking a recording filter)"
-                            : "seccomp (installing the next phase's filter)",
-               rc < 0 ? (int)-rc : ESRCH);
-        if (!recording(t))
-            return;
-    } else if (recording(t)) {
-        known_injected(t, task, 1);
-    }
+    task->in_syscall = 0; /* the replaced call never ran: it runs again below */
+    if (ptrace(PTRACE_GETREGS, task->tid, 0, &regs) < 0)
+        return errno;
+    *rval = (int64_t)regs.rax; /* 0, -errno, or the tid of a thread TSYNC could not narrow */
     struct user_regs_struct *saved = task->saved_regs;
     saved->rip -= 2; /* back over syscall (0f 05): the call runs again */
     saved->rax = saved->orig_rax;
-    if (ptrace(PTRACE_SETREGS, task->tid, 0, saved) < 0 && errno != ESRCH)
-        core_fail(t, "PTRACE_SETREGS (phase switch)", errno, task->tid);
-    if (!ok)
-        return;
-    t->switches++;
-    t->switch_ns += now_ns() - task->inject_ns;
+    if (ptrace(PTRACE_SETREGS, task->tid, 0, saved) < 0)
+        return errno;
+    task->rerun = task->fired; /* a call that fired a trigger must not fire the next one */
+    task->rerun_nr = (uint32_t)saved->orig_rax;
+    task->rerun_ip = saved->rip + 2; /* where an entry stop of the re-run reports it */
+    (void)t;
+    return 0;
 #else
     (void)t;
     (void)task;
+    *rval = -ENOSYS;
+    return ENOSYS;
 #endif
+}
+
+/* Whether this entry (number NR, reported at instruction pointer IP) is the re-run of a
+ * call an injection replaced: it is not a new call, so it fires no trigger. */
+int inject_is_rerun(task_t *task, uint32_t nr, uint64_t ip)
+{
+    if (!task->rerun || task->rerun_nr != nr || task->rerun_ip != ip)
+        return 0;
+    task->rerun = 0;
+    return 1;
 }

@@ -17,6 +17,7 @@
  */
 #include "core.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,18 +56,9 @@ void known_update(tracer_t *t, task_t *task)
     task->switch_pending = !task->degraded && !same(bpf, len, task->cur_bpf, task->cur_len);
 }
 
-/* At a syscall-entry or seccomp stop: stack the wanted filter now if one is pending.
- * Returns 1 if the call was swapped for seccomp() (it runs again afterwards). */
-int known_inject(tracer_t *t, task_t *task)
-{
-    if (!task->switch_pending || task->injecting || task->degraded)
-        return 0;
-    return inject_begin(t, task, task->want_bpf, task->want_len);
-}
-
 /* After the injected seccomp(): the whole thread group has the filter (TSYNC), or,
  * if it failed, the process and its future children stop at every syscall entry. */
-void known_injected(tracer_t *t, task_t *task, int ok)
+static void stacked(tracer_t *t, task_t *task, int ok)
 {
     for (size_t i = 0; i < t->ntasks; i++) {
         task_t *o = t->tasks[i];
@@ -79,6 +71,38 @@ void known_injected(tracer_t *t, task_t *task, int ok)
         } else {
             o->degraded = 1;
         }
+    }
+}
+
+/* At a syscall-entry or seccomp stop: stack the wanted filter now if one is pending.
+ * Returns 1 if the call was swapped for seccomp() (it runs again afterwards). */
+int known_inject(tracer_t *t, task_t *task)
+{
+    if (!task->switch_pending || task->injecting || task->degraded)
+        return 0;
+    const char *what;
+    int err = inject_begin(t, task, task->want_bpf, task->want_len, &what);
+    if (err == 0)
+        return 1;
+    if (err != ESRCH)
+        stacked(t, task, 0); /* not stacked: this process stops at every entry from now on */
+    return 0;
+}
+
+/* The exit stop of the injected seccomp(): stacked, or degraded. */
+void known_finish(tracer_t *t, task_t *task)
+{
+    int64_t rval = -1;
+    int err = inject_end(t, task, &rval);
+    if (err == ESRCH)
+        return;
+    if (err != 0)
+        core_fail(t, "PTRACE_SETREGS (stacking a recording filter)", err, task->tid);
+    int ok = err == 0 && rval == 0;
+    stacked(t, task, ok);
+    if (ok) {
+        t->switches++;
+        t->switch_ns += now_ns() - task->inject_ns;
     }
 }
 

@@ -29,11 +29,12 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TRACE_OPTIONS                                                                              \
     (PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |      \
-     PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT)
+     PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT | PTRACE_O_TRACEVFORKDONE)
 
 #define NR_CLONE_X86_64 56
 #define NR_CLONE_I386 120
@@ -143,13 +144,21 @@ static void detach(tracer_t *t, task_t *task, int sig)
         core_fail(t, "PTRACE_DETACH", errno, task->tid);
     count_unfinished(t, task);
     end_node(t, task, END_DETACHED, 0);
+    switch_forget(t, task);
     task_del(t, task);
 }
 
-static void resume(tracer_t *t, task_t *task, int sig)
+/* Let a stopped task go on: resume it (passing SIG), or, in a group-stop, listen. */
+void let_go(tracer_t *t, task_t *task, int sig, int how)
 {
     if (t->draining && t->attach) {
         detach(t, task, sig);
+        return;
+    }
+    task->run_fphase = task->fphase; /* what a process it creates from now on inherits */
+    if (how == HOLD_LISTEN) {
+        if (ptrace(PTRACE_LISTEN, task->tid, 0, 0) < 0 && errno != ESRCH)
+            core_fail(t, "PTRACE_LISTEN", errno, task->tid);
         return;
     }
     int req;
@@ -163,16 +172,26 @@ static void resume(tracer_t *t, task_t *task, int sig)
     } else {
         /* enforcing: after a process's last phase switch, only events (fork, exec, exit) */
         int done = t->nphase_filters > 0 && task->trig_pos >= t->ntriggers && !task->injecting &&
-                   !task->inject_phase;
+                   !switch_owed(t, task);
         req = t->no_syscall_stops || done ? PTRACE_CONT : PTRACE_SYSCALL;
+        if (req == PTRACE_CONT)
+            task->rerun = 0; /* no entry stop will show the re-run of a replaced call */
     }
     if (ptrace(req, task->tid, 0, sig) < 0 && errno != ESRCH)
         core_fail(t, "PTRACE_SYSCALL", errno, task->tid);
 }
 
+/* Resume a stopped task, unless a phase switch in progress keeps it stopped. */
+static void resume(tracer_t *t, task_t *task, int sig)
+{
+    if (!switch_holds(t, task, sig, HOLD_RESUME, 0))
+        let_go(t, task, sig, HOLD_RESUME);
+}
+
 static void start_drain(tracer_t *t)
 {
     t->draining = 1;
+    switch_abandon(t); /* held tasks go: they are killed (or detached) below */
     for (size_t i = 0; i < t->ntasks; i++) {
         task_t *task = t->tasks[i];
         if (task->tid == 0)
@@ -205,14 +224,19 @@ static uint64_t clone_flags(task_t *task)
     return 0;
 }
 
-/* A syscall entry, seen at a syscall-entry stop or at the filter's TRACE stop. */
-static void on_entry(tracer_t *t, task_t *task, uint8_t arch, uint32_t nr, const uint64_t *args)
+/* A syscall entry, seen at a syscall-entry stop or at the filter's TRACE stop; IP is where
+ * the stop reports it. The re-run of a call an injection replaced is the same call: it
+ * fires no trigger again. */
+static void on_entry(tracer_t *t, task_t *task, uint8_t arch, uint32_t nr, const uint64_t *args,
+                     uint64_t ip)
 {
+    int rerun = inject_is_rerun(task, nr, ip);
     task->in_syscall = 1;
     task->entry_arch = arch;
     task->entry_nr = nr;
     task->entry_arg0 = args[0];
-    task->in_marker = (uint8_t)phases_on_entry(t, task, args);
+    task->fired = 0;
+    task->in_marker = rerun ? 0 : (uint8_t)phases_on_entry(t, task, args);
     task->entry_key = counter_key(task->node, task->phase, arch, nr);
     if (arch < ARCH_COUNT && nr < t->arg_watch_len[arch] && !task->in_marker) {
         uint8_t watch = t->arg_watch[arch][nr];
@@ -251,8 +275,12 @@ static uint32_t nr32(uint64_t nr)
 static void on_syscall_stop(tracer_t *t, task_t *task)
 {
     if (task->injecting) { /* the exit of the seccomp() we injected */
-        inject_finish(t, task);
-        resume(t, task, 0);
+        if (t->seccomp_stops == STOPS_SYSCALL) {
+            switch_finish(t, task);
+        } else {
+            known_finish(t, task);
+            resume(t, task, 0);
+        }
         return;
     }
     struct __ptrace_syscall_info info;
@@ -266,7 +294,7 @@ static void on_syscall_stop(tracer_t *t, task_t *task)
         if (task->degraded) {
             uint64_t nr = info.entry.nr;
             uint8_t arch = arch_code(info.arch, &nr);
-            on_entry(t, task, arch, nr32(nr), info.entry.args);
+            on_entry(t, task, arch, nr32(nr), info.entry.args, info.instruction_pointer);
             if (t->seccomp_stops == STOPS_SECCOMP)
                 count_at_entry(t, task);
         } else {
@@ -277,12 +305,12 @@ static void on_syscall_stop(tracer_t *t, task_t *task)
     } else if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
         uint64_t nr = info.entry.nr;
         uint8_t arch = arch_code(info.arch, &nr);
-        on_entry(t, task, arch, nr32(nr), info.entry.args);
-        if (task->inject_phase) {
-            uint16_t phase = task->inject_phase;
-            task->inject_phase = 0;
-            inject_begin(t, task, t->phase_filters[phase], t->phase_filter_lens[phase]);
-        }
+        on_entry(t, task, arch, nr32(nr), info.entry.args, info.instruction_pointer);
+        /* enforcing: a process that owes a switch makes it before this call runs */
+        if (switch_owed(t, task) && switch_request(t, task))
+            return;
+        if (switch_running(t) && switch_holds(t, task, 0, HOLD_RESUME, 1))
+            return;
     } else if (info.op == PTRACE_SYSCALL_INFO_EXIT && task->in_syscall && task->in_marker) {
         task->in_syscall = 0; /* SYSPHASE_MARK: a phase boundary, not a call of the program */
         task->in_marker = 0;
@@ -327,6 +355,10 @@ static void on_new_task_event(tracer_t *t, task_t *task, int event)
     ct->node = node;
     ct->tgid = tgid;
     phases_inherit(ct, task);
+    if (kind != KIND_THREAD)
+        ct->fphase = task->run_fphase; /* the filter the creating thread ran under */
+    if (kind == KIND_VFORK)
+        task->in_vfork = 1; /* runs no code until the child execs or exits (VFORK_DONE) */
     node_enter_phase(t, node, ct->phase);
     if (ct->awaiting) { /* its first stop came first: let it run now */
         ct->awaiting = 0;
@@ -355,6 +387,7 @@ static void on_exec(tracer_t *t, task_t *task)
         if (execer != NULL) {
             count_unfinished(t, task);
             end_node(t, task, END_VANISHED, 0);
+            switch_forget(t, task);
             task_del(t, task);
             task_move(t, execer, tid);
             task = execer;
@@ -401,7 +434,7 @@ static void on_seccomp(tracer_t *t, task_t *task)
             c->calls++;
         return;
     }
-    on_entry(t, task, arch, nr32(nr), info.seccomp.args);
+    on_entry(t, task, arch, nr32(nr), info.seccomp.args, info.instruction_pointer);
     if (known_inject(t, task)) { /* swapped for seccomp(): it runs again, in its new phase */
         task->in_syscall = 0;
         task->in_marker = 0;
@@ -464,6 +497,7 @@ static void on_stop(tracer_t *t, pid_t pid, int status)
     }
     int sig = WSTOPSIG(status);
     int event = (int)((unsigned)status >> 16);
+    task->in_vfork = 0; /* it stopped: it is out of its vfork */
     if (sig == (SIGTRAP | 0x80)) {
         on_syscall_stop(t, task);
         return;
@@ -472,7 +506,9 @@ static void on_stop(tracer_t *t, pid_t pid, int status)
     case 0: /* signal-delivery-stop: pass the signal on, unless it marks a phase */
         if (sig == SIGSYS && t->filter != NULL && t->seccomp_stops == STOPS_SYSCALL)
             on_seccomp_sigsys(t, task);
-        resume(t, task, phases_on_signal(t, task, sig) ? 0 : sig);
+        sig = phases_on_signal(t, task, sig) ? 0 : sig;
+        switch_begin_at_stop(t, task); /* a breakpoint or the phase signal: hold the program */
+        resume(t, task, sig);
         return;
     case PTRACE_EVENT_FORK:
     case PTRACE_EVENT_VFORK:
@@ -488,11 +524,10 @@ static void on_stop(tracer_t *t, pid_t pid, int status)
     case PTRACE_EVENT_STOP:
         if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
             /* group-stop: stay stopped, but let SIGCONT and SIGKILL through */
-            if (t->draining && t->attach) {
+            if (t->draining && t->attach)
                 detach(t, task, 0);
-            } else if (ptrace(PTRACE_LISTEN, pid, 0, 0) < 0 && errno != ESRCH) {
-                core_fail(t, "PTRACE_LISTEN", errno, pid);
-            }
+            else if (!switch_holds(t, task, 0, HOLD_LISTEN, 0))
+                let_go(t, task, 0, HOLD_LISTEN);
             return;
         }
         if (task->awaiting)
@@ -501,9 +536,11 @@ static void on_stop(tracer_t *t, pid_t pid, int status)
     case PTRACE_EVENT_SECCOMP:
         on_seccomp(t, task);
         break;
-    case PTRACE_EVENT_EXIT:
+    case PTRACE_EVENT_EXIT: /* it runs no code of the program again: never held */
         on_exit_event(t, task);
-        break;
+        switch_forget(t, task);
+        let_go(t, task, 0, HOLD_RESUME);
+        return;
     default:
         break;
     }
@@ -522,6 +559,7 @@ static void on_gone(tracer_t *t, pid_t pid, int status)
         end_node(t, task, END_SIGNALED, WTERMSIG(status));
     if (pid == t->root)
         t->root_status = status;
+    switch_forget(t, task);
     task_del(t, task);
 }
 
@@ -715,6 +753,7 @@ int loop_attach(tracer_t *t, pid_t pid)
 
 int loop_run(tracer_t *t)
 {
+    uint64_t nap_ns = 2000;
     t->tstate = PyEval_SaveThread();
     while (t->live_tasks > 0) {
         if (g_stop_signal && !t->interrupted)
@@ -727,7 +766,19 @@ int loop_run(tracer_t *t)
             adopt_orphans(t);
         int status;
         pid_t pid;
-        if (t->nevents > 0) {
+        if (switch_running(t)) {
+            /* a phase switch holds the program: wait with a deadline (switch.c) */
+            pid = waitpid(-1, &status, __WALL | WNOHANG);
+            if (pid == 0) {
+                switch_check_deadline(t);
+                struct timespec ts = {0, (long)nap_ns};
+                (void)nanosleep(&ts, NULL); /* EINTR: a stop signal, seen at the top */
+                if (nap_ns < 1000000)
+                    nap_ns *= 2;
+                continue;
+            }
+            nap_ns = 2000;
+        } else if (t->nevents > 0) {
             pid = waitpid(-1, &status, __WALL | WNOHANG);
             if (pid == 0) { /* about to block: show what we have */
                 flush_with_gil(t);

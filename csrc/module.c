@@ -58,18 +58,18 @@ static char **to_strv(PyObject *seq, const char *what)
     return v;
 }
 
-/* Append (node, phase, arch, nr, calls, errors, time_ns, unfinished) per counter. */
+/* Append (node, phase, arch, nr, calls, errors, time_ns, unfinished, in_flight) per counter. */
 static int counters_fill(PyObject *list, const counter_table_t *tab)
 {
     for (size_t i = 0; i < tab->cap; i++) {
         const counter_t *c = &tab->slots[i];
         if (c->key == 0)
             continue;
-        PyObject *o =
-            Py_BuildValue("(iiiiKKKK)", (int)(c->key >> 32) - 1, (int)((c->key >> 20) & 0xfff),
-                          (int)((c->key >> 16) & 0xf), (int)(c->key & 0xffff),
-                          (unsigned long long)c->calls, (unsigned long long)c->errors,
-                          (unsigned long long)c->time_ns, (unsigned long long)c->unfinished);
+        PyObject *o = Py_BuildValue(
+            "(iiiiKKKKK)", (int)(c->key >> 32) - 1, (int)((c->key >> 20) & 0xfff),
+            (int)((c->key >> 16) & 0xf), (int)(c->key & 0xffff), (unsigned long long)c->calls,
+            (unsigned long long)c->errors, (unsigned long long)c->time_ns,
+            (unsigned long long)c->unfinished, (unsigned long long)c->in_flight);
         if (o == NULL || PyList_Append(list, o) < 0) {
             Py_XDECREF(o);
             return -1;
@@ -96,7 +96,9 @@ static PyObject *build_result(tracer_t *t)
     if (nodes == NULL || images == NULL || counts == NULL || names == NULL)
         goto fail;
     for (size_t i = 0; i < t->nphase_names; i++) {
-        PyObject *o = Py_BuildValue("(ss)", t->phase_names[i].name, t->phase_names[i].trigger);
+        /* a marker's name is the program's bytes: decoded as file names are (surrogateescape) */
+        PyObject *name = PyUnicode_DecodeFSDefault(t->phase_names[i].name);
+        PyObject *o = name == NULL ? NULL : Py_BuildValue("(Ns)", name, t->phase_names[i].trigger);
         if (o == NULL)
             goto fail;
         PyList_SET_ITEM(names, (Py_ssize_t)i, o);
@@ -125,8 +127,8 @@ static PyObject *build_result(tracer_t *t)
     }
     for (size_t i = 0; i < t->nimages; i++) {
         image_t *im = &t->images[i];
-        PyObject *o = Py_BuildValue("(y#y#)", im->exe, (Py_ssize_t)strlen(im->exe), im->argv,
-                                    (Py_ssize_t)im->argv_len);
+        PyObject *o = Py_BuildValue("(y#y#s)", im->exe, (Py_ssize_t)strlen(im->exe), im->argv,
+                                    (Py_ssize_t)im->argv_len, im->build_id);
         if (o == NULL)
             goto fail;
         PyList_SET_ITEM(images, (Py_ssize_t)i, o);
@@ -221,8 +223,9 @@ static char **to_strv_utf8(PyObject *seq)
     return v;
 }
 
-/* phase_names: [(name, trigger)] for ids 0..; triggers: [("syscall", arch, nr) |
- * ("breakpoint", exe bytes, offset)]; signal_names: [str] for phase-signal phases. */
+/* phase_names: [(name, trigger)] for ids 0..; triggers: [("syscall", arch, nr, phase,
+ * program, program_id) | ("breakpoint", exe bytes, offset, phase, program, program_id)];
+ * signal_names: [str] for phase-signal phases. */
 static int load_phases(tracer_t *t, PyObject *names, PyObject *triggers, PyObject *signal_names)
 {
     if (names != Py_None) {
@@ -259,17 +262,18 @@ static int load_phases(tracer_t *t, PyObject *names, PyObject *triggers, PyObjec
         for (Py_ssize_t i = 0; i < n; i++) {
             PyObject *item = PySequence_Fast_GET_ITEM(fast, i);
             trigger_t *tr = &t->triggers[t->ntriggers];
-            const char *kind, *exe, *program;
+            const char *kind, *exe, *program, *program_id;
             int arch;
             unsigned int nr, phase;
             unsigned long long off;
-            if (PyArg_ParseTuple(item, "siIIy", &kind, &arch, &nr, &phase, &program) &&
+            if (PyArg_ParseTuple(item, "siIIyy", &kind, &arch, &nr, &phase, &program,
+                                 &program_id) &&
                 strcmp(kind, "syscall") == 0) {
                 tr->kind = TRIG_SYSCALL;
                 tr->arch = (uint8_t)arch;
                 tr->nr = nr;
-            } else if ((PyErr_Clear(),
-                        PyArg_ParseTuple(item, "syKIy", &kind, &exe, &off, &phase, &program)) &&
+            } else if ((PyErr_Clear(), PyArg_ParseTuple(item, "syKIyy", &kind, &exe, &off, &phase,
+                                                        &program, &program_id)) &&
                        strcmp(kind, "breakpoint") == 0) {
                 tr->kind = TRIG_BREAKPOINT;
                 tr->offset = off;
@@ -291,7 +295,8 @@ static int load_phases(tracer_t *t, PyObject *names, PyObject *triggers, PyObjec
                 PyErr_SetString(PyExc_ValueError, "a trigger's phase must be a named phase id");
                 return -1;
             }
-            if (*program && (tr->program = strdup(program)) == NULL) {
+            if ((*program && (tr->program = strdup(program)) == NULL) ||
+                (*program_id && (tr->program_id = strdup(program_id)) == NULL)) {
                 Py_DECREF(fast);
                 PyErr_NoMemory();
                 return -1;
@@ -310,9 +315,9 @@ static int load_phases(tracer_t *t, PyObject *names, PyObject *triggers, PyObjec
     return 0;
 }
 
-/* phase_filters: [bytes] indexed by phase id, b"" where none (copied); enforce_exe: the
- * program whose phase-signal phases are enforced. */
-static int load_phase_filters(tracer_t *t, PyObject *filters, const char *exe)
+/* phase_filters: [bytes] indexed by phase id, b"" where none (copied); enforce_exe (or a
+ * program with build-id enforce_id): the program whose phase-signal phases are enforced. */
+static int load_phase_filters(tracer_t *t, PyObject *filters, const char *exe, const char *id)
 {
     if (filters == Py_None)
         return 0;
@@ -323,7 +328,8 @@ static int load_phase_filters(tracer_t *t, PyObject *filters, const char *exe)
     t->phase_filters = calloc((size_t)n + 1, sizeof(uint8_t *));
     t->phase_filter_lens = calloc((size_t)n + 1, sizeof(size_t));
     if (t->phase_filters == NULL || t->phase_filter_lens == NULL ||
-        (exe != NULL && *exe && (t->enforce_exe = strdup(exe)) == NULL)) {
+        (exe != NULL && *exe && (t->enforce_exe = strdup(exe)) == NULL) ||
+        (id != NULL && *id && (t->enforce_id = strdup(id)) == NULL)) {
         Py_DECREF(fast);
         PyErr_NoMemory();
         return -1;
@@ -409,8 +415,8 @@ PyDoc_STRVAR(trace_doc,
              "trace($module, path, argv, envp, *, pid=0, sink=None, arg_kinds=None, batch=256, "
              "phase_names=None, triggers=None, phase_signal=0, signal_names=None, arg_watch=None, "
              "filter=None, syscall_stops=True, complain=False, phase_filters=None, "
-             "enforce_exe=b'', seccomp_stops=0, no_new_privs=True, known_filters=None, "
-             "unknown_filter=None)\n"
+             "enforce_exe=b'', enforce_id=b'', seccomp_stops=0, no_new_privs=True, "
+             "known_filters=None, unknown_filter=None)\n"
              "--\n\n"
              "Spawn path with argv and envp (bytes), or attach to pid (path None), and\n"
              "trace the whole tree until every tracee is gone or the tracer gets\n"
@@ -422,11 +428,11 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
     static char *kwlist[] = {
-        "path",           "argv",        "envp",          "pid",           "sink",
-        "arg_kinds",      "batch",       "phase_names",   "triggers",      "phase_signal",
-        "signal_names",   "arg_watch",   "filter",        "syscall_stops", "complain",
-        "phase_filters",  "enforce_exe", "seccomp_stops", "no_new_privs",  "known_filters",
-        "unknown_filter", NULL};
+        "path",          "argv",           "envp",        "pid",           "sink",
+        "arg_kinds",     "batch",          "phase_names", "triggers",      "phase_signal",
+        "signal_names",  "arg_watch",      "filter",      "syscall_stops", "complain",
+        "phase_filters", "enforce_exe",    "enforce_id",  "seccomp_stops", "no_new_privs",
+        "known_filters", "unknown_filter", NULL};
     PyObject *path_obj, *argv_obj, *envp_obj, *sink = Py_None, *kinds = Py_None;
     PyObject *names = Py_None, *triggers = Py_None, *signal_names = Py_None, *watch = Py_None;
     int pid = 0, phase_signal = 0, syscall_stops = 1, complain = 0, seccomp_stops = 0;
@@ -434,13 +440,13 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
     PyObject *known = Py_None, *unknown = Py_None;
     Py_buffer filter = {0};
     PyObject *phase_filters = Py_None;
-    const char *enforce_exe = NULL;
+    const char *enforce_exe = NULL, *enforce_id = NULL;
     Py_ssize_t batch = 256;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$iOOnOOiOOz*ppOyipOO", kwlist, &path_obj,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$iOOnOOiOOz*ppOyyipOO", kwlist, &path_obj,
                                      &argv_obj, &envp_obj, &pid, &sink, &kinds, &batch, &names,
                                      &triggers, &phase_signal, &signal_names, &watch, &filter,
                                      &syscall_stops, &complain, &phase_filters, &enforce_exe,
-                                     &seccomp_stops, &no_new_privs, &known, &unknown))
+                                     &enforce_id, &seccomp_stops, &no_new_privs, &known, &unknown))
         return NULL;
     if (sink != Py_None && !PyCallable_Check(sink)) {
         PyErr_SetString(PyExc_TypeError, "sink must be callable or None");
@@ -487,7 +493,7 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
         t.filter = filter.buf;
         t.filter_len = (size_t)filter.len;
     }
-    if (load_phase_filters(&t, phase_filters, enforce_exe) < 0 ||
+    if (load_phase_filters(&t, phase_filters, enforce_exe, enforce_id) < 0 ||
         load_known(&t, known, unknown) < 0)
         goto out;
     if ((t.nknown > 0 || t.unknown_bpf != NULL) &&
@@ -560,9 +566,11 @@ out:
     free(t.phase_filters);
     free(t.phase_filter_lens);
     free(t.enforce_exe);
+    free(t.enforce_id);
     for (size_t i = 0; i < t.ntriggers; i++) {
         free(t.triggers[i].exe);
         free(t.triggers[i].program);
+        free(t.triggers[i].program_id);
     }
     free(t.triggers);
     if (t.signal_phase_names != NULL) {
@@ -598,6 +606,21 @@ PyMODINIT_FUNC PyInit__core(void)
     PyObject *m = PyModule_Create(&core_module);
     if (m == NULL)
         return NULL;
+    if (core_error_type == NULL) {
+        core_error_type = PyErr_NewExceptionWithDoc(
+            "sysphase._core.CoreError",
+            "A call of the tracer failed: .call names it, .pid the process it was about (0: "
+            "none), .errno and .strerror as in OSError.",
+            PyExc_OSError, NULL);
+        if (core_error_type == NULL) {
+            Py_DECREF(m);
+            return NULL;
+        }
+    }
+    if (PyModule_AddObjectRef(m, "CoreError", core_error_type) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     if (PyModule_AddIntConstant(m, "ARCH_X86_64", ARCH_X86_64) < 0 ||
         PyModule_AddIntConstant(m, "ARCH_I386", ARCH_I386) < 0 ||
         PyModule_AddIntConstant(m, "ARCH_X32", ARCH_X32) < 0 ||

@@ -104,6 +104,8 @@ void phases_inherit(task_t *child, const task_t *parent)
     child->want_len = parent->want_len;
     child->switch_pending = parent->switch_pending;
     child->degraded = parent->degraded;
+    child->target = parent->target;
+    child->fphase = parent->fphase; /* a new process: the caller sets what it inherited */
 }
 
 /* Copy the per-process fields of task to every thread of its group and
@@ -121,10 +123,59 @@ static void group_sync(tracer_t *t, task_t *task)
     }
 }
 
+/* The call thread O of a recorded process is in, from the tracer's own state (entry and
+ * exit stops) or from /proc (seccomp stops only show entries): 0 and the call, or -1. */
+static int call_in_progress(tracer_t *t, task_t *o, uint8_t *arch, uint32_t *nr)
+{
+    if (t->seccomp_stops == STOPS_SYSCALL) {
+        if (!o->in_syscall || o->in_marker)
+            return -1;
+        *arch = o->entry_arch;
+        *nr = o->entry_nr;
+        return 0;
+    }
+    char path[64], buf[64];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", (int)o->tgid, (int)o->tid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    int ok = fgets(buf, sizeof(buf), f) != NULL;
+    fclose(f);
+    char *end;
+    long n = ok ? strtol(buf, &end, 10) : -1;
+    if (!ok || end == buf || n < 0)
+        return -1; /* "running", or blocked outside a call ("-1 ...") */
+    *arch = (n & 0x40000000L) ? ARCH_X32 : ARCH_X86_64;
+    *nr = (uint32_t)(n & ~0x40000000L);
+    return 0;
+}
+
+/* Recording: TASK's process enters a new phase. A call another of its threads is in then
+ * (blocked in futex, accept, ioctl...) belongs to the new phase too: under `sysphase run`
+ * the switch stops every thread, and the kernel restarts such a call under the new
+ * phase's filter. Counted as in_flight in the new phase. */
+static void count_in_flight(tracer_t *t, task_t *task)
+{
+    if (t->nphase_filters > 0)
+        return; /* enforcing or complaining: nothing to learn */
+    for (size_t i = 0; i < t->ntasks; i++) {
+        task_t *o = t->tasks[i];
+        uint8_t arch;
+        uint32_t nr;
+        if (o->tid == 0 || o == task || o->tgid != task->tgid || o->node < 0 ||
+            call_in_progress(t, o, &arch, &nr) < 0)
+            continue;
+        counter_t *c = counter_get(t, &t->counters, counter_key(o->node, task->phase, arch, nr));
+        if (c != NULL)
+            c->in_flight++;
+    }
+}
+
 void phase_switch_group(tracer_t *t, task_t *task, uint16_t phase)
 {
     task->phase = phase;
     group_sync(t, task);
+    count_in_flight(t, task);
 }
 
 static const char *node_exe(tracer_t *t, int32_t node)
@@ -134,13 +185,23 @@ static const char *node_exe(tracer_t *t, int32_t node)
     return t->images[t->nodes[node].image].exe;
 }
 
-/* The index of the first trigger at or after FROM that applies to processes running EXE
- * (ntriggers if none): a process's triggers are sequential, in the order given. */
-static uint16_t first_trigger(tracer_t *t, const char *exe, size_t from)
+static const char *node_id(tracer_t *t, int32_t node)
 {
-    for (size_t i = from; i < t->ntriggers; i++)
-        if (t->triggers[i].program == NULL || strcmp(t->triggers[i].program, exe) == 0)
+    if (node < 0 || t->nodes[node].image < 0)
+        return "";
+    return t->images[t->nodes[node].image].build_id;
+}
+
+/* The index of the first trigger at or after FROM that applies to the program TASK runs
+ * (by path or build-id; ntriggers if none): a process's triggers are sequential. */
+static uint16_t first_trigger(tracer_t *t, task_t *task, size_t from)
+{
+    const char *exe = node_exe(t, task->node), *id = node_id(t, task->node);
+    for (size_t i = from; i < t->ntriggers; i++) {
+        trigger_t *tr = &t->triggers[i];
+        if (tr->program == NULL || identity_matches(exe, id, tr->program, tr->program_id))
             return (uint16_t)i;
+    }
     return (uint16_t)t->ntriggers;
 }
 
@@ -159,7 +220,7 @@ static void bp_arm(tracer_t *t, task_t *task)
     trigger_t *tr = &t->triggers[task->trig_pos];
     node_t *n = &t->nodes[task->node];
     if (tr->kind != TRIG_BREAKPOINT || n->load_base == 0 ||
-        strcmp(node_exe(t, task->node), tr->exe) != 0)
+        !identity_matches(node_exe(t, task->node), node_id(t, task->node), tr->exe, tr->program_id))
         return;
     uint64_t addr = n->load_base + tr->offset;
     errno = 0;
@@ -187,11 +248,13 @@ static void bp_arm(tracer_t *t, task_t *task)
 
 static void advance(tracer_t *t, task_t *task)
 {
+    task->fired = 1;
     task->phase = t->triggers[task->trig_pos].phase;
-    task->trig_pos = first_trigger(t, node_exe(t, task->node), task->trig_pos + 1u);
-    group_sync(t, task);
+    task->trig_pos = first_trigger(t, task, task->trig_pos + 1u);
     if (has_filter(t, task->phase))
-        task->inject_phase = task->phase; /* this thread installs it (TSYNC) */
+        task->target = task->phase; /* enforcing: owed before any thread's next call */
+    group_sync(t, task);
+    count_in_flight(t, task);
     bp_arm(t, task);
 }
 
@@ -274,12 +337,15 @@ int phases_on_signal(tracer_t *t, task_t *task, int sig)
     else
         snprintf(name, sizeof(name), "phase-%u", (unsigned)task->sig_count);
     snprintf(trigger, sizeof(trigger), "signal:%d", sig);
-    phase_switch_group(t, task, (uint16_t)phase_intern(t, name, trigger));
-    /* enforcing signal-triggered phases: install phase sig_count's filter at this
-     * thread's next syscall entry (never from inside a signal-delivery stop) */
+    task->phase = (uint16_t)phase_intern(t, name, trigger);
+    /* enforcing signal-triggered phases of the program run started: the filter is owed
+     * before any thread's next call (switch.c holds the program until then) */
     if (has_filter(t, task->phase) && t->enforce_exe != NULL &&
-        strcmp(node_exe(t, task->node), t->enforce_exe) == 0)
-        task->inject_phase = task->phase;
+        identity_matches(node_exe(t, task->node), node_id(t, task->node), t->enforce_exe,
+                         t->enforce_id))
+        task->target = task->phase;
+    group_sync(t, task);
+    count_in_flight(t, task);
     return 1;
 }
 
@@ -326,7 +392,9 @@ void phases_on_exec(tracer_t *t, task_t *task)
         const char *base = strrchr(exe, '/');
         task->phase = (uint16_t)phase_intern(t, base ? base + 1 : exe, "exec");
     }
-    task->trig_pos = first_trigger(t, exe, 0);
+    task->trig_pos = first_trigger(t, task, 0);
+    task->target = task->fphase; /* filters survive exec; the new program owes no switch */
+    task->rerun = 0;
     task->sig_count = 0;
     task->bp_addr = 0;
     task->nformer = 0;

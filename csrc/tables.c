@@ -201,6 +201,7 @@ int32_t image_read(tracer_t *t, pid_t pid)
     exe[n] = '\0';
     image_t *im = &t->images[t->nimages];
     im->exe = strdup(exe);
+    identity_read(pid, im->build_id, sizeof(im->build_id));
     snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
     im->argv_len = 0;
     im->argv = read_file(path, &im->argv_len);

@@ -11,6 +11,12 @@ STOPS_SYSCALL: int
 STOPS_SECCOMP: int
 STOPS_SECCOMP_EXIT: int
 
+class CoreError(OSError):
+    """A call of the tracer failed: ``call`` names it, ``pid`` the process (0: none)."""
+
+    call: str
+    pid: int
+
 def trace(
     path: bytes | None,
     argv: list[bytes],
@@ -30,6 +36,7 @@ def trace(
     complain: bool = False,
     phase_filters: Sequence[bytes] | None = None,
     enforce_exe: bytes = b"",
+    enforce_id: bytes = b"",
     seccomp_stops: int = 0,
     no_new_privs: bool = True,
     known_filters: Sequence[tuple[bytes, str, bytes]] | None = None,

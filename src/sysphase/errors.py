@@ -60,6 +60,18 @@ class PolicyError(SysphaseError):
     """A policy cannot be generated, compiled or installed."""
 
 
+class SwitchRefused(SysphaseError):
+    """An enforcing phase switch could not be made or verified; the program was killed.
+
+    The message says why (a filter of the program answered seccomp(), a thread died or
+    did not stop, a process runs untraced, ...); ``pid`` is the switching thread.
+    """
+
+    def __init__(self, message: str, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
 class PatchError(SysphaseError):
     """A binary cannot be patched: a tool is missing, or gcc or patchelf failed."""
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sysphase.model import syscalls
 from sysphase.model.profile import Profile
 from sysphase.policy import bpf_sim
-from sysphase.policy.generate import ALWAYS_ADDED, THREAD_START, generate
+from sysphase.policy.generate import ALWAYS_ADDED, generate
 from tests.unit.test_profile import profiles
 
 ALLOW = 0x7FFF0000
@@ -63,7 +63,7 @@ def test_filter_allows_exactly_the_policy(seccomp, p: Profile) -> None:
     allowed = first.syscall_names()
     # the widest phase holds every call the tree recorded, plus the documented additions
     assert _recorded(p) | set(ALWAYS_ADDED) <= allowed
-    assert allowed - _recorded(p) - set(ALWAYS_ADDED) <= {"prctl", "seccomp"} | set(THREAD_START)
+    assert allowed - _recorded(p) - set(ALWAYS_ADDED) <= {"prctl", "seccomp"}
     for phase in policy.root_program.phases:
         bpf = seccomp.compile_filter(phase.allow_list(), "kill", phase=phase.name)
         want = {syscalls.number("x86_64", n) for n in phase.syscall_names()}

@@ -12,9 +12,12 @@ the ptrace path returns (times are not measured: every ``time_ns`` is 0).
 How a run goes:
 
 1. the BPF object is compiled once per source version with ``clang -target
-   bpf`` into a cache (``$XDG_CACHE_HOME/sysphase`` or ``~/.cache/sysphase``);
-2. it is loaded (field offsets relocated against ``/sys/kernel/btf/vmlinux``)
-   and its programs attached, before anything is spawned;
+   bpf`` into a cache (``$XDG_CACHE_HOME/sysphase`` or ``~/.cache/sysphase``,
+   created 0700), used only while it is checked: no symbolic link, owned by
+   the effective uid, writable by no one else (:func:`object_path`);
+2. it is read from a descriptor checked the same way and loaded from those
+   bytes (field offsets relocated against ``/sys/kernel/btf/vmlinux``), and
+   its programs attached, before anything is spawned;
 3. the child is forked and waits on a pipe; its pid goes into the ``tasks``
    map, armed (nothing is counted until its first exec); then it execs. The
    kernel adds every child and thread of a tracked task at fork;
@@ -36,6 +39,7 @@ import errno
 import os
 import shutil
 import signal
+import stat
 import sys
 import time
 import zlib
@@ -49,10 +53,19 @@ from typing import Final
 from sysphase.errors import BackendUnavailable, ProgramNotExecutable, ProgramNotFound, TracerError
 from sysphase.model.events import I386, X32, X86_64
 from sysphase.model.tree import END_BY_CODE, KIND_BY_CODE, Count, Node, ProcessTree
+from sysphase.report.escape import terminal_safe
 
+from . import files
 from .tracer import X32_BIT, TraceResult, resolve_program
 
-__all__ = ["EbpfResult", "check_available", "object_path", "trace_command", "warn_lost"]
+__all__ = [
+    "EbpfResult",
+    "check_available",
+    "object_path",
+    "read_object",
+    "trace_command",
+    "warn_lost",
+]
 
 SOURCE: Final = Path(__file__).resolve().parent.parent / "bpf" / "counts.bpf.c"
 LIBRARY: Final = "libbpf.so.1"
@@ -185,20 +198,202 @@ def _cache_dir() -> Path:
     return Path(base) / "sysphase"
 
 
-def object_path() -> Path:
-    """The compiled BPF object, built into the cache once per source and flags.
-
-    Where the cache cannot be written, it is built into a new private
-    temporary directory for this run (never into a shared, guessable path:
-    whoever can write the object decides what root loads into the kernel).
-    """
+def _object_name() -> str:
+    """The object's file name: one per source and compiler flags."""
     key = SOURCE.read_bytes() + " ".join(compile_flags()).encode()
-    name = f"counts-{zlib.crc32(key):08x}-{len(key)}.bpf.o"
-    target = _cache_dir() / name
-    if target.exists():
-        return target
-    import subprocess  # only to build: not on every run's start-up path
+    return f"counts-{zlib.crc32(key):08x}-{len(key)}.bpf.o"
+
+
+class _Untrusted(Exception):
+    """A cache directory or object that someone other than this user could have written.
+
+    The message says what it is, to follow a path: ``owned by uid 1000, not 0``.
+    """
+
+
+_WRITERS: Final = {0o020: "its group", 0o002: "others", 0o022: "its group and others"}
+
+
+def _check_owner_and_mode(st: os.stat_result) -> None:
+    """_Untrusted unless owned by the effective uid and writable by no one else."""
+    euid = os.geteuid()
+    if st.st_uid != euid:
+        raise _Untrusted(f"owned by uid {st.st_uid}, not {euid}")
+    if st.st_mode & 0o022:
+        who = _WRITERS[st.st_mode & 0o022]
+        raise _Untrusted(f"writable by {who} (mode {stat.S_IMODE(st.st_mode):04o})")
+
+
+def _not_followed(err: OSError, path: str | Path) -> _Untrusted | None:
+    """Why an O_NOFOLLOW open of a directory failed, if a symbolic link or a file was met."""
+    if err.errno not in (errno.ELOOP, errno.ENOTDIR):
+        return None
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return _Untrusted(os.strerror(err.errno))
+    return _Untrusted("a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a directory")
+
+
+def _open_dir(path: str | Path) -> int:
+    """A descriptor of the directory ``path`` once it is checked: _Untrusted if it is not.
+
+    Opened without following a symbolic link (O_NOFOLLOW) and checked on the open
+    descriptor (owned by the effective uid, writable by no one else), so
+    nothing swapped in between the check and the use can pass.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as err:
+        why = _not_followed(err, path)
+        if why is None:
+            raise
+        raise why from None
+    try:
+        _check_owner_and_mode(os.fstat(fd))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _read_object(dir_fd: int, name: str) -> bytes:
+    """The bytes of object ``name`` in a checked directory, once the object is checked.
+
+    Opened relative to the directory's descriptor without following a symbolic
+    link (and without blocking on a FIFO), checked on the open descriptor (a
+    regular file, owned by the effective uid, writable by no one else), and read
+    from that descriptor: what is checked is what is loaded.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(name, flags, dir_fd=dir_fd)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise _Untrusted("a symbolic link") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _Untrusted("not a regular file")
+        _check_owner_and_mode(st)
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_object(path: Path) -> bytes:
+    """The compiled object at ``path``, checked with its directory; one sentence if not.
+
+    What the loader loads: only an object that only this user (root, for a
+    root run) could have written, in a directory that only this user can
+    write, neither reached through a symbolic link.
+    """
+    refused = f"refusing to load the eBPF object {terminal_safe(str(path))}"
+    try:
+        try:
+            dir_fd = _open_dir(path.parent)
+        except _Untrusted as why:
+            raise TracerError(f"{refused}: its directory is {why}") from None
+        try:
+            return _read_object(dir_fd, path.name)
+        except _Untrusted as why:
+            raise TracerError(f"{refused}: {why}") from None
+        finally:
+            os.close(dir_fd)
+    except OSError as err:
+        raise TracerError(f"cannot read the eBPF object {path}: {err.strerror}") from None
+
+
+def _warn(text: str) -> None:
+    print(f"sysphase: warning: {terminal_safe(text)}", file=sys.stderr)
+
+
+def object_path() -> Path:
+    """The compiled BPF object, in the checked cache, built there once per source and flags.
+
+    The cache directory is created 0700. It is used only when it is a
+    directory (not a symbolic link) owned by the effective uid and writable by
+    no one else, and an object in it only when it is a regular file (not a
+    symbolic link) with the same owner and mode checks: whoever can write the
+    object decides what root loads into the kernel. An untrusted cache is left
+    as it is (a warning says why) and the object is built into a new private
+    directory (0700) for this run; an untrusted object in a trusted cache is
+    rebuilt over. Where the cache cannot be created, a private directory too.
+    """
+    name = _object_name()
+    cache = _cache_dir()
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(cache, 0o700)
+        dir_fd = _open_dir(cache)
+    except _Untrusted as why:
+        _warn(f"not using the eBPF object cache {cache}: {why}; building a private copy")
+        return _build_private(name)
+    except OSError:  # a read-only home, say
+        return _build_private(name)
+    try:
+        try:
+            _read_object(dir_fd, name)
+            return cache / name
+        except FileNotFoundError:
+            pass
+        except _Untrusted as why:
+            _warn(f"not loading {cache / name}: {why}; rebuilding it")
+        except OSError:  # there but unreadable
+            return _build_private(name)
+        data = _build()
+        try:
+            _store(dir_fd, name, data)
+        except OSError:
+            return _build_private(name, data)
+        return cache / name
+    finally:
+        os.close(dir_fd)
+
+
+def _build_private(name: str, data: bytes | None = None) -> Path:
+    """The object built into a new private directory (0700), for one run only."""
     import tempfile
+
+    data = _build() if data is None else data
+    where = tempfile.mkdtemp(prefix="sysphase-bpf-")
+    try:
+        dir_fd = _open_dir(where)
+        try:
+            _store(dir_fd, name, data)
+        finally:
+            os.close(dir_fd)
+    except (_Untrusted, OSError) as err:
+        shutil.rmtree(where, ignore_errors=True)
+        raise TracerError(f"cannot write the eBPF object into {where}: {err}") from None
+    return Path(where) / name
+
+
+def _store(dir_fd: int, name: str, data: bytes) -> None:
+    """Write ``data`` as ``name`` (0600) into a checked directory: a new file, renamed over."""
+    tmp = f".{name}.{os.getpid()}.{os.urandom(4).hex()}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(tmp, flags, 0o600, dir_fd=dir_fd)
+    try:
+        try:
+            files.write_all(fd, data)
+        finally:
+            os.close(fd)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        raise
+
+
+def _build() -> bytes:
+    """counts.bpf.c compiled by clang: the object's bytes (clang writes them to a pipe)."""
+    import subprocess  # only to build: not on every run's start-up path
 
     clang = shutil.which("clang")
     if clang is None or not os.path.exists(HEADER):
@@ -206,29 +401,17 @@ def object_path() -> Path:
         raise BackendUnavailable(
             f"the eBPF backend needs {what} to build its BPF program ({INSTALL_HINT})"
         )
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".counts-", suffix=".o", dir=target.parent)
-        os.close(fd)
-    except OSError:
-        target = Path(tempfile.mkdtemp(prefix="sysphase-bpf-")) / name
-        tmp = str(target) + ".tmp"
-    try:
-        proc = subprocess.run(
-            [clang, *compile_flags(), "-c", str(SOURCE), "-o", tmp],
-            capture_output=True,
-            text=True,
-            check=False,
-            env=_clean_env(),
-        )
-        if proc.returncode != 0:
-            first = (proc.stderr.strip().splitlines() or ["no output"])[0]
-            raise BackendUnavailable(f"clang failed to build {SOURCE.name}: {first}")
-        os.replace(tmp, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    return target
+    proc = subprocess.run(
+        [clang, *compile_flags(), "-c", str(SOURCE), "-o", "-"],
+        capture_output=True,
+        check=False,
+        env=_clean_env(),
+    )
+    if proc.returncode != 0 or not proc.stdout:
+        text = proc.stderr.decode(errors="replace").strip()
+        first = (text.splitlines() or ["no output"])[0]
+        raise BackendUnavailable(f"clang failed to build {SOURCE.name}: {first}")
+    return proc.stdout
 
 
 def _clean_env() -> dict[str, str]:
@@ -277,7 +460,7 @@ def _libbpf() -> ctypes.CDLL:
     vp, cp, i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
     for name, res, args in (
         ("libbpf_set_print", vp, [vp]),
-        ("bpf_object__open_file", vp, [cp, vp]),
+        ("bpf_object__open_mem", vp, [vp, ctypes.c_size_t, vp]),
         ("bpf_object__load", i, [vp]),
         ("bpf_object__close", None, [vp]),
         ("bpf_object__next_program", vp, [vp, vp]),
@@ -304,14 +487,30 @@ def _libbpf_says() -> str:
     return _messages[-1].removeprefix("libbpf: ") if _messages else ""
 
 
+class _OpenOpts(ctypes.Structure):
+    """The start of libbpf's ``struct bpf_object_open_opts`` (``sz`` says how much is given)."""
+
+    _fields_ = (("sz", ctypes.c_size_t), ("object_name", ctypes.c_char_p))
+
+
 class _Programs:
-    """The loaded and attached BPF object; map access by name."""
+    """The loaded and attached BPF object; map access by name.
+
+    The object is loaded from memory (``bpf_object__open_mem``): the bytes
+    :func:`read_object` read from the checked file, never the path again.
+    """
 
     def __init__(self, path: Path) -> None:
         self.lib = _libbpf()
         self.links: list[int] = []
+        data = read_object(path)
+        # libbpf reads the image until the object is loaded: it lives as long as the object
+        self.image = (ctypes.c_char * len(data)).from_buffer_copy(data)
+        self.opts = _OpenOpts(ctypes.sizeof(_OpenOpts), b"counts")
         _messages.clear()
-        obj = self.lib.bpf_object__open_file(os.fsencode(path), None)
+        obj = self.lib.bpf_object__open_mem(
+            ctypes.addressof(self.image), len(data), ctypes.byref(self.opts)
+        )
         if not obj:
             err = ctypes.get_errno()
             raise TracerError(f"libbpf could not open {path}: {os.strerror(err)}")

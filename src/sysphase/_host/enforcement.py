@@ -1,10 +1,14 @@
 """From a policy to what the C core needs to enforce it on one command (or watch it complain).
 
 Shared by ``sysphase run`` and ``sysphase validate``. The program the command
-starts picks its ProgramPolicy (by real path, else the policy's root); its first
-phase becomes the filter the child installs before exec; every program's later
-phases become the supervisor's triggers, with their filters by phase label
-(programs other than the started one get their executable's name as a suffix).
+starts (a script's interpreter, as the kernel runs it) picks its ProgramPolicy by
+what it is: its real path or its executable's build-id, so a copy or a link of a
+program gets that program's phases; a program the policy does not have is refused
+(``--program`` picks one deliberately). Its first phase becomes the filter the
+child installs before exec; every program's later phases become the supervisor's
+triggers, with their filters by phase label (programs other than the started one
+get their executable's name as a suffix). The C core recognises exec'd programs
+the same way (csrc/identity.c).
 """
 
 from __future__ import annotations
@@ -12,13 +16,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from sysphase._host import seccomp, tracer
+from sysphase._host import files, seccomp, tracer
 from sysphase.errors import UsageError
-from sysphase.model import syscalls
+from sysphase.model import elf, syscalls
 from sysphase.model.phases import PhaseTrigger, parse_trigger
 from sysphase.policy.ir import Policy, PolicyPhase, ProgramPolicy
 
-__all__ = ["Enforcement", "Violation", "label", "outside_policy", "prepare"]
+__all__ = ["Enforcement", "Violation", "identify", "label", "outside_policy", "prepare"]
+
+#: How many ``#!`` interpreters deep the kernel follows a script (binfmt_script).
+_MAX_INTERPRETERS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +37,8 @@ class Enforcement:
     phases: tracer.PhaseConfig
     #: the later phases' filters, by phase label
     later_filters: dict[str, bytes]
+    #: the started program as it is: (real path, build-id or "")
+    started: tuple[str, str] = ("", "")
 
     def trace_args(self, complain: bool) -> dict[str, object]:
         """Keyword arguments for tracer.trace_command."""
@@ -39,8 +48,33 @@ class Enforcement:
             "complain": complain,
             "phases": self.phases,
             "phase_filters": self.later_filters,
-            "enforce_exe": self.program.executable,
+            "enforce_exe": self.started[0],
+            "enforce_id": self.started[1],
         }
+
+
+def _interpreter(head: bytes) -> str | None:
+    """The interpreter a ``#!`` line names, as the kernel reads it; None if not a script."""
+    if not head.startswith(b"#!"):
+        return None
+    words = head[2:].split(b"\n", 1)[0].split()
+    return os.fsdecode(words[0]) if words else None
+
+
+def identify(argv0: str) -> tuple[str, str]:
+    """The program a command starting with ARGV0 runs: (real path, build-id or "").
+
+    A script's program is its interpreter, as the kernel runs it. UsageError (one
+    sentence) when the program cannot be read.
+    """
+    path = os.path.realpath(tracer.resolve_program(argv0, os.environ))
+    for _ in range(_MAX_INTERPRETERS + 1):
+        data = files.read_bytes_bounded(path, files.BINARY_LIMIT, "a program")
+        interpreter = _interpreter(data[:256])
+        if interpreter is None:
+            return path, elf.build_id(data) or ""
+        path = os.path.realpath(interpreter)
+    return path, ""
 
 
 def label(program: ProgramPolicy, root: ProgramPolicy, name: str) -> str:
@@ -49,12 +83,14 @@ def label(program: ProgramPolicy, root: ProgramPolicy, name: str) -> str:
 
 
 def _phase_config(
-    policy: Policy, root: ProgramPolicy, source: str
+    policy: Policy, root: ProgramPolicy, source: str, started: tuple[str, str]
 ) -> tuple[tracer.PhaseConfig, dict[str, PolicyPhase]]:
     """The later phases of every program, as the supervisor's triggers, and by label.
 
     A program's later phases start at sequential syscall, symbol or addr triggers, or (for
-    the program run starts) at successive deliveries of one signal.
+    the program run starts) at successive deliveries of one signal. The root's triggers
+    apply to the program started (STARTED: its real path and build-id), the others' to
+    their executable, by path or build-id.
     """
     triggers: list[PhaseTrigger] = []
     signal_number, signal_names = 0, ()
@@ -66,11 +102,16 @@ def _phase_config(
         labelled.update({label(program, root, p.name): p for p in later})
         kinds = {p.trigger.partition(":")[0] for p in later}
         if kinds <= {"syscall", "symbol", "addr"}:
+            exe, build_id = started if program is root else (program.executable, program.build_id)
             for p in later:
                 t = parse_trigger(f"{p.name}={p.trigger}")
                 triggers.append(
                     PhaseTrigger(
-                        label(program, root, p.name), t.kind, t.value, program=program.executable
+                        label(program, root, p.name),
+                        t.kind,
+                        t.value,
+                        program=exe,
+                        program_id=build_id,
                     )
                 )
             continue
@@ -90,22 +131,49 @@ def _phase_config(
     return config, labelled
 
 
-def prepare(policy: Policy, argv0: str, action: str, source: str) -> Enforcement:
-    """Compile POLICY's filters (default action ACTION) for a command starting with ARGV0."""
+def _choose(
+    policy: Policy, started: tuple[str, str], chosen: str | None, source: str
+) -> ProgramPolicy:
+    """The policy's program for the program started, or the one --program CHOSEN names."""
+    names = ", ".join(p.executable for p in policy.programs)
+    if chosen is not None:
+        want = os.path.realpath(chosen)
+        program = policy.program(want)
+        if program is None:
+            raise UsageError(f"--program {chosen}: {source} has no program {want} (it has {names})")
+        return program
+    program = policy.program(*started)
+    if program is None:
+        raise UsageError(
+            f"{source}: {started[0]} is not a program of this policy (it has {names}); record "
+            "it, or pass --program PATH to run it under one of the policy's programs"
+        )
+    return program
+
+
+def prepare(
+    policy: Policy, argv0: str, action: str, source: str, *, program: str | None = None
+) -> Enforcement:
+    """Compile POLICY's filters (default action ACTION) for a command starting with ARGV0.
+
+    The started program must be one of the policy's (by real path or build-id), unless
+    PROGRAM names the policy program to run it as.
+    """
     if policy.arch != "x86_64":
         raise UsageError(f"{source}: a policy for {policy.arch}; this machine runs x86_64")
-    exe = os.path.realpath(tracer.resolve_program(argv0, os.environ))
-    program = policy.program(exe) or policy.root_program
-    first = program.phases[0]
-    config, later = _phase_config(policy, program, source)
+    started = identify(argv0)
+    chosen = _choose(policy, started, program, source)
+    first = chosen.phases[0]
+    config, later = _phase_config(policy, chosen, source, started)
     return Enforcement(
-        program=program,
+        program=chosen,
         first_filter=seccomp.compile_filter(first.allow_list(), action, phase=first.name),
         phases=config,
         later_filters={
             name: seccomp.compile_filter(p.allow_list(), action, phase=name)
             for name, p in later.items()
         },
+        started=started,
     )
 
 

@@ -34,6 +34,7 @@ from typing import Final
 from sysphase import __version__
 from sysphase._host import files, seccomp
 from sysphase.errors import PatchError, UsageError
+from sysphase.model import elf
 from sysphase.policy.formats._c_common import INSN, c_comment, c_string
 from sysphase.policy.ir import Policy, ProgramPolicy
 
@@ -43,6 +44,7 @@ __all__ = [
     "INFO_MAGIC",
     "INTERPOSABLE",
     "MAX_PHASES",
+    "PROBE_ERRNO",
     "CheckResult",
     "ElfImage",
     "LibcFunction",
@@ -55,6 +57,7 @@ __all__ = [
     "phase_hooks",
     "read_elf",
     "read_guard_info",
+    "resolve_binary",
 ]
 
 
@@ -66,6 +69,9 @@ GUARD_SUFFIX: Final = ".sysphase-guard.so"
 INFO_MAGIC: Final = b"sysphase-guard/1 "
 #: How many phases a guard can hold (a phase set is a 64-bit mask in guard.c).
 MAX_PHASES: Final = 64
+#: Phase k's filter answers the probe prctl (seccomp.PROBE_OPTION) with errno PROBE_ERRNO + k
+#: (SYSPHASE_GUARD_PROBE_ERRNO in guard.h): the guard's check that an install took effect.
+PROBE_ERRNO: Final = 3000
 
 GCC_FLAGS: Final = (
     "-std=gnu11",
@@ -492,18 +498,12 @@ def _read_policy(path: str) -> tuple[Policy, str]:
 
 
 def _read_binary(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path} is a directory, not a program") from None
-    except OSError as err:
-        raise UsageError(f"cannot read {path}: {err.strerror}") from err
+    """A program's bytes: a regular file of at most files.BINARY_LIMIT (else one sentence)."""
+    return files.read_bytes_bounded(path, files.BINARY_LIMIT, "a program")
 
 
-def _resolve_binary(binary: str) -> str:
+def resolve_binary(binary: str) -> str:
+    """BINARY as patch reads it: a name without a slash that is no file is looked up in PATH."""
     if "/" not in binary and not os.path.exists(binary):
         found = shutil.which(binary)
         if found:
@@ -627,14 +627,14 @@ def patch(policy_path: str, binary: str, out: str) -> PatchResult:
             f"{policy_path} is a policy for {policy.arch} on a {platform.machine()} machine; "
             "patch supports x86_64 policies on x86_64"
         )
-    binary = _resolve_binary(binary)
+    binary = resolve_binary(binary)
     data = _read_binary(binary)
     image = read_elf(data, binary)
     _check_elf(image, binary, policy_path)
     out = _out_path(binary, out)
 
     real = os.path.realpath(binary)
-    program = policy.program(real)
+    program = policy.program(real, elf.build_id(data) or "")  # a copy: the same build-id
     note = None
     if program is None:
         program = policy.root_program
@@ -642,9 +642,13 @@ def patch(policy_path: str, binary: str, out: str) -> PatchResult:
     hooks = phase_hooks(program, binary, policy_path)
     filters = [
         seccomp.compile_filter(
-            phase.allow_list(), policy.default_action, arch=policy.arch, phase=phase.name
+            phase.allow_list(),
+            policy.default_action,
+            arch=policy.arch,
+            phase=phase.name,
+            probe_errno=PROBE_ERRNO + index,
         )
-        for phase in program.phases
+        for index, phase in enumerate(program.phases)
     ]
     gcc = _tool("gcc")
     patchelf = _tool("patchelf")
@@ -709,8 +713,7 @@ def check(path: str) -> CheckResult:
     entry = image.guards[0]
     guard = entry.replace("${ORIGIN}", origin).replace("$ORIGIN", origin)
     try:
-        with open(guard, "rb") as f:
-            data = f.read()
-    except OSError:
+        data = files.read_bytes_bounded(guard, files.BINARY_LIMIT, "a guard library")
+    except UsageError:
         return CheckResult(path, guard)
     return CheckResult(path, guard, True, read_guard_info(data))

@@ -84,6 +84,11 @@ _SCMP_ACT_ALLOW: Final = 0x7FFF0000
 _SCMP_ACT_TRACE: Final = 0x7FF00000
 
 
+#: prctl option of the filters' probe rule (``compile_filter(probe_errno=...)``): "SYSP".
+#: No kernel has such an option; guard.h defines the same number.
+PROBE_OPTION: Final = 0x53595350
+
+
 def _scmp_act_errno(err: int) -> int:
     return 0x00050000 | (err & 0xFFFF)
 
@@ -223,6 +228,7 @@ def compile_filter(
     *,
     arch: str = "x86_64",
     phase: str | None = None,
+    probe_errno: int | None = None,
 ) -> bytes:
     """The raw BPF program (8-byte ``struct sock_filter`` each) for an allow-list.
 
@@ -233,6 +239,9 @@ def compile_filter(
     ``errno`` (fail with EPERM), ``trap`` (SIGSYS) or ``log`` (allow and log).
     Calls of another ABI (i386, x32) get the bad-arch action (see the module
     docstring). ``phase`` only names the filter in error messages.
+    ``probe_errno`` adds one rule: ``prctl(PROBE_OPTION, ...)`` fails with that
+    errno, so a program (the patch guard) can ask the kernel which of its
+    filters is the newest: among stacked filters the newest ERRNO answer wins.
 
     PolicyError: unknown name, architecture or action, a malformed
     condition, a libseccomp failure, or a program over the kernel's 4096
@@ -253,8 +262,15 @@ def compile_filter(
         conjs = [tuple(c) for c in alts]
         if not conjs or any(not c for c in conjs):
             conjs = [()]  # unconditional wins over any condition
+        if probe_errno is not None and name == "prctl" and conjs == [()]:
+            # libseccomp drops a conditional rule beside an unconditional one of another action
+            conjs = [((0, "ne", PROBE_OPTION, 0),)]
         rules.extend((nr, name, conj) for conj in conjs)
     default, badarch = actions
+    extra = []
+    if probe_errno is not None:
+        probe: Cond = (0, "eq", PROBE_OPTION, 0)
+        extra.append((_resolve(arch, "prctl"), "prctl", (probe,), _scmp_act_errno(probe_errno)))
     bpf = _build(
         token,
         arch,
@@ -263,6 +279,7 @@ def compile_filter(
         # libseccomp probes the running kernel for the action (KILL_PROCESS, LOG)
         f"libseccomp: seccomp_init({default_action}) failed: libseccomp or the running "
         f"kernel does not support the {default_action!r} action",
+        extra=extra,
     )
     count = len(bpf) // 8
     if count > bpf_sim.BPF_MAXINSNS:
@@ -279,11 +296,12 @@ def _build(
     rules: Sequence[tuple[int, str, tuple[Cond, ...]]],
     init_error: str,
     optimize: bool = False,
+    extra: Sequence[tuple[int, str, tuple[Cond, ...], int]] = (),
 ) -> bytes:
     """libseccomp's BPF for ARCH only: (default, bad-arch, rule) actions, one rule per entry.
 
     ``optimize`` asks for a binary tree of syscall numbers (libseccomp >= 2.5;
-    older ones ignore it and stay linear).
+    older ones ignore it and stay linear). ``extra`` rules carry their own action.
     """
     default, badarch, action = actions
     lib = load_library()
@@ -301,8 +319,8 @@ def _build(
         )
         if optimize:
             lib.seccomp_attr_set(ctx, _SCMP_FLTATR_CTL_OPTIMIZE, 2)
-        for nr, name, conj in rules:
-            rc = lib.seccomp_rule_add_array(ctx, action, nr, len(conj), _arg_cmps(name, conj))
+        for nr, name, conj, act in [(*r, action) for r in rules] + list(extra):
+            rc = lib.seccomp_rule_add_array(ctx, act, nr, len(conj), _arg_cmps(name, conj))
             _check(rc, f"seccomp_rule_add({name}, {len(conj)} conditions)")
         return _export(lib, ctx)
     finally:

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from sysphase import _core
-from sysphase._host import seccomp
+from sysphase._host import files, seccomp
 from sysphase.errors import (
     PolicyError,
     ProgramNotExecutable,
     ProgramNotFound,
     PtraceDenied,
+    SwitchRefused,
     TraceeLost,
     TracerError,
     UsageError,
@@ -116,31 +117,36 @@ def _events(batch: list[tuple[object, ...]]) -> list[SyscallEvent]:
 
 
 def _domain_error(err: OSError) -> Exception:
+    """The domain error for the core's CoreError (by its .call, never its message text)."""
     msg = str(err.strerror or err)
-    if err.errno == errno.EPERM and "PTRACE" in msg:
+    call = err.call if isinstance(err, _core.CoreError) else ""
+    pid = err.pid if isinstance(err, _core.CoreError) else 0
+    if call == "phase switch":
+        return SwitchRefused(f"phase switch refused, the program was killed: {msg}", pid)
+    if err.errno == errno.EPERM and call.startswith("PTRACE"):
         return PtraceDenied(
             f"the kernel refused to trace: {msg} (are you root, or is Yama ptrace_scope set?)"
         )
     if err.errno == errno.ESRCH:
-        return TraceeLost(f"no such process: {msg}")
+        return TraceeLost(f"no such process: {msg}", pid or None)
     return TracerError(f"tracing failed: {msg}")
 
 
 def _counts(rows: list[tuple[int, ...]]) -> list[Count]:
     out = []
-    for node, phase, arch_code, nr, calls, errors, time_ns, unfinished in rows:
+    for node, phase, arch_code, nr, calls, errors, time_ns, unfinished, in_flight in rows:
         arch = ARCH_BY_CODE.get(arch_code, "unknown")
         if arch == X32:
             nr |= X32_BIT
-        out.append(Count(node, phase, arch, nr, calls, errors, time_ns, unfinished))
+        out.append(Count(node, phase, arch, nr, calls, errors, time_ns, unfinished, in_flight))
     out.sort(key=lambda c: (c.node, c.phase, c.arch, c.nr))
     return out
 
 
 def _result(raw: dict[str, object], attached: bool) -> TraceResult:
     images = [
-        (os.fsdecode(e), tuple(os.fsdecode(a) for a in av.split(b"\0")[:-1] or [av]))
-        for e, av in raw["images"]
+        (os.fsdecode(e), tuple(os.fsdecode(a) for a in av.split(b"\0")[:-1] or [av]), build_id)
+        for e, av, build_id in raw["images"]
     ]  # type: ignore[attr-defined]
     nodes = []
     for i, row in enumerate(raw["nodes"]):  # type: ignore[arg-type]
@@ -160,7 +166,7 @@ def _result(raw: dict[str, object], attached: bool) -> TraceResult:
             nr,
             nr_arch,
         ) = row
-        exe, argv = images[image] if image >= 0 else ("", ())
+        exe, argv, build_id = images[image] if image >= 0 else ("", (), "")
         nodes.append(
             Node(
                 i,
@@ -179,6 +185,7 @@ def _result(raw: dict[str, object], attached: bool) -> TraceResult:
                 entry=entry,
                 exit_nr=(nr | X32_BIT if nr_arch == _core.ARCH_X32 else nr) if nr >= 0 else None,
                 exit_arch=ARCH_BY_CODE.get(nr_arch, "unknown"),
+                build_id=build_id,
             )
         )
     counts = _counts(raw["counts"])  # type: ignore[arg-type]
@@ -242,21 +249,25 @@ def _core_phases(config: PhaseConfig, program: str) -> tuple[dict[str, object], 
     for trig in config.triggers:
         pid = phase_id(trig.name, trig.spec)
         scope = os.fsencode(trig.program)
+        scope_id = trig.program_id.encode()
         if trig.kind == "syscall":
             nr = syscalls.number(X86_64, trig.value)
             assert nr is not None  # parse_trigger checked it
-            triggers.append(("syscall", _core.ARCH_X86_64, nr, pid, scope))
+            triggers.append(("syscall", _core.ARCH_X86_64, nr, pid, scope, scope_id))
             continue
         target = os.path.realpath(trig.program) if trig.program else exe
         if trig.kind == "addr":
             offset = int(trig.value, 0)
         else:
+            try:  # a regular file, bounded: a policy may name any path as a program
+                data = files.read_bytes_bounded(target, files.BINARY_LIMIT, "a program")
+            except UsageError as err:
+                raise UsageError(f"--phase {trig.name}={trig.spec}: {err}") from None
             try:
-                with open(target, "rb") as f:
-                    offset = elf.symbol_offset(f.read(), trig.value)
-            except (OSError, elf.ElfError) as err:
+                offset = elf.symbol_offset(data, trig.value)
+            except elf.ElfError as err:
                 raise UsageError(f"--phase {trig.name}={trig.spec}: {target}: {err}") from err
-        triggers.append(("breakpoint", os.fsencode(target), offset, pid, scope))
+        triggers.append(("breakpoint", os.fsencode(target), offset, pid, scope, scope_id))
     if config.signal:
         for name in config.signal_names:
             phase_id(name, f"signal:{config.signal}")
@@ -355,6 +366,7 @@ def trace_command(
     complain: bool = False,
     phase_filters: Mapping[str, bytes] | None = None,
     enforce_exe: str | None = None,
+    enforce_id: str = "",
     sets_only: bool = False,
     baseline: prof.Profile | None = None,
     select: Selection | None = None,
@@ -422,6 +434,7 @@ def trace_command(
             if phase_filters
             else None,
             enforce_exe=os.fsencode(enforce_exe) if enforce_exe else b"",
+            enforce_id=enforce_id.encode(),
             **phase_args,  # type: ignore[arg-type]
             **fast,  # type: ignore[arg-type]
         )

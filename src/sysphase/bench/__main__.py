@@ -6,7 +6,9 @@ and with the Python start-up subtracted) with PASS/MISS against the target,
 the tracer's peak RSS, and the verdicts of every target of DESIGN.md and
 issue 7 (``record --sets-only``, ``record --baseline``, ``--backend ebpf``
 against native and a bpftrace one-liner, redis throughput, tracer memory);
-``--json`` prints the same as one JSON object. A mode that cannot run here
+``--json`` prints the same as one JSON object. ``--enforce`` and
+``--policy-gen`` (policy generation time and memory against the number of
+phases, :mod:`.policygen`) measure instead. A mode that cannot run here
 (its flag not in this sysphase yet, bpftrace not installed, no eBPF) is
 reported as unavailable with the reason. Progress goes to stderr. Exit
 status 0 when every workload ran natively, whatever the ratios; 1 with one
@@ -25,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sysphase.bench.errors import BenchError
+from sysphase.bench.policygen import DEFAULT_SERIES
 from sysphase.bench.report import render_text, to_json
 from sysphase.bench.runner import bench_info, build_measure, run_benchmark, selected_modes
 from sysphase.bench.stats import MODES, STRACE_MISSING, summarise
@@ -61,6 +64,18 @@ def _count(minimum: int) -> Callable[[str], int]:
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{text} is below {minimum}")
         return value
+
+    return parse
+
+
+def _counts(minimum: int) -> Callable[[str], tuple[int, ...]]:
+    one = _count(minimum)
+
+    def parse(text: str) -> tuple[int, ...]:
+        counts = tuple(one(n.strip()) for n in text.split(",") if n.strip())
+        if not counts:
+            raise argparse.ArgumentTypeError(f"{text!r}: no numbers (comma separated)")
+        return counts
 
     return parse
 
@@ -136,6 +151,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead: the getppid loop natively and under 'sysphase run' with a one- and a "
         "two-phase policy, and the phase switch's latency",
     )
+    p.add_argument(
+        "--policy-gen",
+        action="store_true",
+        help="instead: time and peak memory of policy generation for synthetic profiles of "
+        "one program with 10, 100, 1,000 and 3,000 phases (see --phases)",
+    )
+    p.add_argument(
+        "--phases",
+        type=_counts(1),
+        metavar="N,N",
+        help="with --policy-gen: these phase counts (comma separated; default "
+        f"{','.join(str(n) for n in DEFAULT_SERIES)})",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     return p
@@ -195,9 +223,33 @@ def _workloads(settings: Settings, say: Callable[[str], None]) -> list[Workload]
     return workloads
 
 
+def _policy_gen(sizes: Sequence[int], settings: Settings) -> int:
+    from sysphase.bench.policygen import render_series, run_series, to_json
+    from sysphase.policy.generate import MAX_PHASES
+
+    try:
+        results = run_series(sizes, None if settings.quiet else _progress)
+    except BenchError as err:
+        print(f"sysphase bench: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("sysphase bench: interrupted", file=sys.stderr)
+        return 130
+    if settings.as_json:
+        sys.stdout.write(json.dumps(to_json(results, MAX_PHASES), indent=2) + "\n")
+    else:
+        sys.stdout.write(render_series(results, MAX_PHASES))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = settings_from_args(args)
+    if args.policy_gen:
+        return _policy_gen(args.phases or DEFAULT_SERIES, settings)
+    if args.phases:
+        print("sysphase bench: --phases goes with --policy-gen", file=sys.stderr)
+        return 2
     if args.enforce:
         from sysphase.bench.enforce import run_enforce_bench
         from sysphase.bench.workloads import build_loop

@@ -17,6 +17,7 @@ from types import ModuleType
 from sysphase import __version__
 from sysphase.cli import survive
 from sysphase.errors import SysphaseError
+from sysphase.report.escape import terminal_safe
 
 #: command name -> (module under sysphase.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -104,7 +105,7 @@ def _run(module: ModuleType, parsed: argparse.Namespace, debug: bool) -> int:
     except SysphaseError as err:
         if debug:
             raise
-        print(f"sysphase: {err}", file=sys.stderr)
+        print(terminal_safe(f"sysphase: {err}"), file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         if debug:
@@ -119,5 +120,5 @@ def _run(module: ModuleType, parsed: argparse.Namespace, debug: bool) -> int:
         if debug:
             raise
         where = f" {err.filename}" if err.filename else ""
-        print(f"sysphase:{where} {err.strerror or err}", file=sys.stderr)
+        print(terminal_safe(f"sysphase:{where} {err.strerror or err}"), file=sys.stderr)
         return 1

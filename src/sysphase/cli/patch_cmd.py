@@ -9,10 +9,12 @@ The work is in :mod:`sysphase._host.patch`; docs/patch.md is the user's guide.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from sysphase._host import patch
+from sysphase._host import files, patch
 from sysphase.errors import UsageError
+from sysphase.report.escape import terminal_safe
 
 _USAGE = "use: sysphase patch --policy POLICY BINARY -o OUT, or sysphase patch --check OUT"
 
@@ -38,6 +40,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _say(text: str, *, err: bool = False) -> None:
+    """One line to stdout (or stderr), names from the policy and the binary escaped."""
+    print(terminal_safe(text), file=sys.stderr if err else sys.stdout)
+
+
 def _phases(info: dict[str, object]) -> str:
     phases = info.get("phases")
     if not isinstance(phases, list):
@@ -53,22 +60,38 @@ def _phases(info: dict[str, object]) -> str:
 def _check(path: str) -> int:
     result = patch.check(path)
     if result.guard is None:
-        print(f"{path} is not patched by sysphase")
+        _say(f"{path} is not patched by sysphase")
         return 1
     if not result.guard_exists:
-        print(f"{path} is patched by sysphase, but its guard {result.guard} is missing")
-        print("  it will not start: the dynamic loader cannot load the guard")
+        _say(f"{path} is patched by sysphase, but its guard {result.guard} is missing")
+        _say("  it will not start: the dynamic loader cannot load the guard")
         return 1
     if result.info is None:
-        print(f"{path} needs {result.guard}, which is not a sysphase guard")
+        _say(f"{path} needs {result.guard}, which is not a sysphase guard")
         return 1
     info = dict(result.info)
-    print(
+    _say(
         f"{path} is patched with {info.get('policy')} (sha256 {info.get('sha256')}), "
         f"guard {result.guard}"
     )
-    print(f"  program {info.get('program')}, phases: {_phases(info)}")
+    _say(f"  program {info.get('program')}, phases: {_phases(info)}")
     return 0
+
+
+def _refuse_overwriting_inputs(policy: str, binary: str, output: str) -> None:
+    """Refuse, before anything is read or written, a copy or guard that is the policy or binary.
+
+    The files patch writes are OUT (or DIR/BINARY's name for a directory) and its guard
+    OUT.sysphase-guard.so; the same file as an input (device and inode) is refused.
+    """
+    inputs = [policy, patch.resolve_binary(binary)]
+    out = output
+    if out != "-" and os.path.isdir(out):
+        out = os.path.join(out, os.path.basename(inputs[1]))
+    what = f"-o {output}" if out == output else f"-o {output} (the copy {out})"
+    files.refuse_overwriting_inputs(out, inputs, what)
+    guard = out + patch.GUARD_SUFFIX
+    files.refuse_overwriting_inputs(guard, inputs, f"the guard {guard} of -o {output}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,14 +107,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"patch needs --policy POLICY ({_USAGE})")
     if not args.output:
         raise UsageError(f"patch needs -o OUT, the copy to write ({_USAGE})")
+    _refuse_overwriting_inputs(args.policy, args.binary, args.output)
     result = patch.patch(args.policy, args.binary, args.output)
     if result.note:
-        print(f"sysphase: note: {result.note}", file=sys.stderr)
+        _say(f"sysphase: note: {result.note}", err=True)
     phases = result.program.phases
     switches = "".join(f", then {p.name} at {p.trigger}" for p in phases[1:])
-    print(
+    _say(
         f"sysphase: wrote {result.out} and its guard {result.guard}: "
         f"{result.program.executable} phase {phases[0].name} from before main{switches}",
-        file=sys.stderr,
+        err=True,
     )
     return 0

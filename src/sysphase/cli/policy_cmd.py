@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
             f"--default-action {args.default_action}: unknown action (use "
             f"{', '.join(DEFAULT_ACTIONS)})"
         )
+    # before anything is read or written: `policy P -o P` would replace its own input
+    files.refuse_overwriting_inputs(args.output, [args.profile], f"-o {args.output}")
     profile = files.read_profile(args.profile)
     policy = generate(
         profile, default_action=args.default_action, portable=args.portable, args=args.args

@@ -21,6 +21,7 @@ from sysphase.model import profile as prof
 from sysphase.model import syscalls
 from sysphase.model.tree import NodeEnd, ProcessTree
 from sysphase.policy import bpf_sim
+from sysphase.report.escape import terminal_safe
 
 AUDIT_ARCH = {
     "x86_64": bpf_sim.AUDIT_ARCH_X86_64,
@@ -35,6 +36,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         required=True,
         metavar="POLICY",
         help="a sysphase-policy/1 file (sysphase policy --format sysphase)",
+    )
+    p.add_argument(
+        "--program",
+        metavar="PATH",
+        help="run the command as this program of the policy (a renamed or rebuilt copy); "
+        "by default the command's program must be one of the policy's, by path or build-id",
     )
     p.add_argument(
         "--complain",
@@ -77,7 +84,8 @@ def _report(result: tracer.TraceResult, first: str, command: list[str], out: str
         file=sys.stderr,
     )
     for v in rows:
-        print(f"  {v.executable}  phase {v.phase}  {v.syscall}  {v.calls}", file=sys.stderr)
+        line = f"  {v.executable}  phase {v.phase}  {v.syscall}  {v.calls}"
+        print(terminal_safe(line), file=sys.stderr)
     if out:
         tree = ProcessTree(result.tree.nodes, result.violations, result.tree.phase_names)
         files.write_atomic(out, prof.encode(prof.from_tree(tree, command, "x86_64")))
@@ -90,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--report goes with --complain")
     policy, _ = files.read_policy(args.policy)
     action = "trace" if args.complain else policy.default_action
-    plan = enforcement.prepare(policy, args.command_argv[0], action, args.policy)
+    plan = enforcement.prepare(
+        policy, args.command_argv[0], action, args.policy, program=args.program
+    )
     first = plan.program.phases[0]
     result = tracer.trace_command(args.command_argv, **plan.trace_args(args.complain))  # type: ignore[arg-type]
     if args.complain:
@@ -99,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
         killed = _killer(result, {first.name: plan.first_filter, **plan.later_filters}, first.name)
         if killed is not None:
             name, nr, exe, phase = killed
-            print(f"killed by seccomp: {name} ({nr}) in {exe}, phase {phase}", file=sys.stderr)
+            line = f"killed by seccomp: {name} ({nr}) in {exe}, phase {phase}"
+            print(terminal_safe(line), file=sys.stderr)
     if result.interrupted:
         return 128 + result.interrupted
     return result.exit_status

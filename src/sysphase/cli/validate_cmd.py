@@ -11,6 +11,7 @@ import argparse
 
 from sysphase._host import files
 from sysphase.errors import UsageError
+from sysphase.report.escape import terminal_safe
 from sysphase.workloads import runner
 
 
@@ -39,15 +40,15 @@ def run(args: argparse.Namespace) -> int:
         calls = sum(v.calls for v in violations)
         total += len(violations)
         if not violations:
-            print(f"scenario {scenario}: ok")
+            print(f"scenario {terminal_safe(scenario)}: ok")
             continue
         names = sorted({v.syscall for v in violations})
         print(
-            f"scenario {scenario}: {len(names)} syscall(s) outside the policy "
+            f"scenario {terminal_safe(scenario)}: {len(names)} syscall(s) outside the policy "
             f"({calls} call(s)): {', '.join(names)}"
         )
         for v in violations:
-            print(f"  {v.executable}  phase {v.phase}  {v.syscall}  {v.calls}")
+            print(terminal_safe(f"  {v.executable}  phase {v.phase}  {v.syscall}  {v.calls}"))
     bad = sum(1 for _, v in results if v)
     print(
         f"{len(results)} test scenario(s), {bad} with calls outside the policy"

@@ -9,6 +9,10 @@
  *     it writes one line to stderr and exits 126: the program never runs
  *     unsandboxed. The dynamic loader and the constructors of the other
  *     libraries have run by then; the filter covers everything after.
+ *   - after each install it asks the kernel which filter is the newest (each phase's
+ *     filter answers a probe prctl with its own errno): a seccomp() that returned 0
+ *     without installing anything (a filter of the program answering for the kernel)
+ *     is caught, and the program exits 126 instead of running in the wider phase.
  *   - it comes before libc in the symbol search order, so the functions
  *     it defines (the generated file's interposers) replace libc's for the
  *     program and its libraries. Each calls sysphase_guard_enter() and then
@@ -92,6 +96,12 @@ static void install(int index)
         die("seccomp(SECCOMP_FILTER_FLAG_TSYNC) failed for phase \"%s\": thread %ld cannot "
             "be synchronised",
             phase->name, rc);
+    errno = 0;
+    long probe = syscall(SYS_prctl, SYSPHASE_GUARD_PROBE_OPTION, 0, 0, 0, 0);
+    if (probe != -1 || errno != SYSPHASE_GUARD_PROBE_ERRNO + index)
+        die("seccomp(SECCOMP_SET_MODE_FILTER) returned 0 for phase \"%s\", but the kernel "
+            "does not run its filter (a filter of the program answered in its place)",
+            phase->name);
 }
 
 void sysphase_guard_enter(unsigned long long phases)

@@ -21,6 +21,13 @@
 /* At most this many phases: a phase set is one bit per phase in an unsigned long long. */
 #define SYSPHASE_GUARD_MAX_PHASES 64
 
+/* Every phase's filter answers prctl(SYSPHASE_GUARD_PROBE_OPTION, ...) with the errno
+ * SYSPHASE_GUARD_PROBE_ERRNO + its index; the newest filter's answer wins, so after an
+ * install the guard asks the kernel whether its filter really is the newest. The same
+ * numbers as sysphase._host.seccomp.PROBE_OPTION and patch.PROBE_ERRNO. */
+#define SYSPHASE_GUARD_PROBE_OPTION 0x53595350
+#define SYSPHASE_GUARD_PROBE_ERRNO 3000
+
 /* One phase of the program: its compiled filter (libseccomp's classic BPF). */
 struct sysphase_guard_phase {
     const char *name;

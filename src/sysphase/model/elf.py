@@ -1,4 +1,4 @@
-"""Find a function's offset from the load base in an ELF image (bytes in, int out).
+"""Read what sysphase needs from an ELF image (bytes in): a function's offset, the build-id.
 
 Reads .symtab, else .dynsym, of a 64-bit little-endian ELF file. The offset
 is the symbol's address minus the image's link-time base (the first PT_LOAD's
@@ -13,6 +13,8 @@ import struct
 SHT_SYMTAB = 2
 SHT_DYNSYM = 11
 PT_LOAD = 1
+PT_NOTE = 4
+NT_GNU_BUILD_ID = 3
 
 
 class ElfError(ValueError):
@@ -40,6 +42,36 @@ def link_base(data: bytes) -> int:
         if p_type == PT_LOAD:
             return int(p_vaddr - p_offset)
     raise ElfError("no PT_LOAD segment")
+
+
+def build_id(data: bytes) -> str | None:
+    """The GNU build-id note of a 64-bit little-endian ELF image, as lower-case hex.
+
+    None when the image has none, or is not such an ELF file (the C core reads the
+    same note from a running program: csrc/identity.c).
+    """
+    try:
+        phoff, phentsize, phnum, *_ = _header(data)
+        for i in range(phnum):
+            p_type, _flags, p_offset, _vaddr, _paddr, p_filesz = struct.unpack_from(
+                "<IIQQQQ", data, phoff + i * phentsize
+            )
+            if p_type != PT_NOTE:
+                continue
+            pos, end = p_offset, min(p_offset + p_filesz, len(data))
+            while pos + 12 <= end:
+                namesz, descsz, n_type = struct.unpack_from("<III", data, pos)
+                name_at = pos + 12
+                desc_at = name_at + ((namesz + 3) & ~3)
+                pos = desc_at + ((descsz + 3) & ~3)
+                if pos > end:
+                    break
+                if n_type == NT_GNU_BUILD_ID and data[name_at : name_at + namesz] == b"GNU\0":
+                    desc = data[desc_at : desc_at + descsz]
+                    return desc.hex() if 0 < len(desc) <= 64 else None
+    except (ElfError, struct.error):
+        return None
+    return None
 
 
 def symbol_offset(data: bytes, name: str) -> int:

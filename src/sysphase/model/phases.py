@@ -1,11 +1,13 @@
 """Phase options of `record` and `trace`: NAME=syscall:X, NAME=symbol:F, NAME=addr:0xN.
 
 Parsing only; resolving a symbol needs the executable's bytes (model.elf)
-and the tracer turns the result into C-core triggers.
+and the tracer turns the result into C-core triggers. :func:`trigger_problem`
+checks the triggers profiles and policies store.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from sysphase.errors import UsageError
@@ -23,6 +25,8 @@ class PhaseTrigger:
     value: str
     #: the executable whose processes the trigger applies to; "" for every program
     program: str = ""
+    #: that executable's GNU build-id (hex), so a copy or a link of it matches too; "" if none
+    program_id: str = ""
 
     @property
     def spec(self) -> str:
@@ -54,6 +58,20 @@ def parse_trigger(text: str, arch: str = "x86_64") -> PhaseTrigger:
         except ValueError:
             raise UsageError(f"--phase {text!r}: {value!r} is not an address") from None
     return PhaseTrigger(name, kind, value)
+
+
+def trigger_problem(trigger: str, arch: str) -> str | None:
+    """What is wrong with a trigger a profile or a policy stores, or None.
+
+    Those triggers are ``start``, ``exec``, ``inherited``, ``marker``,
+    ``syscall:NAME``, ``symbol:FUNCTION``, ``addr:0xOFFSET``, ``signal:NAME``;
+    a ``syscall:NAME`` one must name a syscall of ``arch`` (``syscall_0x1c3``
+    for a number the tables have no name for), as ``--phase`` requires.
+    """
+    kind, colon, value = trigger.partition(":")
+    if kind == "syscall" and colon and syscalls.number(arch, value) is None:
+        return f"trigger {json.dumps(trigger)}: unknown syscall {json.dumps(value)} for {arch}"
+    return None
 
 
 def check_distinct(triggers: list[PhaseTrigger]) -> None:

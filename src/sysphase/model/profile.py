@@ -60,6 +60,8 @@ FORMAT_NAME: Final = "sysphase-profile"
 FORMAT_VERSION: Final = 1
 #: The value of the "format" field this sysphase writes and reads.
 FORMAT: Final = f"{FORMAT_NAME}/{FORMAT_VERSION}"
+#: A GNU build-id as profiles and policies write it: lower-case hex, 1 to 64 bytes.
+BUILD_ID: Final = re.compile(r"(?:[0-9a-f]{2}){1,64}")
 
 #: Largest value of a syscall argument (a 64-bit register, unsigned).
 ARG_MAX: Final = 2**64 - 1
@@ -103,13 +105,18 @@ class SyscallStat:
 
     calls are completed calls, errors those of them that returned -errno,
     time_ns the wall-clock time from entry to exit, unfinished the calls that
-    never returned (exit_group, a thread killed inside a call).
+    never returned (exit_group, a thread killed inside a call). in_flight
+    counts calls that a thread of the process was in (blocked in futex,
+    accept, ...) when the process entered this phase: entered in an earlier
+    phase, but under ``sysphase run`` the switch restarts them under this
+    phase's filter, so this phase must allow them.
     """
 
     calls: int = 0
     errors: int = 0
     time_ns: int = 0
     unfinished: int = 0
+    in_flight: int = 0
 
     def __add__(self, other: SyscallStat) -> SyscallStat:
         return SyscallStat(
@@ -117,6 +124,7 @@ class SyscallStat:
             self.errors + other.errors,
             self.time_ns + other.time_ns,
             self.unfinished + other.unfinished,
+            self.in_flight + other.in_flight,
         )
 
 
@@ -156,6 +164,8 @@ class ProcessNode:
     before its children. load_base is the absolute load address of the
     executable, entry its entry point as an offset from the load base; either
     is None when unknown (or when merged runs disagreed, as for exit).
+    build_id is the executable's GNU build-id (lower-case hex), which names
+    the program whatever its path; None when it has none, or runs disagreed.
     """
 
     id: int
@@ -167,6 +177,7 @@ class ProcessNode:
     entry: int | None
     exit: str | None
     phases: tuple[Phase, ...]
+    build_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +229,7 @@ def from_tree(
     for c in tree.counts:
         per_phase = counts.setdefault(c.node, {}).setdefault(c.phase, {})
         key = syscall_key(arch, c.arch, c.name)
-        stat = SyscallStat(c.calls, c.errors, c.time_ns, c.unfinished)
+        stat = SyscallStat(c.calls, c.errors, c.time_ns, c.unfinished, c.in_flight)
         per_phase[key] = per_phase[key] + stat if key in per_phase else stat
     seen: dict[int, dict[int, dict[str, dict[str, set[int]]]]] = {}
     for v in tree.arg_values:
@@ -267,6 +278,7 @@ def from_tree(
                 entry=entry,
                 exit=node.describe_end(),
                 phases=tuple(sorted(phases, key=lambda p: (p.index, p.name))),
+                build_id=node.build_id or None,
             )
         )
     return Profile(tuple(command), arch, 1, complete, tuple(processes))
@@ -280,12 +292,15 @@ def _hex(value: int | None) -> str | None:
 
 
 def _stat_dict(stat: SyscallStat) -> dict[str, int]:
-    return {
+    out = {
         "calls": stat.calls,
         "errors": stat.errors,
         "time_ns": stat.time_ns,
         "unfinished": stat.unfinished,
     }
+    if stat.in_flight:
+        out["in_flight"] = stat.in_flight
+    return out
 
 
 def _phase_dict(phase: Phase) -> dict[str, object]:
@@ -319,6 +334,7 @@ def to_dict(profile: Profile) -> dict[str, object]:
                 "load_base": _hex(n.load_base),
                 "entry": _hex(n.entry),
                 "exit": n.exit,
+                **({"build_id": n.build_id} if n.build_id is not None else {}),
                 "phases": [_phase_dict(p) for p in n.phases],
             }
             for n in profile.processes
@@ -338,8 +354,7 @@ def encode(profile: Profile) -> str:
 # --- strict decoding ------------------------------------------------------------------------
 
 
-_HEX = re.compile(r"0[xX][0-9a-fA-F]+")
-_FORMAT = re.compile(rf"{FORMAT_NAME}/(\d+)")
+_HEX = re.compile(r"0[xX][0-9a-fA-F]{1,16}")
 
 
 class _Decoder(strict_json.Decoder):
@@ -361,7 +376,7 @@ class _Decoder(strict_json.Decoder):
     def profile(self, data: object) -> Profile:
         if not isinstance(data, dict):
             self.fail("$", f"expected an object, got {_show(data)}")
-        self.format(data)
+        self.format(data, FORMAT_NAME, FORMAT_VERSION, "profile")
         fields = self.obj(data, "$", ("format", "command", "arch", "runs", "complete", "processes"))
         command = self.strs(fields["command"], "$.command")
         arch = self.string(fields["arch"], "$.arch")
@@ -377,34 +392,12 @@ class _Decoder(strict_json.Decoder):
         processes = tuple(self.process(v, f"$.processes[{i}]", i) for i, v in enumerate(items))
         return Profile(command, arch, runs, complete, processes)
 
-    def format(self, data: Mapping[str, object]) -> None:
-        if "format" not in data:
-            self.fail("$", 'missing field "format" (is this a sysphase profile?)')
-        value = self.string(data["format"], "$.format")
-        m = _FORMAT.fullmatch(value)
-        if m is None:
-            self.fail(
-                "$.format",
-                f"{_q(value)} is not a sysphase profile format (expected {FORMAT})",
-            )
-        version = int(m.group(1))
-        if version > FORMAT_VERSION:
-            self.fail(
-                "$.format",
-                f"format {_q(value)} is newer than this sysphase understands ({FORMAT})",
-            )
-        if version < FORMAT_VERSION:
-            self.fail(
-                "$.format",
-                f"format {_q(value)} is no longer supported (expected {FORMAT})",
-            )
-
     def process(self, value: object, path: str, position: int) -> ProcessNode:
         fields = self.obj(
             value,
             path,
             ("id", "parent", "created", "executable", "argv", "phases"),
-            ("load_base", "entry", "exit"),
+            ("load_base", "entry", "exit", "build_id"),
         )
         ident = self.integer(fields["id"], f"{path}.id")
         if ident != position:
@@ -441,15 +434,29 @@ class _Decoder(strict_json.Decoder):
                 )
             seen.add((p.index, p.name))
         phases.sort(key=lambda p: (p.index, p.name))
+        build_id = fields.get("build_id")
+        if build_id is not None:
+            build_id = self.string(build_id, f"{path}.build_id")
+            if not BUILD_ID.fullmatch(build_id):
+                self.fail(f"{path}.build_id", f"{_q(build_id[:40])} is not a build-id (hex)")
         return ProcessNode(
-            ident, parent, created, executable, argv, load_base, entry, exit_text, tuple(phases)
+            ident,
+            parent,
+            created,
+            executable,
+            argv,
+            load_base,
+            entry,
+            exit_text,
+            tuple(phases),
+            build_id,
         )
 
     def phase(self, value: object, path: str) -> Phase:
         fields = self.obj(value, path, ("index", "name", "trigger", "syscalls"), ("arg_values",))
         index = self.integer(fields["index"], f"{path}.index")
         name = self.string(fields["name"], f"{path}.name", nonempty=True)
-        trigger = self.string(fields["trigger"], f"{path}.trigger")
+        trigger = self.trigger(fields["trigger"], f"{path}.trigger")
         sc_path = f"{path}.syscalls"
         stats = {
             key: self.stat(v, _member(sc_path, self.key(key, sc_path)))
@@ -485,14 +492,15 @@ class _Decoder(strict_json.Decoder):
         return key
 
     def stat(self, value: object, path: str) -> SyscallStat:
-        fields = self.obj(value, path, ("calls",), ("errors", "time_ns", "unfinished"))
+        fields = self.obj(value, path, ("calls",), ("errors", "time_ns", "unfinished", "in_flight"))
         calls = self.integer(fields["calls"], f"{path}.calls")
         errors = self.integer(fields.get("errors", 0), f"{path}.errors")
         if errors > calls:
             self.fail(f"{path}.errors", f"{errors} is more than the calls ({calls})")
         time_ns = self.integer(fields.get("time_ns", 0), f"{path}.time_ns")
         unfinished = self.integer(fields.get("unfinished", 0), f"{path}.unfinished")
-        return SyscallStat(calls, errors, time_ns, unfinished)
+        in_flight = self.integer(fields.get("in_flight", 0), f"{path}.in_flight")
+        return SyscallStat(calls, errors, time_ns, unfinished, in_flight)
 
     def args(self, value: object, path: str) -> FrozenMap[tuple[int, ...]]:
         out = {}
@@ -574,9 +582,11 @@ class _NodeAcc:
     entry: int | None
     exit: str | None
     phases: dict[tuple[int, str], _PhaseAcc]
+    build_id: str | None = None
 
     def add(self, node: ProcessNode) -> None:
         self.argv = min(self.argv, node.argv)
+        self.build_id = _agree(self.build_id, node.build_id)
         self.load_base = _agree(self.load_base, node.load_base)
         self.entry = _agree(self.entry, node.entry)
         self.exit = _agree(self.exit, node.exit)
@@ -611,6 +621,7 @@ def merge_all(profiles: Iterable[Profile]) -> Profile:
                     node.entry,
                     node.exit,
                     {},
+                    node.build_id,
                 )
             acc.add(node)
     order = sorted(nodes)
@@ -642,6 +653,7 @@ def merge_all(profiles: Iterable[Profile]) -> Profile:
                 entry=acc.entry,
                 exit=acc.exit,
                 phases=phases,
+                build_id=acc.build_id,
             )
         )
     return Profile(

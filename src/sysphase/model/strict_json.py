@@ -1,9 +1,13 @@
 """Strict JSON reading shared by the profile and policy decoders.
 
 Duplicate keys are remembered (not silently overwritten), NaN and Infinity
-are refused, and the helpers write JSON paths and values into one-line
-messages: `$.processes[2].phases[0]`, `syscalls["i386:open"]`.
-:class:`Decoder` holds the checks both formats' decoders make of every value.
+are refused, numbers are parsed in bounded form (a literal longer than
+:data:`MAX_NUMBER_LENGTH` characters stays a :class:`LongNumber`, which every
+check refuses with the JSON path, instead of an unbounded ``int()``), and the
+helpers write JSON paths and values into one-line messages:
+`$.processes[2].phases[0]`, `syscalls["i386:open"]`. :class:`Decoder` holds
+the checks both formats' decoders make of every value, the format field's
+and the phase triggers' included.
 """
 
 from __future__ import annotations
@@ -11,9 +15,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import ClassVar, NoReturn
+from typing import ClassVar, Final, NoReturn
+
+from sysphase.model import phases
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+#: The longest number literal parsed: every integer of both formats fits in 20 digits
+#: (2^64 - 1), so 40 characters leave room for a sign, an exponent or a fraction.
+MAX_NUMBER_LENGTH: Final = 40
+#: A format version: a canonical decimal number (no sign, no leading zero), at most 9 digits.
+_VERSION: Final = re.compile(r"0|[1-9][0-9]{0,8}")
 
 
 class JsonObject(dict[str, object]):
@@ -39,10 +51,43 @@ def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not allowed")
 
 
+class LongNumber:
+    """A number literal longer than :data:`MAX_NUMBER_LENGTH` characters, left unparsed.
+
+    Not an int, a float or a string: every check of :class:`Decoder` refuses it,
+    naming its JSON path, and :func:`show` describes it by its length.
+    """
+
+    __slots__ = ("length",)
+
+    def __init__(self, text: str) -> None:
+        self.length = len(text)
+
+    def __repr__(self) -> str:
+        return f"LongNumber(<{self.length} characters>)"
+
+
+def _int(text: str) -> int | LongNumber:
+    return int(text) if len(text) <= MAX_NUMBER_LENGTH else LongNumber(text)
+
+
+def _float(text: str) -> float | LongNumber:
+    return float(text) if len(text) <= MAX_NUMBER_LENGTH else LongNumber(text)
+
+
 def loads(text: str, source: str, error: type[Exception]) -> object:
-    """Parse JSON text; ERROR(one sentence naming SOURCE) when it is not valid JSON."""
+    """Parse JSON text; ERROR(one sentence naming SOURCE) when it is not valid JSON.
+
+    Number literals longer than :data:`MAX_NUMBER_LENGTH` become :class:`LongNumber`.
+    """
     try:
-        return json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
+        return json.loads(
+            text,
+            object_pairs_hook=_pairs,
+            parse_constant=_no_constant,
+            parse_int=_int,
+            parse_float=_float,
+        )
     except json.JSONDecodeError as err:
         raise error(
             f"{source}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})"
@@ -63,6 +108,8 @@ def quote(text: str) -> str:
 
 def show(value: object) -> str:
     """A decoded value as a message shows it: short, one line."""
+    if isinstance(value, LongNumber):
+        return f"a number of {value.length} characters"
     if isinstance(value, dict):
         return "an object"
     if isinstance(value, list):
@@ -122,6 +169,11 @@ class Decoder:
     def integer(
         self, value: object, path: str, minimum: int = 0, maximum: int | None = None
     ) -> int:
+        if isinstance(value, LongNumber):
+            self.fail(
+                path,
+                f"a number of {value.length} characters is too long (at most {MAX_NUMBER_LENGTH})",
+            )
         if not isinstance(value, int) or isinstance(value, bool):
             self.fail(path, f"expected an integer, got {show(value)}")
         if value < minimum:
@@ -143,3 +195,36 @@ class Decoder:
         if not isinstance(value, bool):
             self.fail(path, f"expected true or false, got {show(value)}")
         return value
+
+    def format(self, data: Mapping[str, object], name: str, version: int, what: str) -> None:
+        """The "format" field: exactly ``NAME/VERSION``, the one canonical spelling.
+
+        Another version of the same format (a canonical number, at most 9
+        digits) is named newer or no longer supported; anything else
+        (``NAME/01``, a version of 5,000 digits, another format) is not one.
+        """
+        expected = f"{name}/{version}"
+        if "format" not in data:
+            self.fail("$", f'missing field "format" (is this a sysphase {what}?)')
+        value = self.string(data["format"], "$.format")
+        if value == expected:
+            return
+        prefix, slash, number = value.rpartition("/")
+        if prefix != name or not slash or not _VERSION.fullmatch(number):
+            self.fail(
+                "$.format", f"{show(value)} is not a sysphase {what} format (expected {expected})"
+            )
+        if int(number) > version:
+            self.fail(
+                "$.format",
+                f"format {show(value)} is newer than this sysphase understands ({expected})",
+            )
+        self.fail("$.format", f"format {show(value)} is no longer supported (expected {expected})")
+
+    def trigger(self, value: object, path: str, nonempty: bool = False) -> str:
+        """A phase trigger; a ``syscall:NAME`` one names a syscall of the file's ``arch``."""
+        text = self.string(value, path, nonempty=nonempty)
+        problem = phases.trigger_problem(text, self.arch)
+        if problem is not None:
+            self.fail(path, problem)
+        return text

@@ -18,6 +18,7 @@ from sysphase.model.syscall_tables import ERRNO_TEXTS, ERRNOS, SIGNALS, SYSCALLS
 __all__ = [
     "ARCHES",
     "CLASSES",
+    "UNNAMED_LIMIT",
     "X32_SYSCALL_BIT",
     "class_members",
     "errno_name",
@@ -37,6 +38,13 @@ ARCHES: Final[tuple[str, ...]] = (X86_64, I386, X32, AARCH64)
 X32_SYSCALL_BIT: Final = 0x40000000
 
 _SIGRTMIN: Final = 32
+
+#: A number without a name (``syscall_0x1c3``) is a syscall only below this (from the
+#: ABI's first number: 0, or X32_SYSCALL_BIT for x32): the C core counts numbers in 16
+#: bits and files every larger one (``syscall(-1)``) under 0xffff, so a recorded profile
+#: always reads back; a number beyond (``syscall_0x99999999``) is refused.
+UNNAMED_LIMIT: Final = 0x10000
+_UNNAMED = re.compile(r"syscall_0x(0|[1-9a-f][0-9a-f]{0,15})")
 
 
 def _table(arch: str) -> dict[int, str]:
@@ -63,13 +71,22 @@ def name(arch: str, nr: int) -> str:
 def number(arch: str, name: str) -> int | None:
     """The number of syscall ``name`` on ``arch``, or None if ``arch`` has no such call.
 
-    Accepts the ``syscall_0x1b9`` form that :func:`name` gives unknown numbers.
+    Accepts the ``syscall_0x1b9`` form that :func:`name` gives unknown numbers, exactly
+    as it writes them (lower-case hex, no leading zero), for a number the table has no
+    name for and below :data:`UNNAMED_LIMIT` (from x32's bit on x32).
     """
-    nr = _reverse(arch).get(name)
+    table = _reverse(arch)
+    nr = table.get(name)
     if nr is not None:
         return nr
-    m = re.fullmatch(r"syscall_(0x[0-9a-fA-F]+|\d+)", name)
-    return int(m.group(1), 0) if m else None
+    m = _UNNAMED.fullmatch(name)
+    if m is None:
+        return None
+    nr = int(m.group(1), 16)
+    base = X32_SYSCALL_BIT if arch == X32 else 0
+    if not base <= nr < base + UNNAMED_LIMIT or nr in _table(arch):
+        return None
+    return nr
 
 
 def names(arch: str) -> frozenset[str]:

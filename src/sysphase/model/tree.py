@@ -54,6 +54,8 @@ class Count:
     errors: int
     time_ns: int
     unfinished: int = 0
+    #: calls another thread was in when the process entered this phase (see SyscallStat)
+    in_flight: int = 0
 
     @property
     def name(self) -> str:
@@ -96,6 +98,8 @@ class Node:
     #: under enforcement: the syscall number the node was in when it died (a seccomp kill's cause)
     exit_nr: int | None = None
     exit_arch: str = "x86_64"
+    #: the executable's GNU build-id (lower-case hex), "" if it has none
+    build_id: str = ""
 
     @property
     def is_thread(self) -> bool:

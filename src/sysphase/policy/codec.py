@@ -11,13 +11,12 @@ Pure: reading and writing files belongs to the callers.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Final
 
 from sysphase.errors import PolicyInvalid
 from sysphase.model import strict_json, syscalls
-from sysphase.model.profile import FrozenMap, split_key
+from sysphase.model.profile import BUILD_ID, FrozenMap, split_key
 from sysphase.model.strict_json import quote as _q
 from sysphase.model.strict_json import show as _show
 from sysphase.policy.ir import (
@@ -91,7 +90,11 @@ def to_dict(policy: Policy) -> dict[str, object]:
         "default_action": policy.default_action,
         "options": {k: policy.options[k] for k in sorted(policy.options)},
         "programs": [
-            {"executable": prog.executable, "phases": [_phase(p) for p in prog.phases]}
+            {
+                "executable": prog.executable,
+                **({"build_id": prog.build_id} if prog.build_id else {}),
+                "phases": [_phase(p) for p in prog.phases],
+            }
             for prog in policy.programs
         ],
     }
@@ -135,9 +138,6 @@ def encode(policy: Policy) -> str:
 # --- strict decoding ------------------------------------------------------------------------
 
 
-_FORMAT = re.compile(rf"{FORMAT_NAME}/(\d+)")
-
-
 class _Decoder(strict_json.Decoder):
     """The policy's decoder: the shared checks, then the policy's own structure."""
 
@@ -162,7 +162,7 @@ class _Decoder(strict_json.Decoder):
     def policy(self, data: object) -> Policy:
         if not isinstance(data, dict):
             self.fail("$", f"expected an object, got {_show(data)}")
-        self.format(data)
+        self.format(data, FORMAT_NAME, FORMAT_VERSION, "policy")
         fields = self.obj(
             data, "$", ("format", "command", "arch", "default_action", "options", "programs")
         )
@@ -189,26 +189,12 @@ class _Decoder(strict_json.Decoder):
             decoded.append(program)
         return Policy(self.arch, action, tuple(decoded), command, options)
 
-    def format(self, data: Mapping[str, object]) -> None:
-        if "format" not in data:
-            self.fail("$", 'missing field "format" (is this a sysphase policy?)')
-        value = self.string(data["format"], "$.format")
-        m = _FORMAT.fullmatch(value)
-        if m is None:
-            self.fail(
-                "$.format", f"{_q(value)} is not a sysphase policy format (expected {FORMAT})"
-            )
-        version = int(m.group(1))
-        if version > FORMAT_VERSION:
-            self.fail(
-                "$.format", f"format {_q(value)} is newer than this sysphase understands ({FORMAT})"
-            )
-        if version < FORMAT_VERSION:
-            self.fail("$.format", f"format {_q(value)} is no longer supported (expected {FORMAT})")
-
     def program(self, value: object, path: str) -> ProgramPolicy:
-        fields = self.obj(value, path, ("executable", "phases"))
+        fields = self.obj(value, path, ("executable", "phases"), ("build_id",))
         executable = self.string(fields["executable"], f"{path}.executable")
+        build_id = self.string(fields.get("build_id", ""), f"{path}.build_id")
+        if build_id and not BUILD_ID.fullmatch(build_id):
+            self.fail(f"{path}.build_id", f"{_q(build_id[:40])} is not a build-id (hex)")
         items = self.array(fields["phases"], f"{path}.phases", nonempty=True)
         phases: list[PolicyPhase] = []
         for i, v in enumerate(items):
@@ -227,12 +213,12 @@ class _Decoder(strict_json.Decoder):
                             f"{_q(earlier.name)}, and filters only narrow",
                         )
             phases.append(phase)
-        return ProgramPolicy(executable, tuple(phases))
+        return ProgramPolicy(executable, tuple(phases), build_id)
 
     def phase(self, value: object, path: str) -> PolicyPhase:
         fields = self.obj(value, path, ("name", "trigger", "allowed"), ("refused",))
         name = self.string(fields["name"], f"{path}.name", nonempty=True)
-        trigger = self.string(fields["trigger"], f"{path}.trigger", nonempty=True)
+        trigger = self.trigger(fields["trigger"], f"{path}.trigger", nonempty=True)
         allowed: list[AllowedCall] = []
         for i, v in enumerate(self.array(fields["allowed"], f"{path}.allowed")):
             call = self.allowed(v, f"{path}.allowed[{i}]")

@@ -3,7 +3,9 @@
 Per program and phase: every allowed syscall with where it came from
 (program, phase, number of calls) or why it was added, its argument
 conditions and notes on them, then the calls the trace saw that the policy
-refuses (another ABI).
+refuses (another ABI). Where many phases made a call, its provenance lists
+the first few and the note says how many there were (so the text grows
+linearly with the phases).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import shlex
 from typing import Final
 
 from sysphase.policy.ir import Policy
+from sysphase.report.escape import terminal_safe
 
 __all__ = ["ACTION_TEXT", "explain"]
 
@@ -54,4 +57,5 @@ def explain(policy: Policy) -> str:
             for refused in phase.refused:
                 where = "; ".join(p.describe() for p in refused.provenance)
                 lines.append(f"    {refused.syscall:<{_WIDTH}} {where}; {refused.reason}")
-    return "\n".join(lines) + "\n"
+    # names come from the profile: no control character reaches the terminal
+    return "\n".join(terminal_safe(line) for line in lines) + "\n"

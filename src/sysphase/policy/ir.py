@@ -137,7 +137,10 @@ class Provenance:
     """Where an allowed call came from: calls made by ``program`` in its phase ``phase``.
 
     ``calls`` counts completed and unfinished calls over every node of that
-    program and phase that the allowing phase covers.
+    program and phase that the allowing phase covers. A generated call lists
+    at most :data:`sysphase.policy.generate.PROVENANCE_LIMIT` of these
+    (every program's nearest phase, then the nearest others); its note then
+    says how many there were and how many calls they made.
     """
 
     program: str
@@ -154,7 +157,8 @@ class AllowedCall:
 
     ``reason`` is set for calls added on purpose (always-added calls, the
     enforcer's own calls, ``--portable`` equivalents); ``note`` remarks on
-    the conditions (e.g. why a call stays unconditional under ``--args``).
+    the conditions (e.g. why a call stays unconditional under ``--args``)
+    and says when ``provenance`` lists only some of the sources.
     """
 
     rule: Rule
@@ -218,10 +222,20 @@ class PolicyPhase:
 
 @dataclass(frozen=True, slots=True)
 class ProgramPolicy:
-    """The phases of one program (executable path), in order; at least one."""
+    """The phases of one program, in order; at least one.
+
+    A program is its executable's path and, where the executable has one, its GNU
+    build-id (lower-case hex, "" if none): a copy, a hard link or a symlink of the
+    same program is the same program.
+    """
 
     executable: str
     phases: tuple[PolicyPhase, ...]
+    build_id: str = ""
+
+    def is_program(self, executable: str, build_id: str) -> bool:
+        """Whether a program at EXECUTABLE (real path) with BUILD_ID is this one."""
+        return executable == self.executable or bool(build_id and build_id == self.build_id)
 
     def phase(self, name: str) -> PolicyPhase | None:
         return next((p for p in self.phases if p.name == name), None)
@@ -250,5 +264,9 @@ class Policy:
             raise ValueError("the policy has no programs")
         return self.programs[0]
 
-    def program(self, executable: str) -> ProgramPolicy | None:
-        return next((p for p in self.programs if p.executable == executable), None)
+    def program(self, executable: str, build_id: str = "") -> ProgramPolicy | None:
+        """The program at EXECUTABLE (a real path), else the one with BUILD_ID, else None."""
+        by_path = next((p for p in self.programs if p.executable == executable), None)
+        if by_path is not None or not build_id:
+            return by_path
+        return next((p for p in self.programs if p.build_id == build_id), None)

@@ -2,7 +2,10 @@
 
 Every function returns text ending in a newline; the CLI may wrap it in rich.
 Phases of one name are summed over all nodes of a program, as in
-`stats --json` (sysphase.model.profile.stats_json).
+`stats --json` (sysphase.model.profile.stats_json). Names come from the
+profile (the traced program chose them): every line is passed through
+:func:`~sysphase.report.escape.terminal_safe`, so no control character
+reaches the terminal.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import shlex
 
 from sysphase.model.profile import Phase, ProcessNode, Profile, ProfileDiff, SyscallStat
+from sysphase.report.escape import terminal_safe
 
 __all__ = ["render_diff", "render_process_tree", "render_stats"]
 
@@ -22,6 +26,11 @@ def _header(profile: Profile) -> list[str]:
     command = shlex.join(profile.command) if profile.command else "(attached)"
     state = "complete" if profile.complete else "incomplete: a recording was interrupted"
     return [f"profile of {command}", f"{profile.arch}, {_plural(profile.runs, 'run')}, {state}"]
+
+
+def _text(lines: list[str]) -> str:
+    """The lines as text ending in a newline, each made safe for a terminal."""
+    return "\n".join(terminal_safe(line) for line in lines) + "\n"
 
 
 def _exe(executable: str) -> str:
@@ -84,7 +93,7 @@ def render_stats(profile: Profile) -> str:
             lines.extend(_table(stats, "    ", width))
     if not programs:
         lines.extend(["", "no processes"])
-    return "\n".join(lines) + "\n"
+    return _text(lines)
 
 
 def _phase_summary(phases: tuple[Phase, ...]) -> str:
@@ -112,7 +121,7 @@ def render_process_tree(profile: Profile) -> str:
         stack.extend((depth + 1, c) for c in reversed(children.get(node.id, [])))
     if not lines:
         lines.append("no processes")
-    return "\n".join(lines) + "\n"
+    return _text(lines)
 
 
 def render_diff(result: ProfileDiff) -> str:
@@ -135,4 +144,4 @@ def render_diff(result: ProfileDiff) -> str:
             lines.append(f"  phase {phase.name}")
             lines.extend(f"    + {key}" for key in phase.added)
             lines.extend(f"    - {key}" for key in phase.removed)
-    return "\n".join(lines) + "\n"
+    return _text(lines)

@@ -1,10 +1,16 @@
-"""The `trace --tree` view: the process tree with per-node totals."""
+"""The `trace --tree` view: the process tree with per-node totals.
+
+Executables and argv are the traced program's: every line goes through
+:func:`~sysphase.report.escape.terminal_safe` (no control character reaches
+the terminal).
+"""
 
 from __future__ import annotations
 
 import shlex
 
 from sysphase.model.tree import Node, NodeKind, ProcessTree
+from sysphase.report.escape import terminal_safe
 
 
 def _node_line(tree: ProcessTree, node: Node) -> str:
@@ -35,5 +41,5 @@ def render_tree(tree: ProcessTree) -> str:
     lines = []
     for depth, node in tree.walk():
         prefix = "" if depth == 0 else "  " * (depth - 1) + "└─ "
-        lines.append(prefix + _node_line(tree, node))
+        lines.append(prefix + terminal_safe(_node_line(tree, node)))
     return "\n".join(lines) + "\n"

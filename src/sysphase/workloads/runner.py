@@ -21,7 +21,7 @@ from contextlib import ExitStack, contextmanager
 from importlib import resources
 from pathlib import Path
 
-from sysphase._host import enforcement, tracer
+from sysphase._host import enforcement, files, tracer
 from sysphase._host.enforcement import Violation
 from sysphase.errors import SysphaseError, UsageError, WorkloadError
 from sysphase.model import profile as prof
@@ -71,13 +71,8 @@ def load(name_or_file: str) -> Workload:
             f"--workload {name_or_file}: neither a built-in workload "
             f"({', '.join(BUILTIN)}) nor a scenario file"
         )
-    try:
-        with open(name_or_file, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise UsageError(f"{name_or_file}: no such scenario file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise UsageError(f"{name_or_file}: cannot read it ({err})") from None
+    # a regular file of at most 64 MiB: a FIFO or /dev/zero is one sentence, never a hang
+    text = files.read_text_bounded(name_or_file, files.TEXT_LIMIT, "a scenario file")
     return parse(text, name_or_file)
 
 

@@ -366,4 +366,6 @@ def parse(text: str, source: str) -> Workload:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise UsageError(f"{source}: not valid TOML ({err})") from None
+    except ValueError:  # int() of a decimal integer of more than 4300 digits
+        raise UsageError(f"{source}: not valid TOML (an integer with too many digits)") from None
     return _Parser(source).workload(data)

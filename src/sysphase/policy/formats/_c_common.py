@@ -45,10 +45,25 @@ def identifiers(program: ProgramPolicy) -> list[str]:
     return out
 
 
+def _utf8(text: str) -> bytes:
+    """The bytes of ``text``: UTF-8, and a byte ``os.fsdecode`` could not decode as that byte.
+
+    Any other lone surrogate (only a hand-written ``\\udXXX`` escape in JSON makes one)
+    is encoded as its three bytes rather than failing.
+    """
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return b"".join(
+            c.encode("utf-8", "surrogateescape" if 0xDC80 <= ord(c) <= 0xDCFF else "surrogatepass")
+            for c in text
+        )
+
+
 def c_string(text: str) -> str:
     """A C string literal; anything but printable ASCII as octal escapes of its UTF-8 bytes."""
     out = []
-    for byte in text.encode("utf-8", "surrogateescape"):
+    for byte in _utf8(text):
         ch = chr(byte)
         if ch in '"\\?':
             out.append("\\" + ch)
@@ -60,8 +75,12 @@ def c_string(text: str) -> str:
 
 
 def c_comment(text: str) -> str:
-    """Text safe inside ``/* */``: one line, ASCII, no comment terminator."""
-    return ascii_line(text).replace("*/", "* /")
+    """Text safe inside ``/* */``: one line of printable ASCII that cannot end the comment.
+
+    No ``*/`` (it would end the comment), no ``/*`` (gcc's -Wcomment) and no ``??``
+    (``??/`` is a backslash under trigraphs; at a line end it would join the next line).
+    """
+    return ascii_line(text).replace("*/", "* /").replace("/*", "/ *").replace("??", "?\\x3f")
 
 
 def wrap(text: str, first: str, rest: str, width: int = 100) -> list[str]:

@@ -8,6 +8,7 @@ from typing import Final
 from sysphase.errors import PolicyError
 from sysphase.policy.explain import ACTION_TEXT
 from sysphase.policy.ir import AllowedCall, ArgCondition, Policy, PolicyPhase
+from sysphase.report.escape import ascii_safe
 
 __all__ = [
     "SCMP_ACTION",
@@ -91,8 +92,11 @@ def comment_text(call: AllowedCall, with_name: bool = True) -> str:
 
 
 def ascii_line(text: str) -> str:
-    """Text on one line, non-ASCII as backslash escapes."""
-    return " ".join(text.split()).encode("ascii", "backslashreplace").decode("ascii")
+    """Text as printable ASCII on one line: anything else (newlines too) as backslash escapes.
+
+    See :func:`sysphase.report.escape.ascii_safe`; runs of spaces become one.
+    """
+    return " ".join(ascii_safe(text).split())
 
 
 def oci_args(alt: tuple[ArgCondition, ...]) -> list[dict[str, object]]:

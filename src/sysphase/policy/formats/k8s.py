@@ -7,6 +7,9 @@ one ``syscalls`` entry for the unconditional calls and one per alternative
 of a conditional call (``args``). Written by hand (no YAML library): every
 syscall name carries its provenance in a ``#`` comment, and the header says
 when only the first of several phases is here (a SeccompProfile has none).
+Names from the profile only reach comments, as printable ASCII with escapes
+(YAML forbids control characters anywhere); scalars are plain words or JSON
+strings.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from sysphase.policy.formats._common import (
     EPERM,
     SCMP_ACTION,
+    ascii_line,
     comment_text,
     first_phase,
     oci_args,
@@ -32,7 +33,8 @@ def render(policy: Policy, bpf: Sequence[bytes] | None = None) -> str:
     phases = policy.root_program.phases
     prefix = ""
     if len(phases) > 1:
-        prefix = f'phase "{phase.name}", the first of {len(phases)} (OCI profiles have no phases); '
+        name = ascii_line(phase.name)
+        prefix = f'phase "{name}", the first of {len(phases)} (OCI profiles have no phases); '
     doc: dict[str, object] = {"defaultAction": SCMP_ACTION[policy.default_action]}
     if policy.default_action == "errno":
         doc["defaultErrnoRet"] = EPERM

@@ -9,7 +9,9 @@ killed instead, and the comment says so); the log action becomes
 ``SystemCallLog=~...`` (log what is not allowed, refuse nothing; systemd
 247 or later). systemd cannot express argument conditions or phases: the
 comments say which conditions were dropped and that only the first (widest)
-phase is here, and list every call's provenance.
+phase is here, and list every call's provenance. Names from the profile are
+escaped to printable ASCII on the comment's one line (no newline can start
+a directive, no trailing backslash can continue one).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ int sysphase_install(const char *phase);
             goto out;                                                                              \
     } while (0)
 
-/* Phase "start" (trigger: start), the first phase: 27 allowed system calls. */
+/* Phase "start" (trigger: start), the first phase: 24 allowed system calls. */
 static int sysphase_install_start(void)
 {
     scmp_filter_ctx ctx;
@@ -82,12 +82,6 @@ static int sysphase_install_start(void)
     SYSPHASE_TRY(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(recvfrom), 0));
     /* restart_syscall: always added: the kernel resumes calls interrupted by a signal with it */
     SYSPHASE_TRY(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(restart_syscall), 0));
-    /* rseq: added: a thread created before a phase switch may still be starting after it (glibc's
-     * start_thread registers rseq and its robust list and restores the signal mask) */
-    SYSPHASE_TRY(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(rseq), 0));
-    /* rt_sigprocmask: added: a thread created before a phase switch may still be starting after it
-     * (glibc's start_thread registers rseq and its robust list and restores the signal mask) */
-    SYSPHASE_TRY(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(rt_sigprocmask), 0));
     /* rt_sigreturn: always added: every signal handler returns through it */
     SYSPHASE_TRY(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(rt_sigreturn), 0));
     /* seccomp: enforcer: installs the filter of a later phase (seccomp SECCOMP_SET_MODE_FILTER with
@@ -95,9 +89,6 @@ static int sysphase_install_start(void)
     SYSPHASE_TRY(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 0));
     /* sendto: /usr/bin/server serve: 2 calls */
     SYSPHASE_TRY(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendto), 0));
-    /* set_robust_list: added: a thread created before a phase switch may still be starting after it
-     * (glibc's start_thread registers rseq and its robust list and restores the signal mask) */
-    SYSPHASE_TRY(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(set_robust_list), 0));
     /* socket: /usr/bin/server start: 1 call */
     SYSPHASE_TRY(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
                                   SCMP_A0(SCMP_CMP_EQ, 2),
@@ -112,7 +103,7 @@ out:
     return rc;
 }
 
-/* Phase "serve" (trigger: syscall:epoll_wait), a later phase: 19 allowed system calls. */
+/* Phase "serve" (trigger: syscall:epoll_wait), a later phase: 16 allowed system calls. */
 static int sysphase_install_serve(void)
 {
     scmp_filter_ctx ctx;
@@ -137,7 +128,7 @@ static int sysphase_install_serve(void)
     SYSPHASE_TRY(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(exit), 0));
     /* exit_group: /bin/sh sh: 1 call; always added: ends the process */
     SYSPHASE_TRY(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(exit_group), 0));
-    /* futex: /usr/bin/server serve: 4 calls */
+    /* futex: /usr/bin/server start: 1 call; /usr/bin/server serve: 4 calls */
     SYSPHASE_TRY(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(futex), 0));
     /* getcpu: always added: vDSO fallback (libc makes the real call when the vDSO cannot answer) */
     SYSPHASE_TRY(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(getcpu), 0));
@@ -152,19 +143,10 @@ static int sysphase_install_serve(void)
     SYSPHASE_TRY(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(recvfrom), 0));
     /* restart_syscall: always added: the kernel resumes calls interrupted by a signal with it */
     SYSPHASE_TRY(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(restart_syscall), 0));
-    /* rseq: added: a thread created before a phase switch may still be starting after it (glibc's
-     * start_thread registers rseq and its robust list and restores the signal mask) */
-    SYSPHASE_TRY(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(rseq), 0));
-    /* rt_sigprocmask: added: a thread created before a phase switch may still be starting after it
-     * (glibc's start_thread registers rseq and its robust list and restores the signal mask) */
-    SYSPHASE_TRY(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(rt_sigprocmask), 0));
     /* rt_sigreturn: always added: every signal handler returns through it */
     SYSPHASE_TRY(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(rt_sigreturn), 0));
     /* sendto: /usr/bin/server serve: 2 calls */
     SYSPHASE_TRY(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendto), 0));
-    /* set_robust_list: added: a thread created before a phase switch may still be starting after it
-     * (glibc's start_thread registers rseq and its robust list and restores the signal mask) */
-    SYSPHASE_TRY(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(set_robust_list), 0));
     /* time: always added: vDSO fallback (libc makes the real call when the vDSO cannot answer) */
     SYSPHASE_TRY(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(time), 0));
     rc = seccomp_load(ctx);

@@ -25,7 +25,7 @@ int sysphase_install_first(void);
 int sysphase_install(const char *phase);
 
 /*
- * Phase "start" (trigger: start), the first phase: 27 allowed system calls, 6 instructions.
+ * Phase "start" (trigger: start), the first phase: 24 allowed system calls, 6 instructions.
  * Allowed:
  *   accept4: /usr/bin/server serve: 2 calls
  *   clock_gettime: always added: vDSO fallback (libc makes the real call when the vDSO cannot
@@ -48,16 +48,10 @@ int sysphase_install(const char *phase);
  *   read: /usr/bin/server start: 3 calls
  *   recvfrom: /usr/bin/server serve: 3 calls
  *   restart_syscall: always added: the kernel resumes calls interrupted by a signal with it
- *   rseq: added: a thread created before a phase switch may still be starting after it (glibc's
- *     start_thread registers rseq and its robust list and restores the signal mask)
- *   rt_sigprocmask: added: a thread created before a phase switch may still be starting after it
- *     (glibc's start_thread registers rseq and its robust list and restores the signal mask)
  *   rt_sigreturn: always added: every signal handler returns through it
  *   seccomp: enforcer: installs the filter of a later phase (seccomp SECCOMP_SET_MODE_FILTER with
  *     TSYNC)
  *   sendto: /usr/bin/server serve: 2 calls
- *   set_robust_list: added: a thread created before a phase switch may still be starting after it
- *     (glibc's start_thread registers rseq and its robust list and restores the signal mask)
  *   socket: /usr/bin/server start: 1 call (when arg0 == 2 and arg1 & 0xfff7f7ff == 0x1)
  *   time: always added: vDSO fallback (libc makes the real call when the vDSO cannot answer)
  *   write: /usr/bin/server start: 1 call
@@ -86,7 +80,7 @@ static int sysphase_install_start(void)
 }
 
 /*
- * Phase "serve" (trigger: syscall:epoll_wait), a later phase: 19 allowed system calls, 6
+ * Phase "serve" (trigger: syscall:epoll_wait), a later phase: 16 allowed system calls, 6
  * instructions. Allowed:
  *   accept4: /usr/bin/server serve: 2 calls
  *   clock_gettime: always added: vDSO fallback (libc makes the real call when the vDSO cannot
@@ -95,7 +89,7 @@ static int sysphase_install_start(void)
  *   execve: /usr/bin/server serve: 1 call
  *   exit: always added: ends a thread (a thread killed meanwhile never shows it)
  *   exit_group: /bin/sh sh: 1 call; always added: ends the process
- *   futex: /usr/bin/server serve: 4 calls
+ *   futex: /usr/bin/server start: 1 call; /usr/bin/server serve: 4 calls
  *   getcpu: always added: vDSO fallback (libc makes the real call when the vDSO cannot answer)
  *   getpid: /bin/sh sh: 1 call
  *   gettimeofday: always added: vDSO fallback (libc makes the real call when the vDSO cannot
@@ -103,14 +97,8 @@ static int sysphase_install_start(void)
  *   pipe2: /usr/bin/server serve: 1 call
  *   recvfrom: /usr/bin/server serve: 3 calls
  *   restart_syscall: always added: the kernel resumes calls interrupted by a signal with it
- *   rseq: added: a thread created before a phase switch may still be starting after it (glibc's
- *     start_thread registers rseq and its robust list and restores the signal mask)
- *   rt_sigprocmask: added: a thread created before a phase switch may still be starting after it
- *     (glibc's start_thread registers rseq and its robust list and restores the signal mask)
  *   rt_sigreturn: always added: every signal handler returns through it
  *   sendto: /usr/bin/server serve: 2 calls
- *   set_robust_list: added: a thread created before a phase switch may still be starting after it
- *     (glibc's start_thread registers rseq and its robust list and restores the signal mask)
  *   time: always added: vDSO fallback (libc makes the real call when the vDSO cannot answer)
  */
 static struct sock_filter sysphase_serve_filter[] = {
