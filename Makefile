@@ -33,3 +33,4 @@ bench:
 
 tables:
 	$(PY) tools/gen_syscall_tables.py
+	$(PY) tools/gen_xlat.py

@@ -25,7 +25,8 @@ setup(
         Extension(
             "sysphase._core",
             sources=sorted(os.path.join("csrc", f) for f in os.listdir("csrc") if f.endswith(".c")),
-            depends=["csrc/core.h"],
+            depends=["csrc/core.h", "src/sysphase/include/sysphase.h"],
+            include_dirs=["src/sysphase/include"],
             extra_compile_args=CFLAGS,
             extra_link_args=LDFLAGS,
         )

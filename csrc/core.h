@@ -3,13 +3,19 @@
  * The C core traces a process tree with ptrace and keeps, without calling
  * Python per stop, per-(node, phase, syscall) counters, the process tree and
  * (in live mode) batches of syscall events. Files:
- *   module.c  Python method table and the trace() entry point
- *   loop.c    spawn/attach and the ptrace stop loop
+ *   module.c  Python method table, the trace() entry point, the constants
+ *   options.c the options object of trace(), read into the tracer
+ *   results.c the records trace() returns (struct sequences)
+ *   loop.c    the ptrace stop loop: tasks, events, signals, deaths
+ *   syscalls.c the stops a system call makes, and what is counted there
+ *   spawn.c   spawning a seized program, attaching to a running one
+ *   signals.c SIGINT, SIGTERM and SIGHUP while the loop runs
  *   tables.c  task map (tid -> state), node and image arrays, counter hash
  *   events.c  live-mode event capture (tracee memory copies) and batches
  *   phases.c  phase boundaries (exec, triggers, the phase signal, markers)
  *   inject.c  seccomp filters stacked into a stopped thread (the register swap)
  *   switch.c  enforcing phase switches: hold every tracee, inject, verify, release
+ *   verify.c  what the kernel says during a switch: untraced tasks, filter counts and bytes
  *   identity.c a program's identity: the GNU build-id of its executable
  *   known.c   recording filters: stops at seccomp TRACE, known sets per phase
  *   errors.c  error records that become OSError naming the failing call
@@ -22,11 +28,21 @@
 
 #include <signal.h>
 #include <stdint.h>
+#include <sys/ptrace.h>
 #include <sys/types.h>
 
-/* Architecture codes shared with Python (sysphase._host.tracer). */
-enum { ARCH_X86_64 = 0, ARCH_I386 = 1, ARCH_X32 = 2, ARCH_AARCH64 = 3, ARCH_UNKNOWN = 15 };
-#define ARCH_COUNT 4
+#include "arch.h"     /* the registers of a stopped thread, per architecture */
+#include "sysphase.h" /* SYSPHASE_MARKER_FD: the public marker header, one definition */
+
+/* Tracing modes, decided in Python (sysphase._host.tracer.Mode), exported as MODE_*. */
+enum {
+    MODE_FULL = 0,     /* syscall-entry and -exit stops: exact counts, errors, times */
+    MODE_SETS = 1,     /* a recording filter's TRACE stops at entry: calls, no results */
+    MODE_KNOWN = 2,    /* as SETS, with known sets per (program, phase) let through */
+    MODE_FILTERED = 3, /* trace -e: TRACE stops of the selected calls, then their exits */
+    MODE_ENFORCE = 4,  /* run: the policy's filters, phase switches */
+    MODE_COMPLAIN = 5  /* run --complain: filters that TRACE what they would deny */
+};
 
 /* How a node came to be (sysphase.model.tree.NodeKind mirrors these). */
 enum { KIND_SPAWN = 0, KIND_ATTACH, KIND_FORK, KIND_VFORK, KIND_CLONE, KIND_THREAD, KIND_EXEC };
@@ -44,7 +60,8 @@ enum { ARGK_PLAIN = 0, ARGK_CSTRING = 1, ARGK_BUF_IN = 2, ARGK_BUF_OUT = 3, ARGK
  * (i+1)-th trigger phase, whose id is i + 1. */
 #define MAX_PHASES 4095
 enum { TRIG_SYSCALL = 0, TRIG_BREAKPOINT = 1 };
-#define MARKER_FD (-21328) /* write(MARKER_FD, name, len): SYSPHASE_MARK in sysphase.h */
+#define MARKER_FD SYSPHASE_MARKER_FD /* write(MARKER_FD, name, len): SYSPHASE_MARK */
+#define MARKER_NAME_MAX 63           /* longer marker names are cut */
 #define MAX_FORMER_BPS 8
 
 typedef struct {
@@ -243,12 +260,12 @@ typedef struct {
     size_t nnodes, cap_nodes;
     image_t *images;
     size_t nimages, cap_images;
-    const uint8_t *filter; /* enforcing: BPF the spawned child installs before exec */
+    uint8_t *filter; /* the first filter: the spawned child installs it before exec */
     size_t filter_len;
-    int no_syscall_stops;          /* resume with PTRACE_CONT: events only */
-    const uint8_t **phase_filters; /* enforcing: BPF of trigger phases 1..n */
-    switch_t sw;                   /* enforcing: the switch in progress */
-    int get_filter_ok;             /* PTRACE_SECCOMP_GET_FILTER: 1 works, -1 not here, 0 unknown */
+    int no_syscall_stops;    /* resume with PTRACE_CONT: events only */
+    uint8_t **phase_filters; /* enforcing: BPF of trigger phases 1..n */
+    switch_t sw;             /* enforcing: the switch in progress */
+    int get_filter_ok;       /* PTRACE_SECCOMP_GET_FILTER: 1 works, -1 not here, 0 unknown */
     size_t *phase_filter_lens;
     size_t nphase_filters;
     char *enforce_exe;            /* enforcing: the program whose phase signal switches filters */
@@ -259,7 +276,7 @@ typedef struct {
     int no_new_privs;             /* set no_new_privs before the filter (else only if needed) */
     known_t *known;               /* known sets: filters per (program, phase) */
     size_t nknown;
-    const uint8_t *unknown_bpf; /* known sets: the filter of a (program, phase) not listed */
+    uint8_t *unknown_bpf; /* known sets: the filter of a (program, phase) not listed */
     size_t unknown_len;
     int filter_errno;           /* the child could not install the filter */
     counter_table_t counters;   /* calls per (node, phase, arch, nr) */
@@ -277,6 +294,15 @@ typedef struct {
     PyThreadState *tstate; /* saved while the GIL is released */
     int py_error;          /* a Python exception is set (sink or signal) */
 } tracer_t;
+
+/* options.c */
+int options_load(tracer_t *t, PyObject *opts, PyObject **keep);
+void options_free(tracer_t *t);
+
+/* results.c */
+int results_init(PyObject *module);
+PyObject *results_build(tracer_t *t);
+PyObject *results_event(const event_t *e);
 
 /* tables.c */
 int tables_init(tracer_t *t);
@@ -320,6 +346,11 @@ void switch_fail(tracer_t *t, const char *fmt, ...) __attribute__((format(printf
 int switch_running(const tracer_t *t);
 void let_go(tracer_t *t, task_t *task, int sig, int how);
 
+/* verify.c */
+long filter_count(pid_t tgid, pid_t tid); /* Seccomp_filters of a thread, -1 (errno) if unknown */
+int untraced_scan(tracer_t *t, char *why, size_t size);
+int switch_verify(tracer_t *t, task_t *actor, long pre_count, char *why, size_t size);
+
 /* identity.c */
 void identity_read(pid_t pid, char *hex, size_t size);
 int identity_matches(const char *exe, const char *id, const char *want_exe, const char *want_id);
@@ -328,7 +359,6 @@ int identity_matches(const char *exe, const char *id, const char *want_exe, cons
 void known_update(tracer_t *t, task_t *task);
 int known_inject(tracer_t *t, task_t *task);
 void known_finish(tracer_t *t, task_t *task);
-int known_is_exit(uint8_t arch, uint32_t nr);
 void known_free(tracer_t *t);
 
 /* events.c */
@@ -337,13 +367,13 @@ void events_capture_entry(tracer_t *t, task_t *task, uint8_t arch, uint32_t nr,
 void events_capture_exit(tracer_t *t, task_t *task, int64_t rval, int returned, uint64_t dur);
 int events_flush(tracer_t *t); /* with the GIL held; -1 on a Python error */
 
-/* loop.c */
-int loop_spawn(tracer_t *t, const char *path, char *const argv[], char *const envp[]);
-int loop_attach(tracer_t *t, pid_t pid);
-int loop_run(tracer_t *t);
+/* The ptrace options of every tracee (spawn.c, loop.c). */
+#define TRACE_OPTIONS                                                                              \
+    (PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |      \
+     PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT | PTRACE_O_TRACEVFORKDONE)
 
-/* The stop signals' (SIGINT, SIGTERM, SIGHUP) dispositions and the signal mask
- * before the loop's handlers were installed. */
+/* signals.c: the stop signals' (SIGINT, SIGTERM, SIGHUP) dispositions and the signal
+ * mask before the loop's handlers were installed */
 typedef struct {
     struct sigaction act[3];
     sigset_t mask;
@@ -351,6 +381,26 @@ typedef struct {
 
 int loop_install_handlers(saved_signals_t *old);
 void loop_restore_handlers(const saved_signals_t *old);
+int loop_stop_signal(void);          /* the stop signal received, 0 if none */
+void loop_kill_on_signal(pid_t pid); /* the tracee the handler kills to wake waitpid */
+
+/* spawn.c */
+int loop_spawn(tracer_t *t, const char *path, char *const argv[], char *const envp[]);
+int loop_attach(tracer_t *t, pid_t pid);
+
+/* loop.c */
+int loop_run(tracer_t *t);
+void loop_resume(tracer_t *t, task_t *task, int sig); /* unless a switch holds it */
+void count_unfinished(tracer_t *t, task_t *task);
+
+/* syscalls.c */
+uint8_t arch_code(uint32_t audit_arch, uint64_t *nr); /* ARCH_* of an AUDIT_ARCH value */
+void on_syscall_stop(tracer_t *t, task_t *task);
+void on_seccomp(tracer_t *t, task_t *task);
+
+/* syscall_table.c (generated by tools/gen_syscall_tables.py from tools/syscallent.in) */
+enum { SYSF_NEVER_RETURNS = 1, SYSF_CLONE = 2, SYSF_CLONE3 = 4, SYSF_MARKER = 8 };
+uint8_t syscall_flags(uint8_t arch, uint32_t nr); /* SYSF_* of call NR of ARCH_* ARCH */
 
 /* errors.c */
 extern PyObject *core_error_type; /* sysphase._core.CoreError, an OSError subclass */

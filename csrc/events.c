@@ -155,43 +155,6 @@ void events_capture_exit(tracer_t *t, task_t *task, int64_t rval, int returned, 
             memcpy(e->p.data[i], p->data[i], p->data_len[i]);
 }
 
-static PyObject *event_tuple(const event_t *e)
-{
-    PyObject *args = Py_BuildValue(
-        "(KKKKKK)", (unsigned long long)e->p.args[0], (unsigned long long)e->p.args[1],
-        (unsigned long long)e->p.args[2], (unsigned long long)e->p.args[3],
-        (unsigned long long)e->p.args[4], (unsigned long long)e->p.args[5]);
-    if (args == NULL)
-        return NULL;
-    PyObject *data = PyTuple_New(6);
-    if (data == NULL) {
-        Py_DECREF(args);
-        return NULL;
-    }
-    for (int i = 0; i < 6; i++) {
-        PyObject *d;
-        if (e->p.has_data[i]) {
-            d = PyBytes_FromStringAndSize(e->p.data[i], e->p.data_len[i]);
-            if (d == NULL) {
-                Py_DECREF(args);
-                Py_DECREF(data);
-                return NULL;
-            }
-        } else {
-            d = Py_NewRef(Py_None);
-        }
-        PyTuple_SET_ITEM(data, i, d);
-    }
-    PyObject *ret = e->returned ? PyLong_FromLongLong(e->retval) : Py_NewRef(Py_None);
-    if (ret == NULL) {
-        Py_DECREF(args);
-        Py_DECREF(data);
-        return NULL;
-    }
-    return Py_BuildValue("(iiINNNK)", (int)e->tid, (int)e->arch, (unsigned int)e->nr, args, ret,
-                         data, (unsigned long long)e->time_ns);
-}
-
 int events_flush(tracer_t *t)
 {
     if (t->nevents == 0 || t->sink == NULL)
@@ -200,7 +163,7 @@ int events_flush(tracer_t *t)
     if (batch == NULL)
         return -1;
     for (size_t i = 0; i < t->nevents; i++) {
-        PyObject *ev = event_tuple(&t->events[i]);
+        PyObject *ev = results_event(&t->events[i]);
         if (ev == NULL) {
             Py_DECREF(batch);
             return -1;

@@ -4,10 +4,10 @@
  * swapped for seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC,
  * prog), with the filter written just below the thread's stack pointer
  * (past the red zone). At the following exit stop the registers are
- * restored with the instruction pointer moved back over the 2-byte syscall
- * instruction, so the original call runs again, now under the new filter;
- * that re-run is remembered (rerun_nr, rerun_ip) so it is never taken for a
- * new call that could fire a trigger.
+ * restored so that the original call runs again, now under the new filter;
+ * if that call fired a trigger, its re-run is remembered (rerun_nr,
+ * rerun_ip) so it is never taken for a new call that fires the next one.
+ * The registers themselves are arch.h's.
  *
  * This file is the mechanism only. Who decides and what a failure means:
  * switch.c under `sysphase run` (hold every tracee first, verify against the
@@ -21,25 +21,23 @@
 #include <linux/seccomp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
-#include <sys/user.h>
 
 #define RED_ZONE 128
 
 int inject_begin(tracer_t *t, task_t *task, const uint8_t *filter, size_t len, const char **what)
 {
-#ifdef __x86_64__
     *what = "seccomp (the next filter)";
-    if (filter == NULL || len == 0 || task->entry_arch != ARCH_X86_64)
-        return EINVAL;
-    struct user_regs_struct regs;
-    if (ptrace(PTRACE_GETREGS, task->tid, 0, &regs) < 0) {
+    if (filter == NULL || len == 0 || task->entry_arch != ARCH_NATIVE)
+        return ARCH_NATIVE == ARCH_UNKNOWN ? ENOSYS : EINVAL;
+    arch_regs_t regs;
+    int err = arch_get_regs(task->tid, &regs);
+    if (err != 0) {
         *what = "PTRACE_GETREGS (phase switch)";
-        return errno;
+        return err;
     }
-    uint64_t base = (regs.rsp - RED_ZONE - len - 64) & ~15ULL;
+    uint64_t base = (arch_stack_pointer(&regs) - RED_ZONE - len - 64) & ~15ULL;
     struct {
         uint16_t len;
         uint16_t pad[3];
@@ -59,52 +57,36 @@ int inject_begin(tracer_t *t, task_t *task, const uint8_t *filter, size_t len, c
         return ENOMEM;
     }
     memcpy(task->saved_regs, &regs, sizeof(regs));
-    regs.orig_rax = SYS_seccomp;
-    regs.rdi = SECCOMP_SET_MODE_FILTER;
-    regs.rsi = SECCOMP_FILTER_FLAG_TSYNC;
-    regs.rdx = base;
-    if (ptrace(PTRACE_SETREGS, task->tid, 0, &regs) < 0) {
+    arch_set_syscall(&regs, SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, base);
+    if ((err = arch_set_regs(task->tid, &regs)) != 0) {
         *what = "PTRACE_SETREGS (phase switch)";
-        return errno;
+        return err;
     }
     task->injecting = 1;
     task->inject_ns = now_ns();
     return 0;
-#else
-    (void)t;
-    (void)task;
-    (void)filter;
-    (void)len;
-    *what = "seccomp injection (x86_64 only)";
-    return ENOSYS;
-#endif
 }
 
 int inject_end(tracer_t *t, task_t *task, int64_t *rval)
 {
-#ifdef __x86_64__
-    struct user_regs_struct regs;
+    (void)t;
+    arch_regs_t regs;
     task->injecting = 0;
     task->in_syscall = 0; /* the replaced call never ran: it runs again below */
-    if (ptrace(PTRACE_GETREGS, task->tid, 0, &regs) < 0)
-        return errno;
-    *rval = (int64_t)regs.rax; /* 0, -errno, or the tid of a thread TSYNC could not narrow */
-    struct user_regs_struct *saved = task->saved_regs;
-    saved->rip -= 2; /* back over syscall (0f 05): the call runs again */
-    saved->rax = saved->orig_rax;
-    if (ptrace(PTRACE_SETREGS, task->tid, 0, saved) < 0)
-        return errno;
+    int err = arch_get_regs(task->tid, &regs);
+    if (err != 0)
+        return err;
+    *rval = arch_syscall_result(&regs); /* 0, -errno, or a thread TSYNC could not narrow */
+    arch_regs_t *saved = task->saved_regs;
+    uint64_t entry_ip;
+    uint32_t nr = (uint32_t)arch_syscall_nr(saved);
+    arch_rerun_syscall(saved, &entry_ip);
+    if ((err = arch_set_regs(task->tid, saved)) != 0)
+        return err;
     task->rerun = task->fired; /* a call that fired a trigger must not fire the next one */
-    task->rerun_nr = (uint32_t)saved->orig_rax;
-    task->rerun_ip = saved->rip + 2; /* where an entry stop of the re-run reports it */
-    (void)t;
+    task->rerun_nr = nr;
+    task->rerun_ip = entry_ip;
     return 0;
-#else
-    (void)t;
-    (void)task;
-    *rval = -ENOSYS;
-    return ENOSYS;
-#endif
 }
 
 /* Whether this entry (number NR, reported at instruction pointer IP) is the re-run of a

@@ -106,22 +106,6 @@ void known_finish(tracer_t *t, task_t *task)
     }
 }
 
-/* exit and exit_group: calls that never return (counted as unfinished, as at exit stops). */
-int known_is_exit(uint8_t arch, uint32_t nr)
-{
-    switch (arch) {
-    case ARCH_X86_64:
-    case ARCH_X32:
-        return nr == 60 || nr == 231;
-    case ARCH_I386:
-        return nr == 1 || nr == 252;
-    case ARCH_AARCH64:
-        return nr == 93 || nr == 94;
-    default:
-        return 0;
-    }
-}
-
 void known_free(tracer_t *t)
 {
     for (size_t i = 0; i < t->nknown; i++) {

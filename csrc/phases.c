@@ -19,11 +19,7 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
-#include <sys/user.h>
 #include <unistd.h>
-
-#define NR_WRITE_X86_64 1
-#define MARKER_NAME_MAX 63
 
 int phase_intern(tracer_t *t, const char *name, const char *trigger)
 {
@@ -214,7 +210,6 @@ static int has_filter(tracer_t *t, uint16_t phase)
 /* Arm the next trigger if it is a breakpoint in this process's executable. */
 static void bp_arm(tracer_t *t, task_t *task)
 {
-#ifdef __x86_64__
     if (task->trig_pos >= t->ntriggers || task->bp_addr != 0 || task->node < 0)
         return;
     trigger_t *tr = &t->triggers[task->trig_pos];
@@ -230,7 +225,7 @@ static void bp_arm(tracer_t *t, task_t *task)
             core_fail(t, "PTRACE_PEEKTEXT (placing a breakpoint)", errno, task->tid);
         return;
     }
-    uint64_t patched = ((uint64_t)word & ~0xffULL) | 0xccULL;
+    uint64_t patched = arch_breakpoint_word((uint64_t)word);
     if (ptrace(PTRACE_POKETEXT, task->tid, (void *)(uintptr_t)addr, (void *)(uintptr_t)patched) <
         0) {
         if (errno != ESRCH)
@@ -240,10 +235,6 @@ static void bp_arm(tracer_t *t, task_t *task)
     task->bp_addr = addr;
     task->bp_orig = (uint64_t)word;
     group_sync(t, task);
-#else
-    (void)t;
-    (void)task;
-#endif
 }
 
 static void advance(tracer_t *t, task_t *task)
@@ -260,7 +251,7 @@ static void advance(tracer_t *t, task_t *task)
 
 int phases_on_entry(tracer_t *t, task_t *task, const uint64_t *args)
 {
-    if (task->entry_arch == ARCH_X86_64 && task->entry_nr == NR_WRITE_X86_64 &&
+    if ((syscall_flags(task->entry_arch, task->entry_nr) & SYSF_MARKER) &&
         (int32_t)args[0] == MARKER_FD) { /* write takes an int fd */
         char name[MARKER_NAME_MAX + 1];
         size_t len = args[2] < MARKER_NAME_MAX ? (size_t)args[2] : MARKER_NAME_MAX;
@@ -282,28 +273,27 @@ int phases_on_entry(tracer_t *t, task_t *task, const uint64_t *args)
     return 0;
 }
 
-#ifdef __x86_64__
-/* SIGTRAP at one of our int3s: rewind, remove it (first hit), switch. */
+/* SIGTRAP at one of our breakpoints: rewind, remove it (first hit), switch. */
 static int on_breakpoint(tracer_t *t, task_t *task)
 {
     if (task->bp_addr == 0 && task->nformer == 0)
         return 0;
-    struct user_regs_struct regs;
-    if (ptrace(PTRACE_GETREGS, task->tid, 0, &regs) < 0) {
-        if (errno != ESRCH)
-            core_fail(t, "PTRACE_GETREGS", errno, task->tid);
+    arch_regs_t regs;
+    int err = arch_get_regs(task->tid, &regs);
+    if (err != 0) {
+        if (err != ESRCH)
+            core_fail(t, "PTRACE_GETREGS", err, task->tid);
         return 0;
     }
-    uint64_t addr = regs.rip - 1;
+    uint64_t addr = arch_breakpoint_hit(&regs); /* the instruction pointer, rewound to it */
     int ours = addr == task->bp_addr;
     for (uint8_t i = 0; !ours && i < task->nformer; i++)
         ours = addr == task->bp_former[i];
     if (!ours)
         return 0;
-    regs.rip = addr;
-    if (ptrace(PTRACE_SETREGS, task->tid, 0, &regs) < 0) {
-        if (errno != ESRCH)
-            core_fail(t, "PTRACE_SETREGS", errno, task->tid);
+    if ((err = arch_set_regs(task->tid, &regs)) != 0) {
+        if (err != ESRCH)
+            core_fail(t, "PTRACE_SETREGS", err, task->tid);
         return 1;
     }
     if (addr != task->bp_addr)
@@ -320,14 +310,11 @@ static int on_breakpoint(tracer_t *t, task_t *task)
     advance(t, task);
     return 1;
 }
-#endif
 
 int phases_on_signal(tracer_t *t, task_t *task, int sig)
 {
-#ifdef __x86_64__
     if (sig == SIGTRAP && on_breakpoint(t, task))
         return 1;
-#endif
     if (t->phase_signal == 0 || sig != t->phase_signal)
         return 0;
     task->sig_count++;

@@ -1,5 +1,11 @@
 #!/usr/bin/env python3
-"""Generate src/sysphase/model/syscall_tables.py from the kernel UAPI headers.
+"""Generate the syscall tables (Python and C) from the kernel UAPI headers and syscallent.in.
+
+Outputs: src/sysphase/model/syscall_tables.py (numbers, names, errnos, signals, and
+the per-syscall facts) and csrc/syscall_table.c (the facts the C core reads, by
+architecture and number). The facts no header gives (argument counts, strace's
+classes, never-returns and the core's flags) come from tools/syscallent.in
+(tools/syscall_facts.py), one line per system call as strace's syscallent.h.
 
 Sources (Debian package linux-libc-dev, under /usr/include):
 
@@ -22,8 +28,8 @@ Sources (Debian package linux-libc-dev, under /usr/include):
 
 Macros are evaluated with ``gcc -E -dM``. The output is deterministic (sorted).
 
-Usage: python tools/gen_syscall_tables.py [--check] [--output PATH]
-``--check`` exits 1 when the checked-in file differs from what would be
+Usage: python tools/gen_syscall_tables.py [--check] [--output PATH] [--c-output PATH]
+``--check`` exits 1 when a checked-in file differs from what would be
 generated (the line naming the header package version is not compared, so a
 point release of linux-libc-dev with identical tables does not fail).
 """
@@ -39,8 +45,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import syscall_facts  # tools/syscall_facts.py, beside this script
+from generated import VERSION_PREFIX, write_or_check  # tools/generated.py, likewise
+
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "src" / "sysphase" / "model" / "syscall_tables.py"
+C_OUTPUT = ROOT / "csrc" / "syscall_table.c"
 INCLUDE = Path("/usr/include")
 ASM = INCLUDE / "x86_64-linux-gnu" / "asm"
 
@@ -94,8 +104,6 @@ NOT_SYSCALLS = ("__NR_syscalls", "__NR_arch_specific_syscall")
 #: _NSIG on x86_64 (and every architecture sysphase supports).
 NSIG = 64
 SIGRTMIN = 32
-
-VERSION_PREFIX = "# Headers: "
 
 
 class GenerationError(Exception):
@@ -178,11 +186,17 @@ def syscall_table(
     return table
 
 
-def syscall_tables() -> dict[str, dict[int, str]]:
-    """The four architectures' tables."""
-    common = gcc_macros("#include <asm/unistd.h>\n")  # __X32_SYSCALL_BIT
+def x32_bit() -> tuple[int, dict[str, str]]:
+    """__X32_SYSCALL_BIT, and the macros of asm/unistd.h it comes with."""
+    common = gcc_macros("#include <asm/unistd.h>\n")
     if "__X32_SYSCALL_BIT" not in common:
         raise GenerationError("asm/unistd.h does not define __X32_SYSCALL_BIT")
+    return evaluate("__X32_SYSCALL_BIT", common), common
+
+
+def syscall_tables() -> dict[str, dict[int, str]]:
+    """The four architectures' tables."""
+    _, common = x32_bit()
     return {
         "x86_64": syscall_table("asm/unistd_64.h"),
         "i386": syscall_table("asm/unistd_32.h"),
@@ -268,9 +282,8 @@ def _dict_literal(name: str, annotation: str, table: dict[int, str], indent: str
     return "\n".join(lines)
 
 
-def render() -> str:
+def render(tables: dict[str, dict[int, str]], facts: syscall_facts.Facts) -> str:
     """The full text of syscall_tables.py."""
-    tables = syscall_tables()
     errnos = errno_table()
     texts = errno_texts(errnos)
     signals = signal_table()
@@ -284,11 +297,14 @@ def render() -> str:
         "# (512..531) of the kernel source's include/linux/errno.h.",
         "# Errno texts: glibc strerror(); strace's wording for the restart codes.",
         "# Signals: x86_64 asm/signal.h; 32..64 named SIGRTMIN, SIGRT_1.. as strace does.",
+        "# Facts (NARGS, I386_NARGS, CLASSES, NEVER_RETURNS): tools/syscallent.in.",
         '"""System call, errno and signal tables generated from the Linux UAPI headers.',
         "",
         "SYSCALLS[arch] maps a syscall number to its name (x32 numbers include",
         "the 0x40000000 __X32_SYSCALL_BIT); ERRNOS, ERRNO_TEXTS and SIGNALS map",
-        "numbers to names and messages. Use sysphase.model.syscalls, not this module.",
+        "numbers to names and messages; NARGS, CLASSES and NEVER_RETURNS are the",
+        "facts of tools/syscallent.in, which the C core reads too (csrc/syscall_table.c).",
+        "Use sysphase.model.syscalls, not this module.",
         '"""',
         "",
         "from __future__ import annotations",
@@ -306,11 +322,8 @@ def render() -> str:
     out.append(_dict_literal("ERRNO_TEXTS", "dict[int, str]", texts))
     out.append("")
     out.append(_dict_literal("SIGNALS", "dict[int, str]", signals))
+    out += syscall_facts.render_python(facts)
     return "\n".join(out) + "\n"
-
-
-def _comparable(text: str) -> list[str]:
-    return [line for line in text.splitlines() if not line.startswith(VERSION_PREFIX)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,29 +331,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--check", action="store_true", help="exit 1 if the checked-in file is out of date"
     )
-    parser.add_argument("--output", type=Path, default=OUTPUT, help="file to write or check")
+    parser.add_argument("--output", type=Path, default=OUTPUT, help="Python file to write")
+    parser.add_argument("--c-output", type=Path, default=C_OUTPUT, help="C file to write")
     args = parser.parse_args(argv)
     try:
-        text = render()
-    except GenerationError as err:
+        tables = syscall_tables()
+        facts = syscall_facts.load()
+        outputs = {
+            args.output: render(tables, facts),
+            args.c_output: syscall_facts.render_c(facts, tables, x32_bit()[0]),
+        }
+    except (GenerationError, syscall_facts.FactsError) as err:
         print(f"gen_syscall_tables: {err}", file=sys.stderr)
         return 2
-    if args.check:
-        try:
-            current = args.output.read_text()
-        except OSError as err:
-            print(f"gen_syscall_tables: cannot read {args.output}: {err}", file=sys.stderr)
-            return 1
-        if _comparable(current) != _comparable(text):
-            print(
-                f"gen_syscall_tables: {args.output} is out of date; "
-                "run python tools/gen_syscall_tables.py",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    args.output.write_text(text)
-    return 0
+    return write_or_check("gen_syscall_tables", outputs, args.check)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,44 @@
-"""Type stubs for the C core (csrc/); checked against the module by tests/unit/test_core_stub.py."""
+"""Type stubs for the C core (csrc/); checked against the module by tests/unit/test_core_stub.py.
+
+The seam: ``trace(target, options)`` with one options object (``CoreOptions``,
+built by sysphase._host.tracer) and one ``TraceResult`` of named records back.
+"""
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final, Protocol, final
 
-ARCH_X86_64: int
-ARCH_I386: int
-ARCH_X32: int
-ARCH_AARCH64: int
-STOPS_SYSCALL: int
-STOPS_SECCOMP: int
-STOPS_SECCOMP_EXIT: int
+from _typeshed import structseq
+
+ARCH_X86_64: Final[int]
+ARCH_I386: Final[int]
+ARCH_X32: Final[int]
+ARCH_AARCH64: Final[int]
+MODE_FULL: Final[int]
+MODE_SETS: Final[int]
+MODE_KNOWN: Final[int]
+MODE_FILTERED: Final[int]
+MODE_ENFORCE: Final[int]
+MODE_COMPLAIN: Final[int]
+KIND_SPAWN: Final[int]
+KIND_ATTACH: Final[int]
+KIND_FORK: Final[int]
+KIND_VFORK: Final[int]
+KIND_CLONE: Final[int]
+KIND_THREAD: Final[int]
+KIND_EXEC: Final[int]
+END_RUNNING: Final[int]
+END_EXITED: Final[int]
+END_SIGNALED: Final[int]
+END_EXEC: Final[int]
+END_DETACHED: Final[int]
+END_VANISHED: Final[int]
+ARGK_PLAIN: Final[int]
+ARGK_CSTRING: Final[int]
+ARGK_BUF_IN: Final[int]
+ARGK_BUF_OUT: Final[int]
+ARGK_STRV: Final[int]
+MARKER_FD: Final[int]
+MARKER_NAME_MAX: Final[int]
 
 class CoreError(OSError):
     """A call of the tracer failed: ``call`` names it, ``pid`` the process (0: none)."""
@@ -17,28 +46,235 @@ class CoreError(OSError):
     call: str
     pid: int
 
-def trace(
-    path: bytes | None,
-    argv: list[bytes],
-    envp: list[bytes],
-    *,
-    pid: int = 0,
-    sink: Callable[[list[tuple[Any, ...]]], object] | None = None,
-    arg_kinds: dict[int, bytes] | None = None,
-    batch: int = 256,
-    phase_names: Sequence[tuple[str, str]] | None = None,
-    triggers: Sequence[tuple[Any, ...]] | None = None,
-    phase_signal: int = 0,
-    signal_names: Sequence[str] | None = None,
-    arg_watch: dict[int, bytes] | None = None,
-    filter: bytes | None = None,
-    syscall_stops: bool = True,
-    complain: bool = False,
-    phase_filters: Sequence[bytes] | None = None,
-    enforce_exe: bytes = b"",
-    enforce_id: bytes = b"",
-    seccomp_stops: int = 0,
-    no_new_privs: bool = True,
-    known_filters: Sequence[tuple[bytes, str, bytes]] | None = None,
-    unknown_filter: bytes | None = None,
-) -> dict[str, Any]: ...
+@final
+class Node(
+    structseq[Any],
+    tuple[int, int, int, int, int, int, int, int, int, int, int, tuple[int, ...], int, int],
+):
+    @property
+    def tid(self) -> int: ...
+    @property
+    def tgid(self) -> int: ...
+    @property
+    def parent(self) -> int: ...
+    @property
+    def image(self) -> int: ...
+    @property
+    def kind(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def end_value(self) -> int: ...
+    @property
+    def start_ns(self) -> int: ...
+    @property
+    def end_ns(self) -> int: ...
+    @property
+    def load_base(self) -> int: ...
+    @property
+    def entry(self) -> int: ...
+    @property
+    def phases(self) -> tuple[int, ...]: ...
+    @property
+    def exit_nr(self) -> int: ...
+    @property
+    def exit_arch(self) -> int: ...
+
+@final
+class Image(structseq[Any], tuple[bytes, bytes, str]):
+    @property
+    def exe(self) -> bytes: ...
+    @property
+    def argv(self) -> bytes: ...
+    @property
+    def build_id(self) -> str: ...
+
+@final
+class Counter(structseq[int], tuple[int, int, int, int, int, int, int, int, int]):
+    @property
+    def node(self) -> int: ...
+    @property
+    def phase(self) -> int: ...
+    @property
+    def arch(self) -> int: ...
+    @property
+    def nr(self) -> int: ...
+    @property
+    def calls(self) -> int: ...
+    @property
+    def errors(self) -> int: ...
+    @property
+    def time_ns(self) -> int: ...
+    @property
+    def unfinished(self) -> int: ...
+    @property
+    def in_flight(self) -> int: ...
+
+@final
+class ArgValue(structseq[int], tuple[int, int, int, int, int, int]):
+    @property
+    def node(self) -> int: ...
+    @property
+    def phase(self) -> int: ...
+    @property
+    def arch(self) -> int: ...
+    @property
+    def nr(self) -> int: ...
+    @property
+    def arg(self) -> int: ...
+    @property
+    def value(self) -> int: ...
+
+@final
+class PhaseName(structseq[str], tuple[str, str]):
+    @property
+    def name(self) -> str: ...
+    @property
+    def trigger(self) -> str: ...
+
+_Six = tuple[int, int, int, int, int, int]
+_Data = tuple[bytes | None, bytes | None, bytes | None, bytes | None, bytes | None, bytes | None]
+
+@final
+class Event(structseq[Any], tuple[int, int, int, _Six, int | None, _Data, int]):
+    @property
+    def tid(self) -> int: ...
+    @property
+    def arch(self) -> int: ...
+    @property
+    def nr(self) -> int: ...
+    @property
+    def args(self) -> _Six: ...
+    @property
+    def retval(self) -> int | None: ...
+    @property
+    def data(self) -> _Data: ...
+    @property
+    def time_ns(self) -> int: ...
+
+@final
+class TraceResult(
+    structseq[Any],
+    tuple[
+        list[Node],
+        list[Image],
+        list[Counter],
+        list[Counter],
+        list[ArgValue],
+        list[PhaseName],
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+    ],
+):
+    @property
+    def nodes(self) -> list[Node]: ...
+    @property
+    def images(self) -> list[Image]: ...
+    @property
+    def counts(self) -> list[Counter]: ...
+    @property
+    def violations(self) -> list[Counter]: ...
+    @property
+    def arg_values(self) -> list[ArgValue]: ...
+    @property
+    def phase_names(self) -> list[PhaseName]: ...
+    @property
+    def filter_errno(self) -> int: ...
+    @property
+    def root_status(self) -> int: ...
+    @property
+    def interrupted(self) -> int: ...
+    @property
+    def exec_errno(self) -> int: ...
+    @property
+    def stops(self) -> int: ...
+    @property
+    def root(self) -> int: ...
+    @property
+    def switches(self) -> int: ...
+    @property
+    def switch_ns(self) -> int: ...
+
+class _Target(Protocol):
+    """The program to spawn."""
+
+    @property
+    def path(self) -> bytes: ...
+    @property
+    def argv(self) -> Sequence[bytes]: ...
+    @property
+    def envp(self) -> Sequence[bytes]: ...
+
+class _Trigger(Protocol):
+    """One sequential phase trigger: a syscall entry or a breakpoint."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def phase(self) -> int: ...
+    @property
+    def program(self) -> bytes: ...
+    @property
+    def program_id(self) -> bytes: ...
+    @property
+    def arch(self) -> int: ...
+    @property
+    def nr(self) -> int: ...
+    @property
+    def exe(self) -> bytes: ...
+    @property
+    def offset(self) -> int: ...
+
+class _Known(Protocol):
+    """The known-set filter of one (executable, phase name)."""
+
+    @property
+    def exe(self) -> bytes: ...
+    @property
+    def phase(self) -> str: ...
+    @property
+    def bpf(self) -> bytes: ...
+
+class _Options(Protocol):
+    """What trace() reads from its options object (see options.c)."""
+
+    @property
+    def mode(self) -> int: ...
+    @property
+    def sink(self) -> Callable[[list[Event]], object] | None: ...
+    @property
+    def batch(self) -> int: ...
+    @property
+    def arg_kinds(self) -> dict[int, bytes] | None: ...
+    @property
+    def arg_watch(self) -> dict[int, bytes] | None: ...
+    @property
+    def phase_names(self) -> Sequence[tuple[str, str]]: ...
+    @property
+    def triggers(self) -> Sequence[_Trigger]: ...
+    @property
+    def phase_signal(self) -> int: ...
+    @property
+    def signal_names(self) -> Sequence[str]: ...
+    @property
+    def filter(self) -> bytes | None: ...
+    @property
+    def phase_filters(self) -> Sequence[bytes] | None: ...
+    @property
+    def enforce_exe(self) -> bytes: ...
+    @property
+    def enforce_id(self) -> bytes: ...
+    @property
+    def known_filters(self) -> Sequence[_Known]: ...
+    @property
+    def unknown_filter(self) -> bytes | None: ...
+    @property
+    def supervise(self) -> bool: ...
+
+def trace(target: _Target | int, options: _Options) -> TraceResult: ...

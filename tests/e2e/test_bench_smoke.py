@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sysphase.bench.runner import build_measure, run_benchmark
+from sysphase.bench.measure import build_measure
+from sysphase.bench.runner import run_benchmark
 from sysphase.bench.workloads import Workload
 from tests.conftest import need_strace
 
@@ -74,7 +75,7 @@ def test_bench_without_gcc_fails_with_one_sentence(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stdout == ""
     assert proc.stderr.splitlines() == [
-        "sysphase bench: cannot build the loop workload: the C compiler 'gcc' is not on PATH"
+        "sysphase bench: the benchmark needs gcc to build the loop workload (apt-get install gcc)"
     ]
     assert "Traceback" not in proc.stderr
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from sysphase.bench.runner import build_measure, run_once
+from sysphase.bench.measure import build_measure, run_once
 from tests.conftest import sysphase_cmd
 
 

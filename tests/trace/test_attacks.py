@@ -23,7 +23,7 @@ import pytest
 
 from sysphase._host import enforcement, tracer
 from sysphase.errors import SwitchRefused
-from sysphase.model import profile as prof
+from sysphase.model import profile_build
 from sysphase.model.phases import parse_trigger
 from sysphase.model.tree import NodeEnd, NodeKind
 from sysphase.policy.generate import generate
@@ -53,7 +53,7 @@ def _policy(fx, *triggers: str, mode: str = "honest") -> Policy:
     argv = [fx["escape"], mode]
     rec = tracer.trace_command(argv, env=TRACEE_ENV, phases=phases)
     assert rec.exit_status == 0
-    return generate(prof.from_tree(rec.tree, argv, "x86_64"))
+    return generate(profile_build.from_tree(rec.tree, argv, "x86_64"))
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def enforce(fx, policy: Policy, mode: str) -> Outcome:
     plan = enforcement.prepare(policy, fx["escape"], "kill", "the test policy")
     try:
         return Outcome(
-            tracer.trace_command([fx["escape"], mode], env=TRACEE_ENV, **plan.trace_args(False))
+            tracer.trace_command([fx["escape"], mode], env=TRACEE_ENV, enforce=plan.enforce(False))
         )
     except SwitchRefused as err:
         return Outcome(refused=str(err))
@@ -199,7 +199,7 @@ def test_the_re_run_of_a_trigger_call_is_not_the_next_trigger(fx, capfd):
     triggers = ("a=syscall:chdir", "b=syscall:chdir")
     policy = _policy(fx, *triggers, mode="twice")
     plan = enforcement.prepare(policy, fx["escape"], "kill", "the test policy")
-    r = tracer.trace_command([fx["escape"], "twice"], env=TRACEE_ENV, **plan.trace_args(False))
+    r = tracer.trace_command([fx["escape"], "twice"], env=TRACEE_ENV, enforce=plan.enforce(False))
     assert r.exit_status == 0 and r.switches == 2
     capfd.readouterr()
 
@@ -215,9 +215,9 @@ def test_two_triggers_on_one_syscall_fire_once_each_when_recording(fx, how):
         kw["sets_only"] = True
     elif how == "baseline":  # the trigger call is swapped to stack a's known set, then re-run
         first = tracer.trace_command(argv, env=TRACEE_ENV, phases=config)
-        kw["baseline"] = prof.from_tree(first.tree, argv, "x86_64")
+        kw["baseline"] = profile_build.from_tree(first.tree, argv, "x86_64")
     r = tracer.trace_command(argv, env=TRACEE_ENV, phases=config, **kw)  # type: ignore[arg-type]
-    root = prof.from_tree(r.tree, argv, "x86_64").processes[0]
+    root = profile_build.from_tree(r.tree, argv, "x86_64").processes[0]
     calls = {
         ph.name: {k: s.calls for k, s in ph.syscalls.items() if k in ("chdir", "getppid", "fchdir")}
         for ph in root.phases

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from sysphase._host import ebpf
+from sysphase._host import ebpf, ebpf_object
 from sysphase.errors import TracerError
 from sysphase.model.tree import totals
 from tests.conftest import TRACEE_ENV, need_ebpf
@@ -44,18 +44,18 @@ def cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 def builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """One entry per build of the object."""
     done: list[int] = []
-    real: Callable[[], bytes] = ebpf._build
+    real: Callable[[], bytes] = ebpf_object._build
 
     def counted() -> bytes:
         done.append(1)
         return real()
 
-    monkeypatch.setattr(ebpf, "_build", counted)
+    monkeypatch.setattr(ebpf_object, "_build", counted)
     return done
 
 
 def name() -> str:
-    return ebpf._object_name()
+    return ebpf_object._object_name()
 
 
 def counts_exactly(markers: str) -> None:

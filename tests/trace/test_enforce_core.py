@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from sysphase._host import seccomp, tracer
-from sysphase.model import profile as prof
+from sysphase.model import profile_build
 from sysphase.model.phases import parse_trigger
 from sysphase.model.tree import NodeEnd
 from sysphase.policy.generate import generate
@@ -21,23 +21,24 @@ TRIGGER = parse_trigger("serve=syscall:getpid")
 def filters(fx) -> list[bytes]:
     argv = [fx["twophase"], "before", "3"]
     rec = tracer.trace_command(argv, env=TRACEE_ENV, phases=tracer.PhaseConfig(triggers=(TRIGGER,)))
-    policy = generate(prof.from_tree(rec.tree, argv, "x86_64"))
+    policy = generate(profile_build.from_tree(rec.tree, argv, "x86_64"))
     return [
         seccomp.compile_filter(p.allow_list(), "kill", phase=p.name)
         for p in policy.root_program.phases
     ]
 
 
-def enforce(fx, mode: str, filters: list[bytes], **kw: object) -> tracer.TraceResult:
+def enforce(fx, mode: str, filters: list[bytes]) -> tracer.TraceResult:
     return tracer.trace_command(
         [fx["twophase"], mode, "3"],
         env=TRACEE_ENV,
-        seccomp_filter=filters[0],
-        phases=tracer.PhaseConfig(triggers=(TRIGGER,)),
-        phase_filters={"serve": filters[1]},
-        enforce_exe=fx["twophase"],
-        **kw,
-    )  # type: ignore[arg-type]
+        enforce=tracer.Enforce(
+            filters[0],
+            phases=tracer.PhaseConfig(triggers=(TRIGGER,)),
+            phase_filters={"serve": filters[1]},
+            program=(fx["twophase"], ""),
+        ),
+    )
 
 
 def test_switch_is_injected_once_and_the_program_runs(fx, filters):
@@ -59,9 +60,7 @@ def test_complain_counts_instead_of_killing(fx):
     r = tracer.trace_command(
         [fx["markers"], "2", "1"],
         env=TRACEE_ENV,
-        seccomp_filter=everything_else,
-        syscall_stops=False,
-        complain=True,
+        enforce=tracer.Enforce(everything_else, complain=True, supervise=False),
     )
     assert r.exit_status == 0
     names = {c.name: c.calls for c in r.violations}

@@ -20,7 +20,7 @@ import pytest
 from sysphase._host import seccomp, tracer
 from sysphase.cli.trace_cmd import parse_selection
 from sysphase.model import profile as prof
-from sysphase.model import syscalls
+from sysphase.model import profile_build, profile_merge, syscalls
 from sysphase.model.events import X86_64
 from sysphase.model.phases import parse_trigger
 from tests.conftest import TRACEE_ENV, need_root
@@ -29,7 +29,7 @@ Keys = set[tuple[str, str, str]]
 
 
 def profile(result: tracer.TraceResult, argv: Sequence[str]) -> prof.Profile:
-    return prof.from_tree(result.tree, list(argv), "x86_64")
+    return profile_build.from_tree(result.tree, list(argv), "x86_64")
 
 
 def keys(p: prof.Profile, racy: bool = False) -> Keys:
@@ -99,7 +99,7 @@ def test_baseline_run_adds_exactly_what_the_baseline_lacks(fx, argv, config, rac
     want, got = keys(pf, racy), keys(pb, racy)
     assert got <= want  # nothing recorded that the program did not do in that phase
     assert want - keys(base) <= got  # everything it did that the baseline lacked
-    assert keys(prof.merge(base, pb), racy) == keys(prof.merge(base, pf), racy)
+    assert keys(profile_merge.merge(base, pb), racy) == keys(profile_merge.merge(base, pf), racy)
 
 
 def test_set_only_counts_calls_at_entry(fx):
@@ -154,7 +154,7 @@ def test_a_failed_filter_switch_falls_back_to_entry_stops(fx, tmp_path):
     assert fast.switches == 0
     counts = {c.name: c.calls for c in fast.tree.counts if c.arch == X86_64}
     assert counts["getppid"] == 4 and counts["fchdir"] == 2
-    assert keys(prof.merge(base, pb)) == keys(prof.merge(base, pf))
+    assert keys(profile_merge.merge(base, pb)) == keys(profile_merge.merge(base, pf))
 
 
 def test_a_program_with_its_own_filter_is_still_recorded(fx, tmp_path):
@@ -266,7 +266,9 @@ def test_filtered_tracing_live_events_have_results(fx):
 
 def test_recording_modes_refuse_enforcement_arguments(fx):
     with pytest.raises(Exception, match="enforcement"):
-        tracer.trace_command([fx["markers"], "1", "0"], sets_only=True, complain=True)
+        tracer.trace_command(
+            [fx["markers"], "1", "0"], sets_only=True, enforce=tracer.Enforce(None, complain=True)
+        )
 
 
 def test_without_cap_sys_admin_the_filter_comes_with_no_new_privs():

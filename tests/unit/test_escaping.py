@@ -23,8 +23,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sysphase.model import profile as prof
-from sysphase.model.profile import FrozenMap, Phase, ProcessNode, Profile, SyscallStat
+from sysphase.model import profile_codec, profile_diff
+from sysphase.model.frozen import FrozenMap
+from sysphase.model.profile import Phase, ProcessNode, Profile, SyscallStat
 from sysphase.model.tree import Node, NodeEnd, NodeKind, ProcessTree
 from sysphase.policy import Policy, decode, explain, generate
 from sysphase.policy.formats import FORMATS, needs_bpf, render
@@ -291,7 +292,7 @@ def test_profile_views_are_clean() -> None:
     for out in (
         render_stats(p),
         render_process_tree(p),
-        render_diff(prof.diff(benign(), p)),
+        render_diff(profile_diff.diff(benign(), p)),
         explain(policy_of(p)),
     ):
         terminal_clean(out)
@@ -313,8 +314,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cli_stats_diff_explain_are_clean(tmp_path: Path) -> None:
     evil, plain = tmp_path / "evil.json", tmp_path / "plain.json"
-    evil.write_text(prof.encode(hostile()))
-    plain.write_text(prof.encode(benign()))
+    evil.write_text(profile_codec.encode(hostile()))
+    plain.write_text(profile_codec.encode(benign()))
     stats = _cli("stats", str(evil))
     assert stats.returncode == 0, stats.stderr
     diff = _cli("diff", str(plain), str(evil))

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from sysphase.errors import PolicyInvalid
 from sysphase.model import syscalls
-from sysphase.model.profile import FrozenMap
+from sysphase.model.frozen import FrozenMap
 from sysphase.policy.codec import FORMAT, decode, encode, to_dict
 from sysphase.policy.ir import (
     ARG_MAX,
@@ -84,7 +84,8 @@ def policies(draw: st.DrawFn) -> Policy:
                 PolicyPhase(name, trigger, allowed, tuple(draw(st.lists(refused, max_size=2))))
             )
             pool = sorted(draw(st.lists(st.sampled_from(pool), unique=True))) if pool else []
-        programs.append(ProgramPolicy(exe, tuple(phases)))
+        build_id = draw(st.sampled_from(["", "00", "3f5c1ab2d9e07c44"]))
+        programs.append(ProgramPolicy(exe, tuple(phases), build_id))
     return Policy(
         "x86_64",
         draw(st.sampled_from(["kill", "errno", "trap", "log"])),

@@ -1,7 +1,7 @@
 """Output formats: snapshots of every text format from the stored policy, then what each must hold.
 
 The snapshots live in tests/unit/snapshots/policy/ and are rendered from
-server.sysphase.json (which test_policy_generate.py keeps equal to what
+server.sysphase.json (which test_policy_snapshots.py keeps equal to what
 `generate` makes of its synthetic server profile). SYSPHASE_UPDATE_SNAPSHOTS=1
 rewrites them. The C formats are also compiled, and run under their own
 filters, when gcc and libseccomp's header are installed.
@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from sysphase.errors import PolicyError, UsageError
-from sysphase.model.profile import FrozenMap, Phase, ProcessNode, Profile, SyscallStat
+from sysphase.model.frozen import FrozenMap
+from sysphase.model.profile import Phase, ProcessNode, Profile, SyscallStat
 from sysphase.model.tree import NodeKind
 from sysphase.policy import Policy, decode, explain, generate
 from sysphase.policy.formats import FORMATS, SUFFIXES, is_binary, needs_bpf, render

@@ -18,7 +18,7 @@ from sysphase.model import syscalls
 from sysphase.model.profile import Profile
 from sysphase.policy import bpf_sim
 from sysphase.policy.generate import ALWAYS_ADDED, generate
-from tests.unit.test_profile import profiles
+from tests.unit.profile_samples import profiles
 
 ALLOW = 0x7FFF0000
 

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 
 from sysphase.errors import PolicyInvalid, ProfileInvalid, UsageError
-from sysphase.model import profile as prof
-from sysphase.model import strict_json, syscalls
+from sysphase.model import profile_codec, strict_json, syscalls
 from sysphase.model.phases import trigger_problem
 from sysphase.policy import codec
 from sysphase.workloads.scenario import parse as parse_scenario
@@ -73,7 +72,7 @@ def profile_data(arch: str = "x86_64") -> dict[str, Any]:
 
 def profile_error(text: str) -> str:
     with pytest.raises(ProfileInvalid) as err:
-        prof.decode(text, "p.json")
+        profile_codec.decode(text, "p.json")
     message = str(err.value)
     assert "\n" not in message and message.startswith("p.json: ")
     return message
@@ -94,7 +93,7 @@ def policy_data() -> dict[str, Any]:
 
 def test_the_base_documents_decode() -> None:
     for arch in syscalls.ARCHES:
-        assert prof.decode(json.dumps(profile_data(arch)), "p.json").arch == arch
+        assert profile_codec.decode(json.dumps(profile_data(arch)), "p.json").arch == arch
     assert codec.decode(json.dumps(policy_data()), "p.pol").arch == "x86_64"
 
 
@@ -197,11 +196,11 @@ def test_a_long_number_in_a_policy_is_one_sentence() -> None:
 def test_numbers_up_to_the_bound_still_parse() -> None:
     data = profile_data()
     data["processes"][0]["phases"][0]["arg_values"]["read"]["0"] = [0, 2**64 - 1]
-    assert prof.decode(json.dumps(data), "p.json").processes[0].phases[0].arg_values["read"][
-        "0"
-    ] == (0, 2**64 - 1)
+    phase = profile_codec.decode(json.dumps(data), "p.json").processes[0].phases[0]
+    assert phase.arg_values["read"]["0"] == (0, 2**64 - 1)
     longest = "1" + "0" * (strict_json.MAX_NUMBER_LENGTH - 1)
-    assert prof.decode(_with_number(data, ["runs"], longest), "p.json").runs == int(longest)
+    runs = profile_codec.decode(_with_number(data, ["runs"], longest), "p.json").runs
+    assert runs == int(longest)
     assert "is too long (at most 40)" in profile_error(_with_number(data, ["runs"], longest + "0"))
 
 
@@ -263,9 +262,9 @@ def test_syscall_keys_beyond_the_tables_are_refused(key: str) -> None:
 def test_numbers_newer_than_the_tables_are_kept(key: str) -> None:
     data = profile_data()
     data["processes"][0]["phases"][0]["syscalls"][key] = {"calls": 1}
-    decoded = prof.decode(json.dumps(data), "p.json")
+    decoded = profile_codec.decode(json.dumps(data), "p.json")
     assert key in decoded.processes[0].phases[0].syscalls
-    assert prof.decode(prof.encode(decoded), "p.json") == decoded
+    assert profile_codec.decode(profile_codec.encode(decoded), "p.json") == decoded
 
 
 def test_number_knows_the_real_syscall_range() -> None:
@@ -324,4 +323,5 @@ def test_other_triggers_are_kept(trigger: str) -> None:
     assert trigger_problem(trigger, "x86_64") is None
     data = profile_data()
     data["processes"][0]["phases"][1]["trigger"] = trigger
-    assert prof.decode(json.dumps(data), "p.json").processes[0].phases[1].trigger == trigger
+    phase = profile_codec.decode(json.dumps(data), "p.json").processes[0].phases[1]
+    assert phase.trigger == trigger

@@ -6,8 +6,10 @@ from importlib import resources
 
 import pytest
 
-from sysphase.errors import UsageError
+from sysphase.errors import ProfileInvalid, UsageError
+from sysphase.model.profile_codec import decode, encode
 from sysphase.workloads.scenario import Scenario, parse
+from tests.unit.profile_samples import sample_profile
 
 GOOD = """
 workload = "demo"
@@ -55,26 +57,43 @@ def _scenario(**extra: str) -> str:
 
 BAD = [
     ("workload = ", "not valid TOML"),
-    ('program = "cat"\n[[scenario]]\nname="s"\ntag="train"\nargv=["cat"]\n', "workload: missing"),
+    (
+        'program = "cat"\n[[scenario]]\nname="s"\ntag="train"\nargv=["cat"]\n',
+        'bad.toml: missing key "workload"',
+    ),
     ('workload = "w"\nprogram = "cat"\nscenario = []\n', "scenario: must be a non-empty"),
-    ('workload = "w"\nprogram = "cat"\nextra = 1\n[[scenario]]\n', "extra: unknown key"),
-    ('workload = 5\nprogram = "cat"\nscenario = [{}]\n', "workload: must be a string"),
+    (
+        'workload = "w"\nprogram = "cat"\nextra = 1\n[[scenario]]\n',
+        'extra: unknown key "extra" (known: description, driver, fixture, phases, program,',
+    ),
+    ('workload = 5\nprogram = "cat"\nscenario = [{}]\n', "workload: expected a string, got 5"),
+    (
+        'workload = 1979-05-27\nprogram = "cat"\nscenario = [{}]\n',
+        "workload: expected a string, got 1979-05-27",
+    ),
+    (
+        'workload = "w"\nprogram = "cat"\nscenario = [[]]\n',
+        "scenario[0]: expected a table, got an array",
+    ),
     ('workload = "w"\nprogram = "cat"\nfixture = "x"\nscenario = [{}]\n', "fixture: 'x' is not"),
-    (_scenario(name=None), "scenario[0].name: missing"),
+    (_scenario(name=None), 'scenario[0]: missing key "name"'),
     (_scenario(name='"a b"'), "scenario[0].name: 'a b' must be"),
     (_scenario(tag='"dev"'), "scenario 's'.tag: 'dev' is neither"),
     (_scenario(argv="[]"), "scenario 's'.argv: must start with the program"),
-    (_scenario(argv='"cat"'), "scenario 's'.argv: must be an array"),
-    (_scenario(argv='["cat", 1]'), "scenario 's'.argv[1]: must be a string"),
+    (_scenario(argv='"cat"'), "scenario 's'.argv: expected an array, got \"cat\""),
+    (_scenario(argv='["cat", 1]'), "scenario 's'.argv[1]: expected a string, got 1"),
     (_scenario(argv='["cat", "{nope}"]'), "scenario 's'.argv[1]: unknown placeholder {nope}"),
-    (_scenario(exit='"0"'), "scenario 's'.exit: must be an integer"),
+    (_scenario(exit='"0"'), "scenario 's'.exit: expected an integer, got \"0\""),
+    (_scenario(exit="true"), "scenario 's'.exit: expected an integer, got true"),
     (_scenario(exit="300"), "scenario 's'.exit: 300 is not between"),
-    (_scenario(stdin="1"), "scenario 's'.stdin: must be a string"),
-    (_scenario(stdout_contains='"x"'), "scenario 's'.stdout_contains: must be an array"),
+    (_scenario(stdin="1"), "scenario 's'.stdin: expected a string, got 1"),
+    (_scenario(stdout_contains='"x"'), "scenario 's'.stdout_contains: expected an array, got"),
+    (_scenario(env="[]"), "scenario 's'.env: expected a table, got an array"),
     (_scenario(env='{ "A=B" = "x" }'), "scenario 's'.env: 'A=B' is not"),
     (_scenario(files='{ "../x" = "x" }'), "scenario 's'.files: '../x' must be a relative"),
-    (_scenario(files='{ "a" = 1 }'), "scenario 's'.files.a: must be a string"),
-    (_scenario(bogus="1"), "scenario[0].bogus: unknown key"),
+    (_scenario(files='{ "a" = 1 }'), "scenario 's'.files.a: expected a string, got 1"),
+    (_scenario(files='{ "in.txt" = 1 }'), "scenario 's'.files[\"in.txt\"]: expected a string"),
+    (_scenario(bogus="1"), 'scenario[0].bogus: unknown key "bogus" (known: argv, env, exit,'),
     (_scenario() + '[[scenario]]\nname="s"\ntag="test"\nargv=["cat"]\n', "'s'.name: appears twice"),
 ]
 
@@ -87,6 +106,18 @@ def test_bad_file_is_one_sentence_naming_file_and_key(text: str, message: str) -
     assert msg.startswith("bad.toml: ")
     assert message in msg
     assert "\n" not in msg
+
+
+def test_messages_read_like_the_profile_decoders() -> None:
+    """The same shared checks make both: FILE: PATH: the same problem for the same value."""
+    with pytest.raises(UsageError) as scenario_error:
+        parse(_scenario(exit='"3"'), "bad.toml")
+    with pytest.raises(ProfileInvalid) as profile_error:
+        decode(encode(sample_profile()).replace('"runs": 1', '"runs": "3"'), "p.json")
+    assert (
+        str(scenario_error.value) == "bad.toml: scenario 's'.exit: expected an integer, got \"3\""
+    )
+    assert str(profile_error.value) == 'p.json: $.runs: expected an integer, got "3"'
 
 
 @pytest.mark.parametrize("name", ["ls", "sqlite"])

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from sysphase._host import files, seccomp, tracer
+from sysphase._host import files, programs, seccomp, tracer
 from sysphase.errors import UsageError
 from sysphase.model import elf, syscalls
 from sysphase.model.phases import PhaseTrigger, parse_trigger
@@ -40,17 +40,16 @@ class Enforcement:
     #: the started program as it is: (real path, build-id or "")
     started: tuple[str, str] = ("", "")
 
-    def trace_args(self, complain: bool) -> dict[str, object]:
-        """Keyword arguments for tracer.trace_command."""
-        return {
-            "seccomp_filter": self.first_filter,
-            "syscall_stops": bool(self.later_filters),
-            "complain": complain,
-            "phases": self.phases,
-            "phase_filters": self.later_filters,
-            "enforce_exe": self.started[0],
-            "enforce_id": self.started[1],
-        }
+    def enforce(self, complain: bool) -> tracer.Enforce:
+        """What tracer.trace_command(enforce=...) needs; COMPLAIN counts instead of killing."""
+        return tracer.Enforce(
+            first_filter=self.first_filter,
+            phases=self.phases,
+            phase_filters=self.later_filters,
+            program=self.started,
+            complain=complain,
+            supervise=bool(self.later_filters),
+        )
 
 
 def _interpreter(head: bytes) -> str | None:
@@ -67,7 +66,7 @@ def identify(argv0: str) -> tuple[str, str]:
     A script's program is its interpreter, as the kernel runs it. UsageError (one
     sentence) when the program cannot be read.
     """
-    path = os.path.realpath(tracer.resolve_program(argv0, os.environ))
+    path = os.path.realpath(programs.resolve_program(argv0, os.environ))
     for _ in range(_MAX_INTERPRETERS + 1):
         data = files.read_bytes_bounded(path, files.BINARY_LIMIT, "a program")
         interpreter = _interpreter(data[:256])
@@ -93,7 +92,8 @@ def _phase_config(
     their executable, by path or build-id.
     """
     triggers: list[PhaseTrigger] = []
-    signal_number, signal_names = 0, ()
+    signal_number = 0
+    signal_names: tuple[str, ...] = ()
     labelled: dict[str, PolicyPhase] = {}
     for program in policy.programs:
         later = program.phases[1:]

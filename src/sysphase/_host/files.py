@@ -35,6 +35,7 @@ from typing import Final
 
 from sysphase.errors import PolicyInvalid, ProfileInvalid, UsageError
 from sysphase.model import profile as prof
+from sysphase.model import profile_codec
 from sysphase.policy import codec
 from sysphase.policy.ir import Policy
 
@@ -136,7 +137,7 @@ def read_text_bounded(path: str, limit: int, what: str, error: type[Exception] =
 def read_profile(path: str) -> prof.Profile:
     """Decode a profile file; a missing, unreadable, special or too big file is one sentence."""
     text = read_text_bounded(path, TEXT_LIMIT, "a JSON profile", ProfileInvalid)
-    return prof.decode(text, path)
+    return profile_codec.decode(text, path)
 
 
 def read_policy(path: str) -> tuple[Policy, bytes]:

@@ -108,9 +108,6 @@ DEFAULT_ACTIONS: Final = {
 _SCMP_FLTATR_ACT_BADARCH: Final = 2
 _SCMP_FLTATR_CTL_OPTIMIZE: Final = 8  # libseccomp >= 2.5: 2 = a binary tree of syscall numbers
 
-#: SYSPHASE_MARK's fd (include/sysphase.h): write(-21328, name, len) marks a phase.
-MARKER_FD: Final = -21328
-
 _U64: Final = 0xFFFFFFFFFFFFFFFF
 
 # <linux/prctl.h>, <linux/seccomp.h>
@@ -222,6 +219,27 @@ def _export(lib: ctypes.CDLL, ctx: int) -> bytes:
         os.close(fd)
 
 
+def _allow_rules(
+    allow: Mapping[str, Sequence[Sequence[Cond]]], arch: str, probe_errno: int | None
+) -> tuple[list[tuple[int, str, tuple[Cond, ...]]], list[tuple[int, str, tuple[Cond, ...], int]]]:
+    """The ALLOW rules of an allow-list, and the probe rule (its own action) if asked for."""
+    rules: list[tuple[int, str, tuple[Cond, ...]]] = []
+    for name, alts in allow.items():
+        nr = _resolve(arch, name)
+        conjs = [tuple(c) for c in alts]
+        if not conjs or any(not c for c in conjs):
+            conjs = [()]  # unconditional wins over any condition
+        if probe_errno is not None and name == "prctl" and conjs == [()]:
+            # libseccomp drops a conditional rule beside an unconditional one of another action
+            conjs = [((0, "ne", PROBE_OPTION, 0),)]
+        rules.extend((nr, name, conj) for conj in conjs)
+    extra: list[tuple[int, str, tuple[Cond, ...], int]] = []
+    if probe_errno is not None:
+        probe: Cond = (0, "eq", PROBE_OPTION, 0)
+        extra.append((_resolve(arch, "prctl"), "prctl", (probe,), _scmp_act_errno(probe_errno)))
+    return rules, extra
+
+
 def compile_filter(
     allow: Mapping[str, Sequence[Sequence[Cond]]],
     default_action: str,
@@ -256,21 +274,8 @@ def compile_filter(
         raise PolicyError(
             f"unknown default action {default_action!r} (known: {', '.join(DEFAULT_ACTIONS)})"
         )
-    rules: list[tuple[int, str, tuple[Cond, ...]]] = []
-    for name, alts in allow.items():
-        nr = _resolve(arch, name)
-        conjs = [tuple(c) for c in alts]
-        if not conjs or any(not c for c in conjs):
-            conjs = [()]  # unconditional wins over any condition
-        if probe_errno is not None and name == "prctl" and conjs == [()]:
-            # libseccomp drops a conditional rule beside an unconditional one of another action
-            conjs = [((0, "ne", PROBE_OPTION, 0),)]
-        rules.extend((nr, name, conj) for conj in conjs)
+    rules, extra = _allow_rules(allow, arch, probe_errno)
     default, badarch = actions
-    extra = []
-    if probe_errno is not None:
-        probe: Cond = (0, "eq", PROBE_OPTION, 0)
-        extra.append((_resolve(arch, "prctl"), "prctl", (probe,), _scmp_act_errno(probe_errno)))
     bpf = _build(
         token,
         arch,
@@ -356,7 +361,7 @@ def recording_filter(
         if "write" in alts:  # never the marker's fd
             low_fd: Cond = (0, "masked_eq", 0, _U64 & ~0xFFFF)
             alts["write"] = [(*c, low_fd) for c in alts["write"]]
-    rules = []
+    rules: list[tuple[int, str, tuple[Cond, ...]]] = []
     for name in sorted(alts):
         nr = syscalls.number(arch, name)
         if nr is None or nr < 0:
@@ -373,8 +378,9 @@ def recording_filter(
         "libseccomp: seccomp_init(TRACE) failed for a recording filter",
         optimize=True,
     )
-    if len(bpf) // 8 > bpf_sim.BPF_MAXINSNS:
-        raise PolicyError(f"a recording filter compiles to {len(bpf) // 8} instructions")
+    count = len(bpf) // bpf_sim.INSN.size
+    if count > bpf_sim.BPF_MAXINSNS:
+        raise PolicyError(f"a recording filter compiles to {count} instructions")
     return bpf
 
 

@@ -1,6 +1,12 @@
-"""The only importer of sysphase._core: run or attach, and turn its tuples into the model.
+"""The only importer of sysphase._core: run or attach, and turn its records into the model.
 
-OSError from the C core becomes a SysphaseError here and nowhere else.
+The seam with the C core is narrow and typed (``_core.pyi``, checked by mypy's
+stubtest): the tracing :class:`Mode` is decided here, once, from what the caller
+asks for; the core gets one :class:`CoreOptions` object and returns one
+``_core.TraceResult`` of named records. A ``_core.CoreError`` (an ``OSError``
+with ``.call`` and ``.pid``) becomes a SysphaseError here and nowhere else,
+by its call, never by its message.
+
 Tracing runs on the calling thread; while it runs, waitpid(-1) in the core
 also collects other children of this process that exit, so callers should not
 run unrelated child processes in the same process during a trace.
@@ -8,16 +14,18 @@ run unrelated child processes in the same process during a trace.
 
 from __future__ import annotations
 
+import enum
 import errno
 import os
 import signal
-import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
 
 from sysphase import _core
-from sysphase._host import files, seccomp
+from sysphase._host import files, recording_filters
+from sysphase._host.core_options import CoreKnown, CoreOptions, CoreTrigger, Spawn
+from sysphase._host.programs import resolve_program
+from sysphase._host.recording_filters import Selection
 from sysphase.errors import (
     PolicyError,
     ProgramNotExecutable,
@@ -32,7 +40,18 @@ from sysphase.model import arg_watch, elf, syscalls
 from sysphase.model import profile as prof
 from sysphase.model.events import AARCH64, I386, X32, X86_64, SyscallEvent
 from sysphase.model.phases import PhaseTrigger
-from sysphase.model.tree import END_BY_CODE, KIND_BY_CODE, ArgValue, Count, Node, ProcessTree
+from sysphase.model.tree import ArgValue, Count, Node, NodeEnd, NodeKind, ProcessTree
+
+__all__ = [
+    "X32_BIT",
+    "Enforce",
+    "Mode",
+    "PhaseConfig",
+    "Selection",
+    "TraceResult",
+    "attach",
+    "trace_command",
+]
 
 X32_BIT = 0x40000000
 ARCH_BY_CODE = {
@@ -41,8 +60,50 @@ ARCH_BY_CODE = {
     _core.ARCH_X32: X32,
     _core.ARCH_AARCH64: AARCH64,
 }
+_CODE_BY_ARCH = {name: code for code, name in ARCH_BY_CODE.items()}
+KIND_BY_CODE = {
+    _core.KIND_SPAWN: NodeKind.SPAWN,
+    _core.KIND_ATTACH: NodeKind.ATTACH,
+    _core.KIND_FORK: NodeKind.FORK,
+    _core.KIND_VFORK: NodeKind.VFORK,
+    _core.KIND_CLONE: NodeKind.CLONE,
+    _core.KIND_THREAD: NodeKind.THREAD,
+    _core.KIND_EXEC: NodeKind.EXEC,
+}
+END_BY_CODE = {
+    _core.END_RUNNING: NodeEnd.RUNNING,
+    _core.END_EXITED: NodeEnd.EXITED,
+    _core.END_SIGNALED: NodeEnd.SIGNALED,
+    _core.END_EXEC: NodeEnd.EXEC,
+    _core.END_DETACHED: NodeEnd.DETACHED,
+    _core.END_VANISHED: NodeEnd.VANISHED,
+}
 
 EventSink = Callable[[list[SyscallEvent]], None]
+
+
+class Mode(enum.Enum):
+    """How the core sees system calls; decided once per trace (docs/performance.md)."""
+
+    #: syscall-entry and -exit stops: exact calls, errors and times
+    FULL = _core.MODE_FULL
+    #: a recording filter's TRACE stop at each call's entry: calls, no errors or times
+    SETS = _core.MODE_SETS
+    #: as SETS, but the calls a baseline knows per (program, phase) run without a stop
+    KNOWN = _core.MODE_KNOWN
+    #: ``trace -e``: only the selected calls stop, at entry and exit
+    FILTERED = _core.MODE_FILTERED
+    #: ``run``: the policy's filters, phase switches
+    ENFORCE = _core.MODE_ENFORCE
+    #: ``run --complain``: filters that send what they would deny to the tracer
+    COMPLAIN = _core.MODE_COMPLAIN
+
+    @property
+    def label(self) -> str:
+        """What TraceResult.mode and profiles call it."""
+        return {Mode.SETS: "sets", Mode.KNOWN: "baseline", Mode.FILTERED: "filtered"}.get(
+            self, "full"
+        )
 
 
 @dataclass(slots=True)
@@ -79,40 +140,46 @@ class TraceResult:
         return 1
 
 
-def resolve_program(name: str, env: Mapping[str, str]) -> str:
-    """Find NAME like a shell does (PATH search when it has no slash).
+@dataclass(frozen=True, slots=True)
+class PhaseConfig:
+    """Explicit phase boundaries: sequential triggers and an optional phase signal."""
 
-    Raises ProgramNotFound (127) or ProgramNotExecutable (126), naming the program.
-    """
-    if "/" in name:
-        candidates = [name]
-    else:
-        path = env.get("PATH", os.defpath)
-        candidates = [os.path.join(d or ".", name) for d in path.split(os.pathsep)]
-    found_not_exec = None
-    for cand in candidates:
-        try:
-            st = os.stat(cand)
-        except OSError:
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            found_not_exec = found_not_exec or cand
-            continue
-        if os.access(cand, os.X_OK):
-            return cand
-        found_not_exec = found_not_exec or cand
-    if found_not_exec is not None:
-        raise ProgramNotExecutable(f"{found_not_exec}: permission denied (not an executable file)")
-    raise ProgramNotFound(f"{name}: command not found")
+    triggers: tuple[PhaseTrigger, ...] = ()
+    signal: int = 0
+    signal_names: tuple[str, ...] = ()
 
 
-def _events(batch: list[tuple[object, ...]]) -> list[SyscallEvent]:
+@dataclass(frozen=True, slots=True)
+class Enforce:
+    """What ``run`` enforces (sysphase._host.enforcement builds it from a policy)."""
+
+    #: the first phase's filter, installed by the child before exec (None: no filter)
+    first_filter: bytes | None
+    #: later phases' filters, by phase label; their triggers are in ``phases``
+    phases: PhaseConfig = PhaseConfig()
+    phase_filters: Mapping[str, bytes] = field(default_factory=dict)
+    #: the started program (real path, build-id): whose phase-signal phases switch
+    program: tuple[str, str] = ("", "")
+    #: count calls outside the policy (filters answer TRACE) instead of killing
+    complain: bool = False
+    #: stay attached with syscall stops until each process's last switch (False: events only)
+    supervise: bool = True
+
+
+# --- from the core's records to the model ---------------------------------------------------
+
+
+def _arch_nr(code: int, nr: int) -> tuple[str, int]:
+    """The architecture name and the syscall number as the model writes it (x32: with its bit)."""
+    arch = ARCH_BY_CODE.get(code, "unknown")
+    return arch, nr | X32_BIT if arch == X32 else nr
+
+
+def _events(batch: list[_core.Event]) -> list[SyscallEvent]:
     out = []
-    for tid, arch_code, nr, args, retval, data, time_ns in batch:
-        arch = ARCH_BY_CODE.get(arch_code, "unknown")  # type: ignore[call-overload]
-        if arch == X32:
-            nr |= X32_BIT  # type: ignore[operator]
-        out.append(SyscallEvent(tid, arch, nr, args, retval, data, time_ns))  # type: ignore[arg-type]
+    for e in batch:
+        arch, nr = _arch_nr(e.arch, e.nr)
+        out.append(SyscallEvent(e.tid, arch, nr, e.args, e.retval, e.data, e.time_ns))
     return out
 
 
@@ -132,78 +199,67 @@ def _domain_error(err: OSError) -> Exception:
     return TracerError(f"tracing failed: {msg}")
 
 
-def _counts(rows: list[tuple[int, ...]]) -> list[Count]:
+def _counts(rows: list[_core.Counter]) -> list[Count]:
     out = []
-    for node, phase, arch_code, nr, calls, errors, time_ns, unfinished, in_flight in rows:
-        arch = ARCH_BY_CODE.get(arch_code, "unknown")
-        if arch == X32:
-            nr |= X32_BIT
-        out.append(Count(node, phase, arch, nr, calls, errors, time_ns, unfinished, in_flight))
+    for c in rows:
+        arch, nr = _arch_nr(c.arch, c.nr)
+        out.append(
+            Count(
+                c.node, c.phase, arch, nr, c.calls, c.errors, c.time_ns, c.unfinished, c.in_flight
+            )
+        )
     out.sort(key=lambda c: (c.node, c.phase, c.arch, c.nr))
     return out
 
 
-def _result(raw: dict[str, object], attached: bool) -> TraceResult:
+def _node(i: int, n: _core.Node, images: list[tuple[str, tuple[str, ...], str]]) -> Node:
+    exe, argv, build_id = images[n.image] if n.image >= 0 else ("", (), "")
+    exit_arch, exit_nr = _arch_nr(n.exit_arch, n.exit_nr)
+    return Node(
+        i,
+        n.tid,
+        n.tgid,
+        n.parent if n.parent >= 0 else None,
+        KIND_BY_CODE[n.kind],
+        exe,
+        argv,
+        END_BY_CODE[n.end],
+        n.end_value,
+        n.start_ns,
+        n.end_ns,
+        phases=list(n.phases) or [0],
+        load_base=n.load_base,
+        entry=n.entry,
+        exit_nr=exit_nr if n.exit_nr >= 0 else None,
+        exit_arch=exit_arch,
+        build_id=build_id,
+    )
+
+
+def _result(raw: _core.TraceResult, attached: bool, mode: Mode) -> TraceResult:
     images = [
-        (os.fsdecode(e), tuple(os.fsdecode(a) for a in av.split(b"\0")[:-1] or [av]), build_id)
-        for e, av, build_id in raw["images"]
-    ]  # type: ignore[attr-defined]
-    nodes = []
-    for i, row in enumerate(raw["nodes"]):  # type: ignore[arg-type]
         (
-            tid,
-            tgid,
-            parent,
-            image,
-            kind,
-            end,
-            end_value,
-            start,
-            stop,
-            base,
-            entry,
-            phases,
-            nr,
-            nr_arch,
-        ) = row
-        exe, argv, build_id = images[image] if image >= 0 else ("", (), "")
-        nodes.append(
-            Node(
-                i,
-                tid,
-                tgid,
-                parent if parent >= 0 else None,
-                KIND_BY_CODE[kind],
-                exe,
-                argv,
-                END_BY_CODE[end],
-                end_value,
-                start,
-                stop,
-                phases=list(phases) or [0],
-                load_base=base,
-                entry=entry,
-                exit_nr=(nr | X32_BIT if nr_arch == _core.ARCH_X32 else nr) if nr >= 0 else None,
-                exit_arch=ARCH_BY_CODE.get(nr_arch, "unknown"),
-                build_id=build_id,
-            )
+            os.fsdecode(im.exe),
+            tuple(map(os.fsdecode, im.argv.split(b"\0")[:-1] or [im.argv])),
+            im.build_id,
         )
-    counts = _counts(raw["counts"])  # type: ignore[arg-type]
-    status = raw["root_status"]
-    names = [(n, _trigger_name(t)) for n, t in raw["phase_names"]]  # type: ignore[attr-defined]
+        for im in raw.images
+    ]
+    nodes = [_node(i, n, images) for i, n in enumerate(raw.nodes)]
+    names = [(p.name, _trigger_name(p.trigger)) for p in raw.phase_names]
     argvals = [
-        ArgValue(node, phase, ARCH_BY_CODE.get(code, "unknown"), nr, arg, value)
-        for node, phase, code, nr, arg, value in raw["arg_values"]  # type: ignore[attr-defined]
+        ArgValue(a.node, a.phase, *_arch_nr(a.arch, a.nr), a.arg, a.value) for a in raw.arg_values
     ]
     return TraceResult(
-        tree=ProcessTree(nodes, counts, names, argvals),
-        root_status=None if status == -1 else status,  # type: ignore[arg-type]
-        interrupted=raw["interrupted"],  # type: ignore[arg-type]
-        stops=raw["stops"],  # type: ignore[arg-type]
+        tree=ProcessTree(nodes, _counts(raw.counts), names, argvals),
+        root_status=None if raw.root_status == -1 else raw.root_status,
+        interrupted=raw.interrupted,
+        stops=raw.stops,
         attached=attached,
-        violations=_counts(raw["violations"]),  # type: ignore[arg-type]
-        switches=raw["switches"],  # type: ignore[arg-type]
-        switch_ns=raw["switch_ns"],  # type: ignore[arg-type]
+        violations=_counts(raw.violations),
+        switches=raw.switches,
+        switch_ns=raw.switch_ns,
+        mode=mode.label,
     )
 
 
@@ -214,24 +270,52 @@ def _trigger_name(trigger: str) -> str:
     return trigger
 
 
+# --- from the caller's request to the options object ----------------------------------------
+
+
 def _kinds_for_core(arg_kinds: Mapping[str, bytes] | None) -> dict[int, bytes] | None:
     if not arg_kinds:
         return None
-    codes = {v: k for k, v in ARCH_BY_CODE.items()}
-    return {codes[a]: b for a, b in arg_kinds.items() if a in codes}
+    return {_CODE_BY_ARCH[a]: b for a, b in arg_kinds.items() if a in _CODE_BY_ARCH}
+
+
+def _breakpoint_offset(trig: PhaseTrigger, target: str) -> int:
+    if trig.kind == "addr":
+        return int(trig.value, 0)
+    try:  # a regular file, bounded: a policy may name any path as a program
+        data = files.read_bytes_bounded(target, files.BINARY_LIMIT, "a program")
+    except UsageError as err:
+        raise UsageError(f"--phase {trig.name}={trig.spec}: {err}") from None
+    try:
+        return elf.symbol_offset(data, trig.value)
+    except elf.ElfError as err:
+        raise UsageError(f"--phase {trig.name}={trig.spec}: {target}: {err}") from err
 
 
 @dataclass(frozen=True, slots=True)
-class PhaseConfig:
-    """Explicit phase boundaries: sequential triggers and an optional phase signal."""
+class _Phases:
+    """The CoreOptions fields of the phases."""
 
-    triggers: tuple[PhaseTrigger, ...] = ()
-    signal: int = 0
-    signal_names: tuple[str, ...] = ()
+    names: tuple[tuple[str, str], ...]
+    triggers: tuple[CoreTrigger, ...]
 
 
-def _core_phases(config: PhaseConfig, program: str) -> tuple[dict[str, object], list[str]]:
-    """C-core arguments for the phases, and the phase names by id.
+@dataclass(frozen=True, slots=True)
+class _Filters:
+    """The CoreOptions fields of the mode's filters."""
+
+    mode: Mode
+    first: bytes | None = None
+    phase_filters: tuple[bytes, ...] | None = None
+    enforce_exe: bytes = b""
+    enforce_id: bytes = b""
+    known: tuple[CoreKnown, ...] = ()
+    unknown: bytes | None = None
+    supervise: bool = True
+
+
+def _core_phases(config: PhaseConfig, program: str) -> _Phases:
+    """The phase names by id and the core's triggers.
 
     Symbols are resolved in the trigger's program, or in PROGRAM's ELF image.
     """
@@ -245,112 +329,93 @@ def _core_phases(config: PhaseConfig, program: str) -> tuple[dict[str, object], 
         names.append((name, trigger))
         return len(names) - 1
 
-    triggers: list[tuple[object, ...]] = []
+    triggers: list[CoreTrigger] = []
     for trig in config.triggers:
+        scope = (os.fsencode(trig.program), trig.program_id.encode())
         pid = phase_id(trig.name, trig.spec)
-        scope = os.fsencode(trig.program)
-        scope_id = trig.program_id.encode()
         if trig.kind == "syscall":
             nr = syscalls.number(X86_64, trig.value)
             assert nr is not None  # parse_trigger checked it
-            triggers.append(("syscall", _core.ARCH_X86_64, nr, pid, scope, scope_id))
+            triggers.append(CoreTrigger("syscall", pid, *scope, arch=_core.ARCH_X86_64, nr=nr))
             continue
         target = os.path.realpath(trig.program) if trig.program else exe
-        if trig.kind == "addr":
-            offset = int(trig.value, 0)
-        else:
-            try:  # a regular file, bounded: a policy may name any path as a program
-                data = files.read_bytes_bounded(target, files.BINARY_LIMIT, "a program")
-            except UsageError as err:
-                raise UsageError(f"--phase {trig.name}={trig.spec}: {err}") from None
-            try:
-                offset = elf.symbol_offset(data, trig.value)
-            except elf.ElfError as err:
-                raise UsageError(f"--phase {trig.name}={trig.spec}: {target}: {err}") from err
-        triggers.append(("breakpoint", os.fsencode(target), offset, pid, scope, scope_id))
+        offset = _breakpoint_offset(trig, target)
+        triggers.append(
+            CoreTrigger("breakpoint", pid, *scope, exe=os.fsencode(target), offset=offset)
+        )
     if config.signal:
         for name in config.signal_names:
             phase_id(name, f"signal:{config.signal}")
-    args = {
-        "phase_names": names,
-        "triggers": triggers,
-        "phase_signal": config.signal,
-        "signal_names": list(config.signal_names),
-    }
-    return args, [n for n, _ in names]
+    return _Phases(tuple(names), tuple(triggers))
 
 
-#: Calls a recording filter never lets through without a stop: the tracer reads clone's
-#: flags at its entry (thread or process).
-ALWAYS_STOP: Final = frozenset({"clone", "clone3"})
+def _recording(
+    path: str,
+    config: PhaseConfig,
+    sets_only: bool,
+    baseline: prof.Profile | None,
+    select: Selection | None,
+) -> _Filters:
+    """The mode and filters of a recording (full unless a fast path is asked for)."""
+    if baseline is not None:
+        known = recording_filters.known_filters(baseline, config.triggers, os.path.realpath(path))
+        per_phase = tuple(CoreKnown(*k) for k in known.per_phase)
+        return _Filters(Mode.KNOWN, known.first, known=per_phase, unknown=known.unknown)
+    if sets_only:
+        return _Filters(Mode.SETS, recording_filters.every_call())
+    if select is not None:
+        return _Filters(Mode.FILTERED, recording_filters.select(select, config.triggers))
+    return _Filters(Mode.FULL)
 
 
-@dataclass(frozen=True, slots=True)
-class Selection:
-    """``trace -e trace=SET``: the syscall names selected, or all but them (inverted)."""
-
-    names: frozenset[str]
-    inverted: bool = False
-
-
-def _trigger_names(config: PhaseConfig) -> set[str]:
-    return {t.value for t in config.triggers if t.kind == "syscall"}
-
-
-def known_allow(
-    phases: Sequence[prof.Phase], arch: str, never: frozenset[str] | set[str] = frozenset()
-) -> dict[str, list[list[seccomp.Cond]]]:
-    """The calls a known (program, phase) lets through without a stop, as libseccomp
-    alternatives: its syscalls over every node (``phases``), less ``never``.
-
-    A syscall whose arguments recording watches (sysphase.model.arg_watch) passes only
-    with values already recorded for it (every combination of them, at most 64), so
-    new values still stop and are recorded; without recorded values it always stops.
-    """
-    values: dict[str, dict[int, set[int]]] = {}
-    for phase in phases:
-        for key in phase.syscalls:
-            key_arch, name = prof.split_key(arch, key)
-            if key_arch != arch or name in never or syscalls.number(arch, name) is None:
-                continue
-            per_arg = values.setdefault(name, {})
-            recorded = phase.arg_values.get(key, {})
-            for i in arg_watch.WATCHED.get(name, ()):
-                per_arg.setdefault(i, set()).update(recorded.get(str(i), ()))
-    out: dict[str, list[list[seccomp.Cond]]] = {}
-    for name, per_arg in sorted(values.items()):
-        combos: list[list[seccomp.Cond]] = [[]]
-        for i, vals in sorted(per_arg.items()):
-            combos = [[*c, (i, "eq", v, 0)] for c in combos for v in sorted(vals)]
-        if not per_arg:
-            out[name] = []
-        elif combos and len(combos) <= 64:
-            out[name] = combos
-    return out
+def _enforcing(enforce: Enforce, names: Sequence[tuple[str, str]]) -> _Filters:
+    """The mode and filters of ``run`` (phase filters by phase id, b"" where none)."""
+    filters = tuple(enforce.phase_filters.get(n, b"") for n, _ in names)
+    exe, build_id = enforce.program
+    return _Filters(
+        Mode.COMPLAIN if enforce.complain else Mode.ENFORCE,
+        enforce.first_filter,
+        filters if enforce.phase_filters else None,
+        os.fsencode(exe),
+        build_id.encode(),
+        supervise=enforce.supervise,
+    )
 
 
-def _known_filters(
-    baseline: prof.Profile, config: PhaseConfig, root: str
-) -> tuple[bytes, list[tuple[bytes, str, bytes]]]:
-    """The root's first filter and the filter of every (program, phase) of the baseline."""
-    never = set(ALWAYS_STOP) | _trigger_names(config)
-    by_key: dict[tuple[str, str], list[prof.Phase]] = {}
-    for node in baseline.processes:
-        for ph in node.phases:
-            by_key.setdefault((node.executable, ph.name), []).append(ph)
-    allows = {k: known_allow(v, baseline.arch, never) for k, v in by_key.items()}
-    filters = {k: seccomp.recording_filter(allow=v) for k, v in allows.items()}
-    known = [(os.fsencode(exe), phase, bpf) for (exe, phase), bpf in sorted(filters.items())]
-    if (root, "start") in filters:  # an ELF file: the image the exec starts
-        return filters[(root, "start")], known
-    # a script (its interpreter runs) or a program the baseline lacks: the baseline's own
-    # root program is the best guess, but its exec must stop (it is the new program's
-    # first call); at the exec the real program's filter is stacked
-    roots = [n.executable for n in baseline.processes if n.parent is None]
-    guess = dict(allows.get((roots[0], "start"), {})) if roots else {}
-    for name in ("execve", "execveat"):
-        guess.pop(name, None)
-    return seccomp.recording_filter(allow=guess), known
+def _options(
+    config: PhaseConfig,
+    core_phases: _Phases,
+    filters: _Filters,
+    sink: EventSink | None,
+    arg_kinds: Mapping[str, bytes] | None,
+    batch: int,
+) -> CoreOptions:
+    """The one options object of a spawned trace."""
+    return CoreOptions(
+        mode=filters.mode.value,
+        sink=None if sink is None else (lambda b: sink(_events(b))),
+        batch=batch,
+        arg_kinds=_kinds_for_core(arg_kinds),
+        arg_watch={_core.ARCH_X86_64: arg_watch.table(X86_64)},
+        phase_names=core_phases.names,
+        triggers=core_phases.triggers,
+        phase_signal=config.signal,
+        signal_names=config.signal_names,
+        filter=filters.first,
+        phase_filters=filters.phase_filters,
+        enforce_exe=filters.enforce_exe,
+        enforce_id=filters.enforce_id,
+        known_filters=filters.known,
+        unknown_filter=filters.unknown,
+        supervise=filters.supervise,
+    )
+
+
+def _run_core(target: Spawn | int, options: CoreOptions) -> _core.TraceResult:
+    try:
+        return _core.trace(target, options)
+    except OSError as err:
+        raise _domain_error(err) from err
 
 
 def trace_command(
@@ -361,15 +426,10 @@ def trace_command(
     arg_kinds: Mapping[str, bytes] | None = None,
     batch: int = 256,
     phases: PhaseConfig | None = None,
-    seccomp_filter: bytes | None = None,
-    syscall_stops: bool = True,
-    complain: bool = False,
-    phase_filters: Mapping[str, bytes] | None = None,
-    enforce_exe: str | None = None,
-    enforce_id: str = "",
     sets_only: bool = False,
     baseline: prof.Profile | None = None,
     select: Selection | None = None,
+    enforce: Enforce | None = None,
 ) -> TraceResult:
     """Spawn argv under the tracer and follow its whole tree until it ends.
 
@@ -383,75 +443,35 @@ def trace_command(
     bounds, per-phase sets stay exact); ``select`` stops only on the selected
     calls and their exits (exact counts, errors and times for those; live
     events only for those). The filters are installed without no_new_privs
-    when the kernel allows it (CAP_SYS_ADMIN).
+    when the kernel allows it (CAP_SYS_ADMIN). ``enforce`` runs the program
+    under a policy's filters instead (its phases replace ``phases``).
     """
+    fast = sets_only or baseline is not None or select is not None
+    if enforce is not None and (fast or phases is not None):
+        raise UsageError("recording filters and phases cannot be combined with enforcement")
+    if sink is not None and (sets_only or baseline is not None):
+        raise UsageError("set-only recording has no live events")
     env = dict(os.environ if env is None else env)
     path = resolve_program(argv[0], env)
+    config = enforce.phases if enforce is not None else phases or PhaseConfig()
+    core_phases = _core_phases(config, path)
+    filters = (
+        _enforcing(enforce, core_phases.names)
+        if enforce is not None
+        else _recording(path, config, sets_only, baseline, select)
+    )
+    options = _options(config, core_phases, filters, sink, arg_kinds, batch)
     envp = [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
-    core_sink = None if sink is None else (lambda b: sink(_events(b)))
-    config = phases or PhaseConfig()
-    phase_args, phase_names = _core_phases(config, path)
-    mode = "full"
-    fast: dict[str, object] = {}
-    if sets_only or baseline is not None or select is not None:
-        if seccomp_filter is not None or complain or phase_filters:
-            raise UsageError("recording filters cannot be combined with enforcement")
-        if sink is not None and select is None:
-            raise UsageError("set-only recording has no live events")
-        fast = {"seccomp_stops": _core.STOPS_SECCOMP, "no_new_privs": False}
-        if baseline is not None:
-            mode = "baseline"
-            seccomp_filter, known = _known_filters(baseline, config, os.path.realpath(path))
-            fast |= {"known_filters": known, "unknown_filter": seccomp.recording_filter()}
-        elif sets_only:
-            mode = "sets"
-            seccomp_filter = seccomp.recording_filter()
-        else:
-            assert select is not None
-            mode = "filtered"
-            fast["seccomp_stops"] = _core.STOPS_SECCOMP_EXIT
-            if select.inverted:
-                keep = _trigger_names(config) | ALWAYS_STOP
-                seccomp_filter = seccomp.recording_filter(
-                    allow={n: [] for n in select.names - keep}
-                )
-            else:
-                wanted = select.names | _trigger_names(config) | ALWAYS_STOP
-                seccomp_filter = seccomp.recording_filter(trace=wanted)
-    try:
-        raw = _core.trace(
-            os.fsencode(path),
-            [os.fsencode(a) for a in argv],
-            envp,
-            sink=core_sink,
-            arg_kinds=_kinds_for_core(arg_kinds),
-            batch=batch,
-            arg_watch={_core.ARCH_X86_64: arg_watch.table(X86_64)},
-            filter=seccomp_filter,
-            syscall_stops=syscall_stops,
-            complain=complain,
-            phase_filters=[phase_filters.get(n, b"") for n in phase_names]
-            if phase_filters
-            else None,
-            enforce_exe=os.fsencode(enforce_exe) if enforce_exe else b"",
-            enforce_id=enforce_id.encode(),
-            **phase_args,  # type: ignore[arg-type]
-            **fast,  # type: ignore[arg-type]
-        )
-    except OSError as err:
-        raise _domain_error(err) from err
-    if raw["filter_errno"]:
+    raw = _run_core(Spawn(os.fsencode(path), [os.fsencode(a) for a in argv], envp), options)
+    if raw.filter_errno:
         raise PolicyError(
-            f"the seccomp filter could not be installed: {os.strerror(raw['filter_errno'])}"
+            f"the seccomp filter could not be installed: {os.strerror(raw.filter_errno)}"
         )
-    exec_errno = raw["exec_errno"]
-    if exec_errno:
-        if exec_errno in (errno.ENOENT, errno.ENOTDIR):
-            raise ProgramNotFound(f"{argv[0]}: {os.strerror(exec_errno)}")
-        raise ProgramNotExecutable(f"{argv[0]}: {os.strerror(exec_errno)}")
-    result = _result(raw, attached=False)
-    result.mode = mode
-    return result
+    if raw.exec_errno:
+        if raw.exec_errno in (errno.ENOENT, errno.ENOTDIR):
+            raise ProgramNotFound(f"{argv[0]}: {os.strerror(raw.exec_errno)}")
+        raise ProgramNotExecutable(f"{argv[0]}: {os.strerror(raw.exec_errno)}")
+    return _result(raw, attached=False, mode=filters.mode)
 
 
 def attach(
@@ -469,11 +489,10 @@ def attach(
         raise TraceeLost(f"invalid pid {pid}", pid)
     if not os.path.exists(f"/proc/{pid}"):
         raise TraceeLost(f"no such process: {pid}", pid)
-    core_sink = None if sink is None else (lambda b: sink(_events(b)))
-    try:
-        raw = _core.trace(
-            None, [], [], pid=pid, sink=core_sink, arg_kinds=_kinds_for_core(arg_kinds), batch=batch
-        )
-    except OSError as err:
-        raise _domain_error(err) from err
-    return _result(raw, attached=True)
+    options = CoreOptions(
+        mode=Mode.FULL.value,
+        sink=None if sink is None else (lambda b: sink(_events(b))),
+        batch=batch,
+        arg_kinds=_kinds_for_core(arg_kinds),
+    )
+    return _result(_run_core(pid, options), attached=True, mode=Mode.FULL)

@@ -3,7 +3,7 @@
 Prints, per workload, the median time of each mode (requests per second for
 redis), the overhead ratio ``(sysphase - native) / (strace - native)`` (raw,
 and with the Python start-up subtracted) with PASS/MISS against the target,
-the tracer's peak RSS, and the verdicts of every target of DESIGN.md and
+the tracer's peak RSS, and the verdicts of every target of docs/design.md and
 issue 7 (``record --sets-only``, ``record --baseline``, ``--backend ebpf``
 against native and a bpftrace one-liner, redis throughput, tracer memory);
 ``--json`` prints the same as one JSON object. ``--enforce`` and
@@ -27,9 +27,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sysphase.bench.errors import BenchError
+from sysphase.bench.measure import build_measure
 from sysphase.bench.policygen import DEFAULT_SERIES
 from sysphase.bench.report import render_text, to_json
-from sysphase.bench.runner import bench_info, build_measure, run_benchmark, selected_modes
+from sysphase.bench.runner import bench_info, run_benchmark, selected_modes
 from sysphase.bench.stats import MODES, STRACE_MISSING, summarise
 from sysphase.bench.workloads import (
     DEFAULT_LOOP_CALLS,
@@ -93,6 +94,34 @@ def _names(choices: Sequence[str], what: str) -> Callable[[str], tuple[str, ...]
     return parse
 
 
+def _add_other_jobs(p: argparse.ArgumentParser) -> None:
+    """--quick, and the jobs that replace the overhead runs: --enforce, --policy-gen."""
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a fast smoke run: loop and ls, 100,000 loop calls, 1 round",
+    )
+    p.add_argument(
+        "--enforce",
+        action="store_true",
+        help="instead: the getppid loop natively and under 'sysphase run' with a one- and a "
+        "two-phase policy, and the phase switch's latency",
+    )
+    p.add_argument(
+        "--policy-gen",
+        action="store_true",
+        help="instead: time and peak memory of policy generation for synthetic profiles of "
+        "one program with 10, 100, 1,000 and 3,000 phases (see --phases)",
+    )
+    p.add_argument(
+        "--phases",
+        type=_counts(1),
+        metavar="N,N",
+        help="with --policy-gen: these phase counts (comma separated; default "
+        f"{','.join(str(n) for n in DEFAULT_SERIES)})",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog=PROG,
@@ -140,30 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"redis-benchmark requests per test (default {DEFAULT_REDIS_REQUESTS:,}; "
         f"--quick: {QUICK_REDIS_REQUESTS:,})",
     )
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help="a fast smoke run: loop and ls, 100,000 loop calls, 1 round",
-    )
-    p.add_argument(
-        "--enforce",
-        action="store_true",
-        help="instead: the getppid loop natively and under 'sysphase run' with a one- and a "
-        "two-phase policy, and the phase switch's latency",
-    )
-    p.add_argument(
-        "--policy-gen",
-        action="store_true",
-        help="instead: time and peak memory of policy generation for synthetic profiles of "
-        "one program with 10, 100, 1,000 and 3,000 phases (see --phases)",
-    )
-    p.add_argument(
-        "--phases",
-        type=_counts(1),
-        metavar="N,N",
-        help="with --policy-gen: these phase counts (comma separated; default "
-        f"{','.join(str(n) for n in DEFAULT_SERIES)})",
-    )
+    _add_other_jobs(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     return p
@@ -242,24 +248,20 @@ def _policy_gen(sizes: Sequence[int], settings: Settings) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    settings = settings_from_args(args)
-    if args.policy_gen:
-        return _policy_gen(args.phases or DEFAULT_SERIES, settings)
-    if args.phases:
-        print("sysphase bench: --phases goes with --policy-gen", file=sys.stderr)
-        return 2
-    if args.enforce:
-        from sysphase.bench.enforce import run_enforce_bench
-        from sysphase.bench.workloads import build_loop
+def _enforce(settings: Settings) -> int:
+    from sysphase.bench.enforce import run_enforce_bench
+    from sysphase.bench.workloads import build_loop
 
-        try:
-            sys.stdout.write(run_enforce_bench(build_loop(), settings.loop_calls, settings.rounds))
-        except (BenchError, RuntimeError) as err:
-            print(f"sysphase bench: {err}", file=sys.stderr)
-            return 1
-        return 0
+    try:
+        sys.stdout.write(run_enforce_bench(build_loop(), settings.loop_calls, settings.rounds))
+    except (BenchError, RuntimeError) as err:
+        print(f"sysphase bench: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _overheads(settings: Settings) -> int:
+    """Every workload in every mode; the report on stdout; 1 if a workload failed."""
     strace = shutil.which("strace")
     bpftrace = shutil.which("bpftrace")
     say = (lambda _msg: None) if settings.quiet else _progress
@@ -298,20 +300,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         for r in runs
     ]
-    if settings.as_json:
-        text = json.dumps(to_json(summaries, info), indent=2) + "\n"
-    else:
-        text = render_text(summaries, info)
+    _write(
+        json.dumps(to_json(summaries, info), indent=2) + "\n"
+        if settings.as_json
+        else render_text(summaries, info)
+    )
+    failed = [r for r in runs if r.error is not None]
+    for r in failed:
+        print(f"sysphase bench: {r.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _write(text: str) -> None:
     try:
         sys.stdout.write(text)
         sys.stdout.flush()
     except BrokenPipeError:
         # the reader went away (| head): not an error; silence the flush at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    failed = [r for r in runs if r.error is not None]
-    for r in failed:
-        print(f"sysphase bench: {r.error}", file=sys.stderr)
-    return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = settings_from_args(args)
+    if args.policy_gen:
+        return _policy_gen(args.phases or DEFAULT_SERIES, settings)
+    if args.phases:
+        print("sysphase bench: --phases goes with --policy-gen", file=sys.stderr)
+        return 2
+    if args.enforce:
+        return _enforce(settings)
+    return _overheads(settings)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """Compile the benchmark's small C programs once, into a cache folder.
 
-gcc runs with fixed flags and a scrubbed environment (:func:`gcc_env`, which
-tests/fixtures/build.py uses too: no ``CFLAGS``, sanitizer runtimes or extra
-paths leak in), so a sanitizer build of the C core cannot change what is measured.
-A binary is named by a hash of its source and flags, so a change rebuilds
-it, and is renamed into place, so concurrent runs can share the folder.
+gcc runs with fixed flags through :mod:`sysphase._host.toolchain` (the
+environment every C build of sysphase gets: no ``CFLAGS``, sanitizer
+runtimes or extra paths leak in), so a sanitizer build of the C core cannot
+change what is measured. A binary is named by a hash of its source and
+flags, so a change rebuilds it, and is renamed into place, so concurrent
+runs can share the folder.
 """
 
 from __future__ import annotations
@@ -13,46 +14,21 @@ import atexit
 import hashlib
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
+from sysphase._host import toolchain
 from sysphase.bench.errors import BenchError
 
-__all__ = ["CFLAGS", "cache_dir", "compile_cached", "gcc_env"]
+__all__ = ["CFLAGS", "cache_dir", "compile_cached"]
 
 CFLAGS = ("-std=gnu11", "-O1", "-Wall", "-Wextra", "-Werror")
-
-_SCRUBBED_ENV = (
-    "CFLAGS",
-    "CPPFLAGS",
-    "CXXFLAGS",
-    "LDFLAGS",
-    "LIBS",
-    "LD_PRELOAD",
-    "LD_LIBRARY_PATH",
-    "CPATH",
-    "C_INCLUDE_PATH",
-    "LIBRARY_PATH",
-    "GCC_EXEC_PREFIX",
-    "COMPILER_PATH",
-    "ASAN_OPTIONS",
-    "UBSAN_OPTIONS",
-    "LSAN_OPTIONS",
-)
 
 
 def cache_dir() -> Path:
     """``$XDG_CACHE_HOME/sysphase/bench``, by default ``~/.cache/sysphase/bench``."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "sysphase" / "bench"
-
-
-def gcc_env() -> dict[str, str]:
-    """This environment without what could change how gcc builds or runs; messages in English."""
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
-    env["LC_ALL"] = "C"
-    return env
 
 
 def _writable_dir(preferred: Path) -> Path:
@@ -73,7 +49,8 @@ def compile_cached(
     """Compile ``source`` (C) to ``OUTDIR/STEM-HASH`` unless already there; return its path.
 
     ``what`` names the program in errors ("the loop workload"). Raises
-    :class:`BenchError` when gcc is missing or the build fails. ``outdir``
+    :class:`BenchError` when gcc is missing ("the benchmark needs gcc to build
+    the loop workload (apt-get install gcc)") or the build fails. ``outdir``
     defaults to :func:`cache_dir` (a temporary folder if that is not writable).
     """
     key = hashlib.sha256("\0".join((*CFLAGS, source)).encode()).hexdigest()[:16]
@@ -81,23 +58,12 @@ def compile_cached(
     binary = folder / f"{stem}-{key}"
     if os.access(binary, os.X_OK):
         return binary
-    gcc_path = shutil.which(gcc)
-    if gcc_path is None:
-        raise BenchError(f"cannot build {what}: the C compiler {gcc!r} is not on PATH")
+    build = toolchain.Build("the benchmark", f"build {what}", BenchError)
+    gcc_path = build.tool(gcc)
     with tempfile.TemporaryDirectory(prefix=f".{stem}-", dir=folder) as tmp:
         c_file = Path(tmp) / f"{stem}.c"
         c_file.write_text(source, encoding="utf-8")
         out = Path(tmp) / stem
-        proc = subprocess.run(
-            [gcc_path, *CFLAGS, "-o", str(out), str(c_file)],
-            env=gcc_env(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            first = next((ln for ln in proc.stderr.splitlines() if ln.strip()), "no message")
-            raise BenchError(f"cannot build {what}: gcc exited {proc.returncode}: {first}")
+        build.run([gcc_path, *CFLAGS, "-o", str(out), str(c_file)], detail_lines=1)
         os.replace(out, binary)
     return binary

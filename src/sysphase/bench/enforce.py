@@ -16,19 +16,21 @@ import statistics
 import time
 from pathlib import Path
 
-from sysphase._host import seccomp, tracer
-from sysphase.model import profile as prof
-from sysphase.model.phases import parse_trigger
+from sysphase._host import recording, seccomp, tracer
+from sysphase.bench.errors import BenchError
+from sysphase.model.phases import PhaseTrigger, parse_trigger
 from sysphase.policy.generate import generate
 
 TRIGGER = parse_trigger("serve=syscall:getppid")
 
 
-def _policy_filters(loop: Path, triggers: tuple[object, ...]) -> list[bytes]:
-    config = tracer.PhaseConfig(triggers=triggers)  # type: ignore[arg-type]
-    result = tracer.trace_command([str(loop), "1000"], phases=config)
-    policy = generate(prof.from_tree(result.tree, [str(loop), "1000"], "x86_64"))
-    program = policy.root_program
+def _policy_filters(loop: Path, triggers: tuple[PhaseTrigger, ...]) -> list[bytes]:
+    """Record the loop once (in full, through the recording driver) and compile its policy."""
+    config = tracer.PhaseConfig(triggers=triggers)
+    rec = recording.record_command([str(loop), "1000"], phases=config)
+    if rec.interrupted or rec.profile is None:
+        raise BenchError(f"recording the loop was interrupted by signal {rec.interrupted}")
+    program = generate(rec.profile).root_program
     return [seccomp.compile_filter(p.allow_list(), "kill", phase=p.name) for p in program.phases]
 
 
@@ -41,20 +43,20 @@ def run_enforce_bench(loop: Path, calls: int, rounds: int) -> str:
     for _ in range(rounds):
         for mode in times:
             t0 = time.perf_counter()
-            if mode == "native":
-                r = tracer.trace_command(argv, syscall_stops=False)  # same spawn path, no filter
+            if mode == "native":  # the same spawn path, no filter, events only
+                enforce = tracer.Enforce(None, supervise=False)
             elif mode == "run 1 phase":
-                r = tracer.trace_command(argv, seccomp_filter=single[0], syscall_stops=False)
+                enforce = tracer.Enforce(single[0], supervise=False)
             else:
-                r = tracer.trace_command(
-                    argv,
-                    seccomp_filter=two[0],
+                enforce = tracer.Enforce(
+                    two[0],
                     phases=tracer.PhaseConfig(triggers=(TRIGGER,)),
                     phase_filters={"serve": two[1]},
-                    enforce_exe=str(loop.resolve()),
+                    program=(str(loop.resolve()), ""),
                 )
-                if r.switches:
-                    switch_us.append(r.switch_ns / r.switches / 1000)
+            r = tracer.trace_command(argv, enforce=enforce)
+            if r.switches:
+                switch_us.append(r.switch_ns / r.switches / 1000)
             times[mode].append(time.perf_counter() - t0)
             if r.exit_status != 0:
                 raise RuntimeError(f"{mode}: the loop exited with status {r.exit_status}")
@@ -71,5 +73,5 @@ def run_enforce_bench(loop: Path, calls: int, rounds: int) -> str:
             f"  phase switch latency: median {statistics.median(switch_us):.1f} us "
             f"(injected seccomp + restored call, {len(switch_us)} switches)"
         )
-    lines.append("  target: within 2% of native (DESIGN.md)")
+    lines.append("  target: within 2% of native (docs/design.md)")
     return "\n".join(lines) + "\n"

@@ -32,7 +32,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sysphase.bench.errors import BenchError
-from sysphase.model.profile import FrozenMap, Phase, ProcessNode, Profile, SyscallStat
+from sysphase.model.frozen import FrozenMap
+from sysphase.model.profile import Phase, ProcessNode, Profile, SyscallStat
 from sysphase.model.tree import NodeKind
 
 __all__ = [
@@ -167,7 +168,7 @@ def measure(phases: int, max_phases: int | None = None) -> GenResult:
     the refusal is timed); else the limit is raised to that.
     """
     from sysphase.errors import PolicyError
-    from sysphase.model import profile as prof
+    from sysphase.model import profile_codec
     from sysphase.policy.codec import encode
     from sysphase.policy.generate import generate
 
@@ -183,7 +184,7 @@ def measure(phases: int, max_phases: int | None = None) -> GenResult:
     except PolicyError as err:
         took = time.perf_counter() - t0
         peak = _peak_kib(reset)
-        profile_bytes = len(prof.encode(profile).encode())
+        profile_bytes = len(profile_codec.encode(profile).encode())
         return GenResult(
             phases, profile_bytes, took, None, None, None, None, before, peak, peak, str(err)
         )
@@ -198,7 +199,7 @@ def measure(phases: int, max_phases: int | None = None) -> GenResult:
     allowed = sum(len(ph.allowed) for prog in policy.programs for ph in prog.phases)
     policy_bytes = len(text.encode())
     del policy, text
-    profile_bytes = len(prof.encode(profile).encode())  # last: its memory is not measured
+    profile_bytes = len(profile_codec.encode(profile).encode())  # last: its memory is not measured
     return GenResult(
         phases,
         profile_bytes,

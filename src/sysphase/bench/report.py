@@ -21,10 +21,9 @@ from sysphase.bench.stats import (
     SYSPHASE,
     TARGET_RATIO,
     Ratio,
-    VerdictRow,
     WorkloadSummary,
-    verdicts,
 )
+from sysphase.bench.verdicts import VerdictRow, verdicts
 
 __all__ = ["JSON_SCHEMA", "BenchInfo", "format_rss", "render_text", "to_json"]
 
@@ -180,7 +179,7 @@ def _verdict_lines(summaries: Sequence[WorkloadSummary], info: BenchInfo) -> lis
     rows = verdicts(summaries, selected=info.modes)
     if not rows:
         return []
-    lines = ['verdicts (targets: DESIGN.md "Performance targets", issue 7)']
+    lines = ['verdicts (targets: docs/design.md "Performance targets", issue 7)']
     for row in rows:
         note = f"; {row.note}" if row.note else ""
         lines.append(

@@ -5,7 +5,7 @@ Pure: no processes, no clocks, no files. The runner hands in one
 :class:`WorkloadSummary` that the report module renders.
 
 The ratio is ``(sysphase - native) / (strace - native)`` on median wall
-times, target at most :data:`TARGET_RATIO` (DESIGN.md, "Performance
+times, target at most :data:`TARGET_RATIO` (docs/design.md, "Performance
 targets"). ``sysphase`` runs the real command line, so its time includes the
 Python interpreter's start-up; the ``sysphase-startup`` mode (the same
 command tracing ``/bin/true``) measures that, and the ratio is given both
@@ -13,15 +13,15 @@ raw and with that start-up subtracted.
 
 The other modes (``record --sets-only``, ``record --baseline``,
 ``--backend ebpf``, a bpftrace one-liner) and the redis workload (requests
-per second from ``redis-benchmark``) are judged by :func:`verdicts` against
-:data:`TARGETS`; a mode that could not run carries its reason instead.
+per second from ``redis-benchmark``) are judged against their targets by
+:mod:`.verdicts`; a mode that could not run carries its reason instead.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -29,7 +29,6 @@ __all__ = [
     "BASELINE",
     "BPFTRACE",
     "EBPF",
-    "MEMORY_LIMIT_MIB",
     "MIN_BASE_S",
     "MIN_STRACE_OVERHEAD_REL",
     "MIN_STRACE_OVERHEAD_S",
@@ -42,14 +41,11 @@ __all__ = [
     "STRACE",
     "STRACE_MISSING",
     "SYSPHASE",
-    "TARGETS",
     "TARGET_RATIO",
     "ModeStats",
     "Ratio",
     "Sample",
-    "Target",
     "Verdict",
-    "VerdictRow",
     "WorkloadSummary",
     "median",
     "mode_stats",
@@ -59,7 +55,6 @@ __all__ = [
     "summarise",
     "time_ratio",
     "verdict",
-    "verdicts",
 ]
 
 NATIVE = "native"
@@ -95,7 +90,7 @@ MODE_LABELS = {
 """What each mode runs, for the report."""
 
 TARGET_RATIO = 1.0
-"""``trace -c`` overhead no more than ``strace -f -c``'s (DESIGN.md)."""
+"""``trace -c`` overhead no more than ``strace -f -c``'s (docs/design.md)."""
 
 MIN_STRACE_OVERHEAD_S = 1e-3
 """Below this (seconds), strace's overhead is noise: the ratio is not computed."""
@@ -363,185 +358,6 @@ def _ratios(modes: Mapping[str, ModeStats], strace_installed: bool) -> tuple[Rat
     else:
         adjusted = overhead_ratio(traced - modes[STARTUP].median_s, native, strace)
     return raw, adjusted
-
-
-# --- targets and verdicts -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """One performance target of DESIGN.md / issue 7."""
-
-    name: str
-    """What is compared, as the report shows it."""
-    limit: float
-    at_least: bool = False
-    """True when the value must reach the limit (throughput), False when stay under it."""
-    unit: str = "x"
-    """``x`` for a ratio, ``MiB`` for memory."""
-
-    def describe(self) -> str:
-        op = ">=" if self.at_least else "<="
-        return f"{self.name} {op} {self.limit:g}{' MiB' if self.unit == 'MiB' else ''}"
-
-
-MEMORY_LIMIT_MIB = 4.0
-"""Allowed growth of the tracer's peak RSS from tracing /bin/true to the 1,000,000-call loop."""
-
-TARGETS = {
-    SYSPHASE: Target("trace -c overhead / strace -f -c overhead", TARGET_RATIO),
-    SETS_ONLY: Target("record --sets-only overhead / strace -f -c overhead", 0.5),
-    BASELINE: Target("record --baseline time / native", 1.1),
-    EBPF: Target("--backend ebpf time / native", 1.1),
-    BPFTRACE: Target("--backend ebpf time / bpftrace one-liner time", 1.0),
-    "redis": Target("redis rps under record --sets-only / under strace -f -c", 2.0, at_least=True),
-    "memory": Target(
-        "trace -c peak RSS growth over tracing /bin/true", MEMORY_LIMIT_MIB, unit="MiB"
-    ),
-}
-"""Keyed by the mode they judge ("redis" and "memory" are not modes)."""
-
-
-@dataclass(frozen=True)
-class VerdictRow:
-    """One target on one workload: the measured value, or why there is none."""
-
-    target: Target
-    workload: str
-    value: float | None
-    note: str = ""
-    """How the value was taken ("start-up subtracted"), or why it is missing."""
-
-    @property
-    def verdict(self) -> Verdict:
-        return verdict(self.value, self.target.limit, at_least=self.target.at_least)
-
-
-def _missing(s: WorkloadSummary, modes: Sequence[str]) -> str | None:
-    """Why a comparison cannot be made: the first mode without samples, and its reason."""
-    for m in modes:
-        if m not in s.modes:
-            return f"{m}: {s.unavailable.get(m, 'not measured')}"
-    return None
-
-
-def _row(
-    s: WorkloadSummary, key: str, needs: Sequence[str], compute: Callable[[], Ratio], note: str
-) -> VerdictRow:
-    missing = _missing(s, needs)
-    if missing is not None:
-        return VerdictRow(TARGETS[key], s.name, None, missing)
-    ratio = compute()
-    return VerdictRow(
-        TARGETS[key], s.name, ratio.value, note if ratio.value is not None else ratio.reason
-    )
-
-
-def verdicts(
-    summaries: Sequence[WorkloadSummary], *, selected: Sequence[str] = MODES
-) -> list[VerdictRow]:
-    """Every target that applies to the workloads and modes measured.
-
-    Python modes are compared with the ``sysphase-startup`` time taken off
-    (the interpreter's start-up is not tracing cost); the bpftrace
-    comparison uses raw times, each tool's own start-up included. Targets
-    whose modes were not selected are left out; selected modes that did not
-    run give a row with the reason.
-    """
-    chosen = set(selected)
-    return [row for s in summaries for row in _workload_verdicts(s, chosen)]
-
-
-def _workload_verdicts(s: WorkloadSummary, chosen: set[str]) -> list[VerdictRow]:
-    rows: list[VerdictRow] = []
-    m = s.modes
-    sub = "start-up subtracted"
-
-    def med(mode: str) -> float:
-        return m[mode].median_s
-
-    if s.throughput:
-        if {SETS_ONLY, STRACE} <= chosen:
-            rows.append(
-                _row(
-                    s,
-                    "redis",
-                    (SETS_ONLY, STRACE),
-                    lambda: _rps_ratio(m[SETS_ONLY], m[STRACE]),
-                    "mean of the SET and GET rates",
-                )
-            )
-        return rows
-    if {SYSPHASE, STRACE} <= chosen:
-        rows.append(
-            _row(
-                s,
-                SYSPHASE,
-                (NATIVE, SYSPHASE, STARTUP, STRACE),
-                lambda: s.ratio_startup_subtracted,
-                sub,
-            )
-        )
-    if {SETS_ONLY, STRACE} <= chosen:
-        rows.append(
-            _row(
-                s,
-                SETS_ONLY,
-                (NATIVE, SETS_ONLY, STARTUP, STRACE),
-                lambda: overhead_ratio(med(SETS_ONLY) - med(STARTUP), med(NATIVE), med(STRACE)),
-                sub,
-            )
-        )
-    if BASELINE in chosen:
-        rows.append(
-            _row(
-                s,
-                BASELINE,
-                (NATIVE, BASELINE, STARTUP),
-                lambda: time_ratio(med(BASELINE) - med(STARTUP), med(NATIVE)),
-                sub,
-            )
-        )
-    if EBPF in chosen:
-        on_find = "" if s.name == "find" else "; the target is set on find /usr"
-        rows.append(
-            _row(
-                s,
-                EBPF,
-                (NATIVE, EBPF, STARTUP),
-                lambda: time_ratio(med(EBPF) - med(STARTUP), med(NATIVE)),
-                sub + on_find,
-            )
-        )
-    if {EBPF, BPFTRACE} <= chosen:
-        rows.append(
-            _row(
-                s,
-                BPFTRACE,
-                (EBPF, BPFTRACE),
-                lambda: time_ratio(med(EBPF), med(BPFTRACE)),
-                "raw times",
-            )
-        )
-    if s.name == "loop" and SYSPHASE in chosen:
-        rows.append(
-            _row(
-                s,
-                "memory",
-                (SYSPHASE, STARTUP),
-                lambda: Ratio((m[SYSPHASE].peak_rss_kib - m[STARTUP].peak_rss_kib) / 1024),
-                f"{s.calls:,} calls" if s.calls else "",
-            )
-        )
-    return rows
-
-
-def _rps_ratio(mode: ModeStats, base: ModeStats) -> Ratio:
-    if mode.throughput is None or base.throughput is None:
-        return Ratio(None, "redis-benchmark printed no rate")
-    if not base.throughput > 0:
-        return Ratio(None, "no requests under strace: ratio not computed")
-    return Ratio(mode.throughput / base.throughput)
 
 
 _RPS_LINE = re.compile(r"^\s*(?P<test>[A-Za-z_][\w ]*?):\s+(?P<rps>[\d.]+) requests per second")

@@ -156,8 +156,8 @@ def redis_workload(requests: int) -> Workload:
     folder = tempfile.mkdtemp(prefix="sysphase-bench-redis-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     port = free_port()
-    argv = (server, "--port", str(port), "--bind", "127.0.0.1", "--dir", folder, "--save", "")
-    argv += ("--appendonly", "no", "--daemonize", "no", "--logfile", "")
+    argv: tuple[str, ...] = (server, "--port", str(port), "--bind", "127.0.0.1", "--dir", folder)
+    argv += ("--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", "")
     return Workload(
         "redis",
         f"redis-server under redis-benchmark -n {requests:,} -t set,get (requests per second)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from sysphase._host import files
-from sysphase.model import profile as prof
+from sysphase.model import profile_codec, profile_merge
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -14,6 +14,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    merged = prof.merge_all(files.read_profile(p) for p in args.profiles)
-    files.write_atomic(args.output, prof.encode(merged))
+    merged = profile_merge.merge_all(files.read_profile(p) for p in args.profiles)
+    files.write_atomic(args.output, profile_codec.encode(merged))
     return 0

@@ -1,17 +1,22 @@
-"""`sysphase record`: trace a command one or more times and write a merged, phased profile."""
+"""`sysphase record`: trace a command one or more times and write a merged, phased profile.
+
+Argument parsing and printing only: the runs, modes, stop rule and merge are
+the recording driver's (sysphase.recording.plan decides, sysphase._host.recording
+runs; ``--workload`` goes through sysphase.workloads.runner).
+"""
 
 from __future__ import annotations
 
 import argparse
 import signal
 import sys
-from types import FrameType
 
-from sysphase._host import files, tracer
+from sysphase._host import files, recording, tracer
 from sysphase.errors import UsageError
 from sysphase.model import profile as prof
 from sysphase.model import syscalls
 from sysphase.model.phases import check_distinct, parse_trigger
+from sysphase.recording.plan import Mode, Modes, Recording, RunReport, StopRule
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,8 +43,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--until-stable",
         type=int,
         metavar="K",
-        help="stop once K runs in a row found no new syscall (at most --runs runs)",
+        help="stop once K runs in a row added no new (program, phase, syscall) "
+        "(at most --runs runs)",
     )
+    _add_phase_arguments(p)
+    _add_mode_arguments(p)
+
+
+def _add_phase_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--phase",
         action="append",
@@ -58,6 +69,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="A,B,...",
         help="names for the phases the phase signal starts (default phase-1, ...)",
     )
+
+
+def _add_mode_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backend",
         choices=("ptrace", "ebpf"),
@@ -85,16 +99,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-class _Stop(Exception):
-    def __init__(self, sig: int) -> None:
-        super().__init__(sig)
-        self.sig = sig
-
-
-def _raise_stop(sig: int, _frame: FrameType | None) -> None:
-    raise _Stop(sig)
-
-
 def _config(args: argparse.Namespace) -> tracer.PhaseConfig:
     triggers = tuple(parse_trigger(spec) for spec in args.phase)
     check_distinct(list(triggers))
@@ -109,11 +113,28 @@ def _config(args: argparse.Namespace) -> tracer.PhaseConfig:
     return tracer.PhaseConfig(triggers=triggers, signal=sig, signal_names=names)
 
 
-def _keys(p: prof.Profile) -> set[tuple[str, str, str]]:
-    return {(n.executable, ph.name, k) for n in p.processes for ph in n.phases for k in ph.syscalls}
+def _baseline(args: argparse.Namespace) -> prof.Profile | None:
+    if args.full and (args.sets_only or args.baseline):
+        raise UsageError("--full cannot be combined with --sets-only or --baseline")
+    return files.read_profile(args.baseline) if args.baseline else None
 
 
-def _record_workload(args: argparse.Namespace) -> int:
+def _progress(report: RunReport) -> None:
+    print(report.line(), file=sys.stderr)
+
+
+def _write(path: str, profile: prof.Profile | None) -> None:
+    if profile is None:
+        return
+    recording.write_profile(path, profile)
+    print(
+        f"wrote {path}: {profile.runs} run(s)"
+        + ("" if profile.complete else ", incomplete (interrupted)"),
+        file=sys.stderr,
+    )
+
+
+def _record_workload(args: argparse.Namespace, stop: StopRule) -> int:
     """--workload: record every train scenario; progress per scenario run on stderr."""
     from sysphase.workloads import runner
 
@@ -121,64 +142,23 @@ def _record_workload(args: argparse.Namespace) -> int:
         raise UsageError("record --workload takes no command after '--'")
     if args.phase or args.phase_signal or args.phase_names:
         raise UsageError("record --workload takes no --phase, --phase-signal or --phase-names")
-    if args.full and (args.sets_only or args.baseline):
-        raise UsageError("--full cannot be combined with --sets-only or --baseline")
-    baseline = files.read_profile(args.baseline) if args.baseline else None
-
-    def progress(scenario: str, k: int, new: list[str]) -> None:
-        shown = ", ".join(new[:8]) + (", ..." if len(new) > 8 else "")
-        print(
-            f"scenario {scenario}, run {k}: {len(new)} new syscalls"
-            + (f" ({shown})" if new else ""),
-            file=sys.stderr,
-        )
-
-    runs = args.runs or (1 if args.until_stable is None else 1000)
-    latest: list[prof.Profile] = []
-    status = 0
-    old = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        merged: prof.Profile | None = runner.record_workload(
-            args.workload,
-            runs,
-            args.until_stable,
-            progress,
-            latest.append,
-            sets_only=not args.full,
-            baseline=baseline,
-        )
-    except runner.WorkloadInterrupted as stop:
-        merged, status = stop.partial, 128 + stop.sig
-    except (_Stop, KeyboardInterrupt) as stop:
-        status = 128 + (stop.sig if isinstance(stop, _Stop) else signal.SIGINT)
-        merged = latest[-1] if latest else None
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-    if merged is not None:
-        if status:
-            merged = prof.Profile(merged.command, merged.arch, merged.runs, False, merged.processes)
-        files.write_atomic(args.output, prof.encode(merged))
-        print(
-            f"wrote {args.output}: {merged.runs} run(s)"
-            + ("" if merged.complete else ", incomplete (interrupted)"),
-            file=sys.stderr,
-        )
-    return status
+    baseline = _baseline(args)
+    # set-only by default, each run knowing every earlier run's and scenario's sets
+    modes = Modes.full() if args.full else Modes(Mode.SETS)
+    rec = Recording(stop, modes, baseline)
+    merged = runner.record_workload(args.workload, rec, _progress)
+    _write(args.output, merged)
+    return 128 + rec.interrupted if rec.interrupted else 0
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.runs is not None and args.runs < 1:
-        raise UsageError(f"--runs {args.runs}: must be at least 1")
-    if args.until_stable is not None and args.until_stable < 1:
-        raise UsageError(f"--until-stable {args.until_stable}: must be at least 1")
+    stop = StopRule(args.runs, args.until_stable)
     if args.workload and args.backend == "ebpf":
         raise UsageError("record --workload records through ptrace: it takes no --backend ebpf")
     if args.workload:
-        return _record_workload(args)
+        return _record_workload(args, stop)
     if not args.command_argv:
         raise UsageError("record needs a command after '--'")
-    runs = args.runs or (1 if args.until_stable is None else 1000)
     config = _config(args)
     if args.backend == "ebpf" and (
         config.triggers or config.signal or args.sets_only or args.baseline
@@ -187,57 +167,14 @@ def run(args: argparse.Namespace) -> int:
             "--backend ebpf starts phases only at exec: it takes no --phase, --phase-signal, "
             "--sets-only or --baseline"
         )
-    if args.full and (args.sets_only or args.baseline):
-        raise UsageError("--full cannot be combined with --sets-only or --baseline")
-    merged: prof.Profile | None = files.read_profile(args.baseline) if args.baseline else None
-    stable = 0
-    status = 0
-    old = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        for k in range(1, runs + 1):
-            if args.backend == "ebpf":
-                from sysphase._host import ebpf
-
-                result = ebpf.trace_command(args.command_argv)
-                ebpf.warn_lost(result)
-            else:
-                result = tracer.trace_command(
-                    args.command_argv,
-                    phases=config,
-                    sets_only=args.sets_only,
-                    baseline=None if args.full else merged,
-                )
-            one = prof.from_tree(
-                result.tree, args.command_argv, "x86_64", complete=not result.interrupted
-            )
-            new = _keys(one) - (_keys(merged) if merged else set())
-            merged = one if merged is None else prof.merge(merged, one)
-            names = sorted({k[2] for k in new})
-            total = "" if args.until_stable is not None and args.runs is None else f" of {runs}"
-            shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
-            print(
-                f"run {k}{total}: {len(names)} new syscalls" + (f" ({shown})" if names else ""),
-                file=sys.stderr,
-            )
-            status = result.exit_status
-            if result.interrupted:
-                status = 128 + result.interrupted
-                break
-            stable = 0 if new and k > 1 else stable + (k > 1)
-            if args.until_stable is not None and stable >= args.until_stable:
-                break
-    except (_Stop, KeyboardInterrupt) as stop:
-        status = 128 + (stop.sig if isinstance(stop, _Stop) else signal.SIGINT)
-        if merged is not None:
-            merged = prof.Profile(merged.command, merged.arch, merged.runs, False, merged.processes)
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-    if merged is not None:
-        files.write_atomic(args.output, prof.encode(merged))
-        print(
-            f"wrote {args.output}: {merged.runs} run(s)"
-            + ("" if merged.complete else ", incomplete (interrupted)"),
-            file=sys.stderr,
-        )
-    return status
+    baseline = _baseline(args)
+    if args.full or args.backend == "ebpf":
+        modes = Modes.full()
+    else:  # the first run in full (or set-only), later ones knowing the profile so far
+        modes = Modes(Mode.SETS if args.sets_only else Mode.FULL)
+    rec = Recording(stop, modes, baseline)
+    recording.record_command(
+        args.command_argv, rec, phases=config, backend=args.backend, report=_progress
+    )
+    _write(args.output, rec.profile)
+    return rec.status

@@ -17,8 +17,7 @@ import sys
 
 from sysphase._host import enforcement, files, tracer
 from sysphase.errors import UsageError
-from sysphase.model import profile as prof
-from sysphase.model import syscalls
+from sysphase.model import profile_build, profile_codec, syscalls
 from sysphase.model.tree import NodeEnd, ProcessTree
 from sysphase.policy import bpf_sim
 from sysphase.report.escape import terminal_safe
@@ -88,7 +87,8 @@ def _report(result: tracer.TraceResult, first: str, command: list[str], out: str
         print(terminal_safe(line), file=sys.stderr)
     if out:
         tree = ProcessTree(result.tree.nodes, result.violations, result.tree.phase_names)
-        files.write_atomic(out, prof.encode(prof.from_tree(tree, command, "x86_64")))
+        profile = profile_build.from_tree(tree, command, "x86_64")
+        files.write_atomic(out, profile_codec.encode(profile))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         policy, args.command_argv[0], action, args.policy, program=args.program
     )
     first = plan.program.phases[0]
-    result = tracer.trace_command(args.command_argv, **plan.trace_args(args.complain))  # type: ignore[arg-type]
+    result = tracer.trace_command(args.command_argv, enforce=plan.enforce(args.complain))
     if args.complain:
         _report(result, first.name, args.command_argv, args.report)
     else:

@@ -1,4 +1,8 @@
-"""`sysphase trace`: strace-like live lines, or a -c summary, for a whole process tree."""
+"""`sysphase trace`: strace-like live lines, or a -c summary, for a whole process tree.
+
+The -c table and --tree are rich on a terminal and plain text in a pipe or -o FILE
+(cli/terminal.py).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,15 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import IO
 
 from sysphase._host import tracer
+from sysphase.cli import terminal
 from sysphase.errors import UsageError
 from sysphase.model import syscalls
 from sysphase.model.events import I386, X86_64, SyscallEvent
-from sysphase.model.tree import totals
+from sysphase.model.tree import ProcessTree, SyscallTotal, totals
 from sysphase.report import decode
 from sysphase.report.live import LiveRenderer
 from sysphase.report.summary import render_summary
@@ -114,70 +120,105 @@ def run(args: argparse.Namespace) -> int:
             out.close()
 
 
-def _trace(args: argparse.Namespace, out: IO[str], selected) -> int:  # type: ignore[no-untyped-def]
-    live = not args.summary
-    sink = None
-    kinds = None
-    if live:
-        color = args.color == "always" or (
-            args.color == "auto"
-            and not args.json
-            and out.isatty()
-            and os.environ.get("NO_COLOR") is None
-        )
-        ev_filter = None
-        if selected is not None:
-            ev_filter = lambda ev: selected(syscalls.name(ev.arch, ev.nr))  # noqa: E731
-        renderer = LiveRenderer(color=color, as_json=args.json, selected=ev_filter)
+def _live(
+    args: argparse.Namespace, out: IO[str], selected: Callable[[str], bool] | None
+) -> tuple[tracer.EventSink | None, dict[str, bytes] | None]:
+    """The sink that prints each call, and the argument kinds the core copies (none for -c)."""
+    if args.summary:
+        return None, None
+    color = args.color == "always" or (
+        args.color == "auto"
+        and not args.json
+        and out.isatty()
+        and os.environ.get("NO_COLOR") is None
+    )
+    ev_filter = None
+    if selected is not None:
+        ev_filter = lambda ev: selected(syscalls.name(ev.arch, ev.nr))  # noqa: E731
+    renderer = LiveRenderer(color=color, as_json=args.json, selected=ev_filter)
 
-        def sink(events: list[SyscallEvent]) -> None:
-            text = renderer.render(events)
-            if text:
-                out.write(text)
-                out.flush()
+    def sink(events: list[SyscallEvent]) -> None:
+        text = renderer.render(events)
+        if text:
+            out.write(text)
+            out.flush()
 
-        kinds = {X86_64: decode.arg_kinds(X86_64), I386: decode.arg_kinds(I386)}
+    return sink, {X86_64: decode.arg_kinds(X86_64), I386: decode.arg_kinds(I386)}
+
+
+def _run(
+    args: argparse.Namespace,
+    sink: tracer.EventSink | None,
+    kinds: dict[str, bytes] | None,
+) -> tracer.TraceResult:
     if args.backend == "ebpf":
         from sysphase._host import ebpf
 
         result = ebpf.trace_command(args.command_argv)
         ebpf.warn_lost(result)
-    elif args.pid is not None:
-        result = tracer.attach(args.pid, sink=sink, arg_kinds=kinds)
-    else:
-        select = None  # -e: only the selected calls stop, through a seccomp filter
-        if args.expr and not args.no_seccomp_filter:
-            select = tracer.Selection(*parse_selection(args.expr))
-        result = tracer.trace_command(args.command_argv, sink=sink, arg_kinds=kinds, select=select)
+        return result
+    if args.pid is not None:
+        return tracer.attach(args.pid, sink=sink, arg_kinds=kinds)
+    select = None  # -e: only the selected calls stop, through a seccomp filter
+    if args.expr and not args.no_seccomp_filter:
+        select = tracer.Selection(*parse_selection(args.expr))
+    return tracer.trace_command(args.command_argv, sink=sink, arg_kinds=kinds, select=select)
+
+
+def _summary_json(rows: list[SyscallTotal], timed: bool) -> str:
+    totals_by_key = {
+        (r.name if r.arch == X86_64 else f"{r.arch}:{r.name}"): {
+            "calls": r.calls,
+            "errors": r.errors,
+            "time_ns": r.time_ns if timed else None,
+            "unfinished": r.unfinished,
+        }
+        for r in rows
+    }
+    return json.dumps({"totals": totals_by_key}) + "\n"
+
+
+def _trace(args: argparse.Namespace, out: IO[str], selected: Callable[[str], bool] | None) -> int:
+    sink, kinds = _live(args, out, selected)
+    result = _run(args, sink, kinds)
     counts = result.tree.counts
     if selected is not None:
         counts = [c for c in counts if selected(c.name)]
     if args.summary:
         rows = totals(counts)
+        timed = args.backend != "ebpf"
         if args.json:
-            out.write(
-                json.dumps(
-                    {
-                        "totals": {
-                            (r.name if r.arch == X86_64 else f"{r.arch}:{r.name}"): {
-                                "calls": r.calls,
-                                "errors": r.errors,
-                                "time_ns": r.time_ns if args.backend != "ebpf" else None,
-                                "unfinished": r.unfinished,
-                            }
-                            for r in rows
-                        }
-                    }
-                )
-                + "\n"
-            )
+            out.write(_summary_json(rows, timed))
         else:
-            out.write(render_summary(rows, timed=args.backend != "ebpf"))
+            _show_summary(out, args.color, rows, timed=timed)
     if args.tree:
-        out.write(render_tree(result.tree))
+        _show_tree(out, args.color, result.tree)
     if result.interrupted:
         name = syscalls.signal_name(result.interrupted)
         verb = "detached from" if result.attached else "killed"
         print(f"sysphase: interrupted by {name}; {verb} every traced process", file=sys.stderr)
         return 128 + result.interrupted
     return result.exit_status
+
+
+def _show_summary(out: IO[str], color: str, rows: list[SyscallTotal], timed: bool) -> None:
+    """The -c table: a rich table on a terminal, strace's layout anywhere else."""
+    console = terminal.console_for(out, color)
+    if console is None:
+        out.write(render_summary(rows, timed=timed))
+        return
+    from sysphase.report import rich_views
+
+    view = rich_views.summary(rows, timed=timed)
+    terminal.show(console, view, lambda: render_summary(rows, timed=timed))
+
+
+def _show_tree(out: IO[str], color: str, tree: ProcessTree) -> None:
+    """--tree: a rich tree on a terminal (when it fits), plain text anywhere else."""
+    console = terminal.console_for(out, color)
+    if console is None:
+        out.write(render_tree(tree))
+        return
+    from sysphase.report import rich_views
+
+    terminal.show(console, rich_views.trace_tree(tree, console.width), lambda: render_tree(tree))

@@ -24,7 +24,7 @@
 /* Every phase's filter answers prctl(SYSPHASE_GUARD_PROBE_OPTION, ...) with the errno
  * SYSPHASE_GUARD_PROBE_ERRNO + its index; the newest filter's answer wins, so after an
  * install the guard asks the kernel whether its filter really is the newest. The same
- * numbers as sysphase._host.seccomp.PROBE_OPTION and patch.PROBE_ERRNO. */
+ * numbers as sysphase._host.seccomp.PROBE_OPTION and sysphase.policy.guard_source.PROBE_ERRNO. */
 #define SYSPHASE_GUARD_PROBE_OPTION 0x53595350
 #define SYSPHASE_GUARD_PROBE_ERRNO 3000
 

@@ -1,4 +1,4 @@
-"""Strict JSON reading shared by the profile and policy decoders.
+"""Strict reading of decoded files, shared by the profile, policy and scenario decoders.
 
 Duplicate keys are remembered (not silently overwritten), NaN and Infinity
 are refused, numbers are parsed in bounded form (a literal longer than
@@ -6,8 +6,12 @@ are refused, numbers are parsed in bounded form (a literal longer than
 check refuses with the JSON path, instead of an unbounded ``int()``), and the
 helpers write JSON paths and values into one-line messages:
 `$.processes[2].phases[0]`, `syscalls["i386:open"]`. :class:`Decoder` holds
-the checks both formats' decoders make of every value, the format field's
-and the phase triggers' included.
+the checks every format's decoder makes of every value (object, array,
+integer, string, boolean; the format field and the phase triggers), and the
+one shape of their messages: ``SOURCE: PATH: PROBLEM``. The workload
+scenarios (TOML) use it too, with TOML's words (table, key). :class:`Fields`
+declares an object's fields once, for the decoder and for the tests that
+hold the JSON Schemas to it.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import ClassVar, Final, NoReturn
+from typing import ClassVar, Final, NamedTuple, NoReturn
 
 from sysphase.model import phases
 
@@ -26,6 +30,20 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_NUMBER_LENGTH: Final = 40
 #: A format version: a canonical decimal number (no sign, no leading zero), at most 9 digits.
 _VERSION: Final = re.compile(r"0|[1-9][0-9]{0,8}")
+
+
+class Fields(NamedTuple):
+    """The fields of one kind of object: the required ones, then the optional ones.
+
+    ``decoder.obj(value, path, *FIELDS)`` checks an object against it.
+    """
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (*self.required, *self.optional)
 
 
 class JsonObject(dict[str, object]):
@@ -97,8 +115,10 @@ def loads(text: str, source: str, error: type[Exception]) -> object:
 
 
 def member(path: str, key: str) -> str:
-    """The JSON path of KEY under PATH: `$.a.b`, or `$.a["i386:open"]`."""
-    return f"{path}.{key}" if _IDENT.fullmatch(key) else f"{path}[{json.dumps(key)}]"
+    """The JSON path of KEY under PATH: `$.a.b`, or `$.a["i386:open"]`; PATH "" is the root."""
+    if not _IDENT.fullmatch(key):
+        return f"{path}[{json.dumps(key)}]" if path else json.dumps(key)
+    return f"{path}.{key}" if path else key
 
 
 def quote(text: str) -> str:
@@ -106,40 +126,57 @@ def quote(text: str) -> str:
     return json.dumps(text)
 
 
-def show(value: object) -> str:
-    """A decoded value as a message shows it: short, one line."""
+def show(value: object, an_object: str = "an object") -> str:
+    """A decoded value as a message shows it: short, one line.
+
+    ``an_object`` names an object (``"a table"`` in TOML); a value JSON has no
+    form for (a TOML date) is shown as text.
+    """
     if isinstance(value, LongNumber):
         return f"a number of {value.length} characters"
     if isinstance(value, dict):
-        return "an object"
+        return an_object
     if isinstance(value, list):
         return "an array"
-    text = json.dumps(value)
+    try:
+        text = json.dumps(value)
+    except TypeError:
+        text = str(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
 class Decoder:
     """Walks decoded JSON, checking every value; fail() names the source and JSON path.
 
-    Subclasses set ``error``, the exception every failure raises (one sentence).
+    Subclasses set ``error``, the exception every failure raises (one sentence),
+    and may rename what the format calls an object and its fields.
     """
 
     error: ClassVar[type[Exception]] = ValueError
+    #: what the format calls an object ("a table" in TOML) and its fields ("key")
+    an_object: ClassVar[str] = "an object"
+    field_noun: ClassVar[str] = "field"
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.arch = ""
 
     def fail(self, path: str, problem: str) -> NoReturn:
-        raise self.error(f"{self.source}: {path}: {problem}")
+        """Raise ``SOURCE: PATH: PROBLEM`` (``SOURCE: PROBLEM`` for the root path "")."""
+        where = f"{path}: " if path else ""
+        raise self.error(f"{self.source}: {where}{problem}")
+
+    def show(self, value: object) -> str:
+        """The value as a message shows it (:func:`show`, in the format's words)."""
+        return show(value, self.an_object)
 
     def map(self, value: object, path: str) -> Mapping[str, object]:
         """An object, any keys, each once."""
         if not isinstance(value, dict):
-            self.fail(path, f"expected an object, got {show(value)}")
+            self.fail(path, f"expected {self.an_object}, got {self.show(value)}")
         if isinstance(value, JsonObject) and value.duplicates:
             key = value.duplicates[0]
-            self.fail(member(path, key), f"field {quote(key)} appears more than once")
+            self.fail(member(path, key), f"{self.field_noun} {quote(key)} appears more than once")
         return value
 
     def obj(
@@ -152,31 +189,32 @@ class Decoder:
             if key not in known:
                 self.fail(
                     member(path, key),
-                    f"unknown field {quote(key)} (known: {', '.join(sorted(known))})",
+                    f"unknown {self.field_noun} {quote(key)} (known: {', '.join(sorted(known))})",
                 )
         for key in required:
             if key not in fields:
-                self.fail(path, f"missing field {quote(key)}")
+                self.fail(path, f"missing {self.field_noun} {quote(key)}")
         return fields
 
     def array(self, value: object, path: str, nonempty: bool = False) -> list[object]:
         if not isinstance(value, list):
-            self.fail(path, f"expected an array, got {show(value)}")
+            self.fail(path, f"expected an array, got {self.show(value)}")
         if nonempty and not value:
             self.fail(path, "must not be empty")
         return value
 
     def integer(
-        self, value: object, path: str, minimum: int = 0, maximum: int | None = None
+        self, value: object, path: str, minimum: int | None = 0, maximum: int | None = None
     ) -> int:
+        """An integer (not a boolean) from MINIMUM to MAXIMUM (None: no bound)."""
         if isinstance(value, LongNumber):
             self.fail(
                 path,
                 f"a number of {value.length} characters is too long (at most {MAX_NUMBER_LENGTH})",
             )
         if not isinstance(value, int) or isinstance(value, bool):
-            self.fail(path, f"expected an integer, got {show(value)}")
-        if value < minimum:
+            self.fail(path, f"expected an integer, got {self.show(value)}")
+        if minimum is not None and value < minimum:
             self.fail(
                 path, f"{value} is negative" if minimum == 0 else f"{value} is below {minimum}"
             )
@@ -186,14 +224,14 @@ class Decoder:
 
     def string(self, value: object, path: str, nonempty: bool = False) -> str:
         if not isinstance(value, str):
-            self.fail(path, f"expected a string, got {show(value)}")
+            self.fail(path, f"expected a string, got {self.show(value)}")
         if nonempty and not value:
             self.fail(path, "must not be empty")
         return value
 
     def boolean(self, value: object, path: str) -> bool:
         if not isinstance(value, bool):
-            self.fail(path, f"expected true or false, got {show(value)}")
+            self.fail(path, f"expected true or false, got {self.show(value)}")
         return value
 
     def format(self, data: Mapping[str, object], name: str, version: int, what: str) -> None:

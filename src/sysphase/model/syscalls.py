@@ -12,6 +12,7 @@ from functools import cache
 from types import MappingProxyType
 from typing import Final
 
+from sysphase.model import syscall_tables
 from sysphase.model.events import AARCH64, I386, X32, X86_64
 from sysphase.model.syscall_tables import ERRNO_TEXTS, ERRNOS, SIGNALS, SYSCALLS
 
@@ -26,6 +27,7 @@ __all__ = [
     "errno_text",
     "name",
     "names",
+    "nargs",
     "number",
     "signal_name",
     "signal_number",
@@ -147,101 +149,20 @@ def signal_number(name: str) -> int | None:
     return _signal_numbers().get(text)
 
 
-# strace's syscall classes (-e trace=%file ...) for x86_64 names, as strace's
-# x86_64 syscall table flags them: TF %file, TP %process, TN %network,
-# TS %signal, TI %ipc, TD %desc, TM %memory, TC %creds, TCL %clock, TST %stat,
-# TLST %lstat, TFST %fstat, TSTA %%stat, TSF %statfs, TFSF %fstatfs,
-# TSFA %%statfs, PU %pure.
-_CLASS_TEXT: Final = {
-    "%file": """
-        access acct chdir chmod chown chroot creat execve execveat faccessat faccessat2
-        fanotify_mark fchmodat fchownat fsconfig fspick futimesat getcwd getxattr
-        inotify_add_watch lchown lgetxattr link linkat listxattr llistxattr lremovexattr
-        lsetxattr lstat mkdir mkdirat mknod mknodat mount mount_setattr move_mount
-        name_to_handle_at newfstatat open open_tree openat openat2 pivot_root quotactl
-        readlink readlinkat removexattr rename renameat renameat2 rmdir setxattr stat statfs
-        statx swapoff swapon symlink symlinkat truncate umount2 unlink unlinkat uselib utime
-        utimensat utimes
-    """,
-    "%process": """
-        clone clone3 execve execveat exit exit_group fork kill pidfd_send_signal
-        rt_sigqueueinfo rt_tgsigqueueinfo tgkill tkill vfork wait4 waitid
-    """,
-    "%network": """
-        accept accept4 bind connect getpeername getpmsg getsockname getsockopt listen
-        putpmsg recvfrom recvmmsg recvmsg sendfile sendmmsg sendmsg sendto setsockopt
-        shutdown socket socketpair
-    """,
-    "%signal": """
-        io_uring_enter kill pause pidfd_send_signal rt_sigaction rt_sigpending
-        rt_sigprocmask rt_sigqueueinfo rt_sigreturn rt_sigsuspend rt_sigtimedwait
-        rt_tgsigqueueinfo sigaltstack signalfd signalfd4 tgkill tkill
-    """,
-    "%ipc": """
-        msgctl msgget msgrcv msgsnd semctl semget semop semtimedop shmat shmctl shmdt shmget
-    """,
-    "%desc": """
-        bpf close copy_file_range creat dup dup2 dup3 epoll_create epoll_create1 epoll_ctl
-        epoll_pwait epoll_pwait2 epoll_wait eventfd eventfd2 execveat faccessat faccessat2
-        fadvise64 fallocate fanotify_init fanotify_mark fchdir fchmod fchmodat fchown
-        fchownat fcntl fdatasync fgetxattr finit_module flistxattr flock fremovexattr
-        fsconfig fsetxattr fsmount fsopen fspick fstat fstatfs fsync ftruncate futimesat
-        getdents getdents64 inotify_add_watch inotify_init inotify_init1 inotify_rm_watch
-        io_uring_enter io_uring_register io_uring_setup ioctl kexec_file_load
-        landlock_add_rule landlock_create_ruleset landlock_restrict_self linkat lseek
-        memfd_create memfd_secret mkdirat mknodat mmap mount_setattr move_mount
-        mq_getsetattr mq_notify mq_open mq_timedreceive mq_timedsend name_to_handle_at
-        newfstatat open open_by_handle_at open_tree openat openat2 perf_event_open
-        pidfd_getfd pidfd_open pidfd_send_signal pipe pipe2 poll ppoll pread64 preadv
-        preadv2 process_madvise process_mrelease pselect6 pwrite64 pwritev pwritev2
-        quotactl_fd read readahead readlinkat readv renameat renameat2 select sendfile setns
-        signalfd signalfd4 splice statx symlinkat sync_file_range syncfs tee timerfd_create
-        timerfd_gettime timerfd_settime unlinkat userfaultfd utimensat vmsplice write writev
-    """,
-    "%memory": """
-        brk get_mempolicy io_destroy io_setup io_uring_register madvise mbind migrate_pages
-        mincore mlock mlock2 mlockall mmap move_pages mprotect mremap msync munlock
-        munlockall munmap pkey_mprotect remap_file_pages set_mempolicy
-        set_mempolicy_home_node shmat shmdt
-    """,
-    "%creds": """
-        capget capset getegid geteuid getgid getgroups getresgid getresuid getuid prctl
-        setfsgid setfsuid setgid setgroups setregid setresgid setresuid setreuid setuid
-    """,
-    "%clock": """
-        adjtimex clock_adjtime clock_getres clock_gettime clock_settime gettimeofday
-        settimeofday time
-    """,
-    "%stat": """
-        stat
-    """,
-    "%lstat": """
-        lstat
-    """,
-    "%fstat": """
-        fstat newfstatat statx
-    """,
-    "%%stat": """
-        fstat lstat newfstatat stat statx
-    """,
-    "%statfs": """
-        statfs
-    """,
-    "%fstatfs": """
-        fstatfs
-    """,
-    "%%statfs": """
-        fstatfs statfs ustat
-    """,
-    "%pure": """
-        getegid geteuid getgid getpgrp getpid getppid gettid getuid
-    """,
-}
-
-#: class name ("%file") -> the x86_64 syscall names in it.
+#: class name ("%file") -> the x86_64 syscall names in it (strace's classes, from
+#: tools/syscallent.in through the generated tables).
 CLASSES: Final = MappingProxyType(
-    {cls: frozenset(text.split()) for cls, text in _CLASS_TEXT.items()}
+    {cls: frozenset(names) for cls, names in syscall_tables.CLASSES.items()}
 )
+#: calls whose exit stop never comes (exit, exit_group)
+NEVER_RETURNS: Final = frozenset(syscall_tables.NEVER_RETURNS)
+
+
+def nargs(arch: str, name: str) -> int | None:
+    """How many arguments strace shows for call NAME of ARCH (None if the tables lack it)."""
+    if arch == I386 and name in syscall_tables.I386_NARGS:
+        return syscall_tables.I386_NARGS[name]
+    return syscall_tables.NARGS.get(name)
 
 
 def class_members(cls: str) -> frozenset[str]:

@@ -40,6 +40,7 @@ __all__ = [
     "AUDIT_ARCH_I386",
     "AUDIT_ARCH_X86_64",
     "BPF_MAXINSNS",
+    "INSN",
     "RET_ALLOW",
     "RET_ERRNO",
     "RET_KILL_PROCESS",
@@ -111,7 +112,9 @@ _ADD, _SUB, _MUL, _DIV, _OR, _AND, _LSH, _RSH, _NEG, _MOD, _XOR = (
 _JA, _JEQ, _JGT, _JGE, _JSET = 0x00, 0x10, 0x20, 0x30, 0x40
 _TAX, _TXA = 0x00, 0x80
 
-_INSN = struct.Struct("<HBBI")
+#: The layout of one ``struct sock_filter`` (``<linux/filter.h>``): u16 code, u8 jt, u8 jf,
+#: u32 k, little-endian; the one definition the C formats, the guard and seccomp.py use.
+INSN: Final = struct.Struct("<HBBI")
 
 Insn = tuple[int, int, int, int]
 """One ``struct sock_filter``: (code, jt, jf, k)."""
@@ -178,15 +181,15 @@ def instructions(bpf: bytes) -> list[Insn]:
     instructions, empty or over 4096, an instruction seccomp does not accept,
     a jump past the end, a last instruction that does not return.
     """
-    if not bpf or len(bpf) % _INSN.size:
+    if not bpf or len(bpf) % INSN.size:
         raise ValueError(
-            f"a BPF program is a non-empty array of {_INSN.size}-byte instructions, "
+            f"a BPF program is a non-empty array of {INSN.size}-byte instructions, "
             f"not {len(bpf)} bytes"
         )
-    count = len(bpf) // _INSN.size
+    count = len(bpf) // INSN.size
     if count > BPF_MAXINSNS:
         raise ValueError(f"{count} instructions, over the kernel's {BPF_MAXINSNS}")
-    prog = [(c, jt, jf, k) for c, jt, jf, k in _INSN.iter_unpack(bpf)]
+    prog = [(c, jt, jf, k) for c, jt, jf, k in INSN.iter_unpack(bpf)]
     _check(prog)
     return prog
 

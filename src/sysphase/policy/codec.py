@@ -1,7 +1,10 @@
 """The `sysphase-policy/1` JSON file: deterministic encoding and strict decoding.
 
 docs/formats/policy.md describes the file; the JSON Schema ships as
-``sysphase/schemas/policy.schema.json``. :func:`decode` refuses anything not
+``sysphase/schemas/policy.schema.json``. The fields of each kind of object
+are declared once (:data:`OBJECTS`), for the decoder and for the test that
+holds the schema and the dataclasses of :mod:`sysphase.policy.ir` to them.
+:func:`decode` refuses anything not
 exactly right with :class:`sysphase.errors.PolicyInvalid`: one sentence
 naming the source and the JSON path of the first bad value.
 
@@ -16,7 +19,9 @@ from typing import Final
 
 from sysphase.errors import PolicyInvalid
 from sysphase.model import strict_json, syscalls
-from sysphase.model.profile import BUILD_ID, FrozenMap, split_key
+from sysphase.model.frozen import FrozenMap
+from sysphase.model.profile import BUILD_ID, split_key
+from sysphase.model.strict_json import Fields
 from sysphase.model.strict_json import quote as _q
 from sysphase.model.strict_json import show as _show
 from sysphase.policy.ir import (
@@ -34,7 +39,16 @@ from sysphase.policy.ir import (
     Rule,
 )
 
-__all__ = ["FORMAT", "FORMAT_NAME", "FORMAT_VERSION", "OPTIONS", "decode", "encode", "to_dict"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "OBJECTS",
+    "OPTIONS",
+    "decode",
+    "encode",
+    "to_dict",
+]
 
 FORMAT_NAME: Final = "sysphase-policy"
 FORMAT_VERSION: Final = 1
@@ -43,6 +57,27 @@ FORMAT: Final = f"{FORMAT_NAME}/{FORMAT_VERSION}"
 
 #: The generation options a policy records.
 OPTIONS: Final = ("args", "portable")
+
+OPTION_FIELDS: Final = Fields(OPTIONS)
+POLICY: Final = Fields(("format", "command", "arch", "default_action", "options", "programs"))
+PROGRAM: Final = Fields(("executable", "phases"), ("build_id",))
+PHASE: Final = Fields(("name", "trigger", "allowed"), ("refused",))
+ALLOWED: Final = Fields(("syscall",), ("when", "provenance", "reason", "note"))
+CONDITION: Final = Fields(("index", "op", "value"), ("mask",))
+PROVENANCE: Final = Fields(("program", "phase", "calls"))
+REFUSED: Final = Fields(("syscall", "reason"), ("provenance",))
+#: The fields of every kind of object in a policy, by the schema's name for it
+#: ("policy" is the document, "options" its options; the others are its "$defs").
+OBJECTS: Final = {
+    "policy": POLICY,
+    "options": OPTION_FIELDS,
+    "program": PROGRAM,
+    "phase": PHASE,
+    "allowed": ALLOWED,
+    "condition": CONDITION,
+    "provenance": PROVENANCE,
+    "refused": REFUSED,
+}
 
 
 # --- encoding -------------------------------------------------------------------------------
@@ -144,7 +179,7 @@ class _Decoder(strict_json.Decoder):
     error = PolicyInvalid
 
     def integer(
-        self, value: object, path: str, minimum: int = 0, maximum: int | None = ARG_MAX
+        self, value: object, path: str, minimum: int | None = 0, maximum: int | None = ARG_MAX
     ) -> int:
         return super().integer(value, path, minimum, maximum)
 
@@ -163,16 +198,14 @@ class _Decoder(strict_json.Decoder):
         if not isinstance(data, dict):
             self.fail("$", f"expected an object, got {_show(data)}")
         self.format(data, FORMAT_NAME, FORMAT_VERSION, "policy")
-        fields = self.obj(
-            data, "$", ("format", "command", "arch", "default_action", "options", "programs")
-        )
+        fields = self.obj(data, "$", *POLICY)
         items = self.array(fields["command"], "$.command")
         command = tuple(self.string(v, f"$.command[{i}]") for i, v in enumerate(items))
         self.arch = self.choice(fields["arch"], "$.arch", syscalls.ARCHES, "architecture")
         action = self.choice(
             fields["default_action"], "$.default_action", DEFAULT_ACTIONS, "default action"
         )
-        opts = self.obj(fields["options"], "$.options", OPTIONS)
+        opts = self.obj(fields["options"], "$.options", *OPTION_FIELDS)
         options = FrozenMap({k: self.boolean(opts[k], f"$.options.{k}") for k in OPTIONS})
         programs = self.array(fields["programs"], "$.programs", nonempty=True)
         decoded = []
@@ -190,7 +223,7 @@ class _Decoder(strict_json.Decoder):
         return Policy(self.arch, action, tuple(decoded), command, options)
 
     def program(self, value: object, path: str) -> ProgramPolicy:
-        fields = self.obj(value, path, ("executable", "phases"), ("build_id",))
+        fields = self.obj(value, path, *PROGRAM)
         executable = self.string(fields["executable"], f"{path}.executable")
         build_id = self.string(fields.get("build_id", ""), f"{path}.build_id")
         if build_id and not BUILD_ID.fullmatch(build_id):
@@ -216,7 +249,7 @@ class _Decoder(strict_json.Decoder):
         return ProgramPolicy(executable, tuple(phases), build_id)
 
     def phase(self, value: object, path: str) -> PolicyPhase:
-        fields = self.obj(value, path, ("name", "trigger", "allowed"), ("refused",))
+        fields = self.obj(value, path, *PHASE)
         name = self.string(fields["name"], f"{path}.name", nonempty=True)
         trigger = self.trigger(fields["trigger"], f"{path}.trigger", nonempty=True)
         allowed: list[AllowedCall] = []
@@ -234,7 +267,7 @@ class _Decoder(strict_json.Decoder):
         return PolicyPhase(name, trigger, tuple(allowed), refused)
 
     def allowed(self, value: object, path: str) -> AllowedCall:
-        fields = self.obj(value, path, ("syscall",), ("when", "provenance", "reason", "note"))
+        fields = self.obj(value, path, *ALLOWED)
         name = self.string(fields["syscall"], f"{path}.syscall")
         if syscalls.number(self.arch, name) is None:
             self.fail(f"{path}.syscall", f"unknown syscall {_q(name)} for {self.arch}")
@@ -250,7 +283,7 @@ class _Decoder(strict_json.Decoder):
         return AllowedCall(Rule(name, tuple(alts)), provenance, reason, note)
 
     def condition(self, value: object, path: str) -> ArgCondition:
-        fields = self.obj(value, path, ("index", "op", "value"), ("mask",))
+        fields = self.obj(value, path, *CONDITION)
         index = self.integer(fields["index"], f"{path}.index", maximum=5)
         text = self.choice(fields["op"], f"{path}.op", OPS, "comparison")
         op: Op = "eq" if text == "eq" else "ne" if text == "ne" else "masked_eq"
@@ -273,7 +306,7 @@ class _Decoder(strict_json.Decoder):
         out = []
         for i, v in enumerate(self.array(value, path)):
             item = f"{path}[{i}]"
-            fields = self.obj(v, item, ("program", "phase", "calls"))
+            fields = self.obj(v, item, *PROVENANCE)
             out.append(
                 Provenance(
                     self.string(fields["program"], f"{item}.program"),
@@ -284,7 +317,7 @@ class _Decoder(strict_json.Decoder):
         return tuple(out)
 
     def refused(self, value: object, path: str) -> RefusedCall:
-        fields = self.obj(value, path, ("syscall", "reason"), ("provenance",))
+        fields = self.obj(value, path, *REFUSED)
         key = self.string(fields["syscall"], f"{path}.syscall")
         arch, name = split_key(self.arch, key)
         if arch not in syscalls.ARCHES:

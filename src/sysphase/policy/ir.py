@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from sysphase.model.profile import FrozenMap
+from sysphase.model.frozen import FrozenMap
 
 __all__ = [
     "ARG_MAX",

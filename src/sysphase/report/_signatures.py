@@ -2,9 +2,9 @@
 
 NARGS gives strace's argument count for every x86_64 syscall (strace prints
 only the real arguments), I386_NARGS the i386 calls that differ or exist only
-there. SIGNATURES describes the arguments of the common calls, one token per
-argument, for decode.py to render and for arg_kinds() to tell the C core what
-to copy:
+there (both generated from tools/syscallent.in). SIGNATURES describes the
+arguments of the common calls, one token per argument, for decode.py to render
+and for arg_kinds() to tell the C core what to copy:
 
   d    int (signed 32-bit)         fd    file descriptor       dirfd  fd or AT_FDCWD
   u    unsigned int                lu    unsigned long (size)  ld     signed long (offset)
@@ -24,105 +24,15 @@ from __future__ import annotations
 
 from typing import Final
 
+from sysphase.model import syscall_tables
+
 SPECIAL: Final = "special"
 
-_NARGS_TEXT: Final = {
-    0: """
-        fork getegid geteuid getgid getpgrp getpid getppid gettid getuid inotify_init
-        munlockall pause restart_syscall rt_sigreturn sched_yield setsid sync vfork vhangup
-    """,
-    1: """
-        _sysctl acct adjtimex alarm brk chdir chroot close dup epoll_create epoll_create1
-        eventfd exit exit_group fchdir fdatasync fsync get_kernel_syms get_thread_area
-        getpgid getsid inotify_init1 io_destroy iopl memfd_secret mlockall mq_unlink
-        personality pipe pkey_free rmdir sched_get_priority_max sched_get_priority_min
-        sched_getscheduler set_thread_area set_tid_address setfsgid setfsuid setgid setuid
-        shmdt swapoff syncfs sysinfo time timer_delete timer_getoverrun times umask uname
-        unlink unshare uselib userfaultfd
-    """,
-    2: """
-        access arch_prctl capget capset chmod clock_adjtime clock_getres clock_gettime
-        clock_settime clone3 creat create_module delete_module dup2 eventfd2 fanotify_init
-        fchmod flock fremovexattr fsopen fstat fstatfs ftruncate getcwd getgroups getitimer
-        getpriority getrlimit getrusage gettimeofday inotify_rm_watch io_setup
-        io_uring_setup ioprio_get kill landlock_restrict_self link listen lremovexattr lstat
-        memfd_create mkdir mlock mq_notify msgget munlock munmap nanosleep pidfd_open pipe2
-        pivot_root pkey_alloc process_mrelease removexattr rename rt_sigpending
-        rt_sigsuspend sched_getparam sched_rr_get_interval sched_setparam set_robust_list
-        setdomainname setgroups sethostname setns setpgid setregid setreuid setrlimit
-        settimeofday shutdown sigaltstack stat statfs swapon symlink timer_gettime
-        timerfd_create timerfd_gettime tkill truncate umount2 ustat utime utimes
-    """,
-    3: """
-        accept bind bpf chown close_range connect dup3 execve faccessat fchmodat fchown
-        fcntl finit_module flistxattr fsmount fspick futimesat get_robust_list getcpu
-        getdents getdents64 getpeername getrandom getresgid getresuid getsockname
-        init_module inotify_add_watch io_cancel io_submit ioctl ioperm ioprio_set
-        landlock_create_ruleset lchown listxattr llistxattr lookup_dcookie lseek madvise
-        membarrier mincore mkdirat mknod mlock2 modify_ldt mprotect mq_getsetattr msgctl
-        msync nfsservctl open open_by_handle_at open_tree pidfd_getfd poll read readahead
-        readlink readv recvmsg rt_sigqueueinfo sched_getaffinity sched_setaffinity
-        sched_setattr sched_setscheduler seccomp security semget semop sendmsg set_mempolicy
-        setitimer setpriority setresgid setresuid shmat shmctl shmget signalfd socket
-        symlinkat sysfs syslog tgkill timer_create tuxcall unlinkat write writev
-    """,
-    4: """
-        accept4 clock_nanosleep epoll_ctl epoll_ctl_old epoll_wait epoll_wait_old faccessat2
-        fadvise64 fallocate fgetxattr getxattr io_uring_register kexec_load
-        landlock_add_rule lgetxattr migrate_pages mknodat mq_open msgsnd newfstatat openat
-        openat2 pidfd_send_signal pkey_mprotect pread64 preadv prlimit64 ptrace pwrite64
-        pwritev quotactl quotactl_fd readlinkat reboot renameat request_key rseq
-        rt_sigaction rt_sigprocmask rt_sigtimedwait rt_tgsigqueueinfo sched_getattr semctl
-        semtimedop sendfile sendmmsg set_mempolicy_home_node signalfd4 socketpair
-        sync_file_range tee timer_settime timerfd_settime utimensat vmsplice wait4
-    """,
-    5: """
-        add_key afs_syscall clone execveat fanotify_mark fchownat fsconfig fsetxattr
-        futex_waitv get_mempolicy getpmsg getsockopt io_getevents kcmp kexec_file_load
-        keyctl linkat lsetxattr mount mount_setattr move_mount mq_timedreceive mq_timedsend
-        mremap msgrcv name_to_handle_at perf_event_open ppoll prctl process_madvise putpmsg
-        query_module recvmmsg remap_file_pages renameat2 select setsockopt setxattr statx
-        vserver waitid
-    """,
-    6: """
-        copy_file_range epoll_pwait epoll_pwait2 futex io_pgetevents io_uring_enter mbind
-        mmap move_pages preadv2 process_vm_readv process_vm_writev pselect6 pwritev2
-        recvfrom sendto splice
-    """,
-}
+#: syscall name -> number of arguments strace shows (x86_64), and the i386 calls whose
+#: count differs or that x86_64 lacks: the generated facts of tools/syscallent.in.
+NARGS: Final[dict[str, int]] = syscall_tables.NARGS
+I386_NARGS: Final[dict[str, int]] = syscall_tables.I386_NARGS
 
-#: syscall name -> number of arguments (x86_64, from strace's tables).
-NARGS: Final[dict[str, int]] = {
-    name: count for count, text in _NARGS_TEXT.items() for name in text.split()
-}
-
-#: i386 calls whose count differs from x86_64 or that x86_64 lacks.
-I386_NARGS: Final[dict[str, int]] = {
-    name: count
-    for count, text in {
-        0: """break ftime getegid32 geteuid32 getgid32 getuid32 idle lock mpx prof
-              sgetmask sigreturn""",
-        1: """mmap nice oldolduname olduname select sigpending ssetmask stime umount
-              setfsgid32 setfsuid32 setgid32 setuid32 vm86old""",
-        2: """bdflush fstat64 getgroups32 gtty lstat64 oldfstat oldlstat oldstat
-              setgroups32 setregid32 setreuid32 signal socketcall stat64 stty ugetrlimit
-              ulimit clock_adjtime64 clock_getres_time64 clock_gettime64 clock_settime64
-              sched_rr_get_interval_time64 timer_gettime64 timerfd_gettime64""",
-        3: """chown32 fchown32 fcntl64 fstatfs64 ftruncate64 getresgid32 getresuid32
-              lchown32 readdir setresgid32 setresuid32 sigaction sigprocmask sigsuspend
-              statfs64 truncate64 waitpid""",
-        4: """fstatat64 lookup_dcookie profil readahead sendfile64 clock_nanosleep_time64
-              rt_sigtimedwait_time64 semtimedop_time64 timer_settime64 timerfd_settime64
-              utimensat_time64""",
-        5: """_llseek _newselect fadvise64 pread64 preadv pwrite64 pwritev vm86
-              mq_timedreceive_time64 mq_timedsend_time64 ppoll_time64 recvmmsg_time64""",
-        6: """fadvise64_64 fallocate fanotify_mark ipc mmap2 sync_file_range futex_time64
-              io_pgetevents_time64 pselect6_time64""",
-    }.items()
-    for name in text.split()
-}
-
-#: i386 names decoded like another call (time64 variants, 32-bit uid calls...).
 I386_ALIASES: Final[dict[str, str]] = {
     "chown32": "chown",
     "lchown32": "lchown",

@@ -29,6 +29,24 @@ def _write(path: Path, data: bytes, mode: int | None = None) -> None:
         os.chmod(path, mode)
 
 
+def _special_files(tree: Path) -> None:
+    """A FIFO, a socket, and (as root) a character and a block device."""
+    os.mkfifo(tree / "fifo")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(os.fsencode(tree / "socket"))
+    finally:
+        sock.close()  # the socket file stays
+    devices = tree / "devices"
+    devices.mkdir()
+    for name, kind, major, minor in (
+        ("null-like", stat.S_IFCHR, 1, 3),
+        ("loop-like", stat.S_IFBLK, 7, 0),
+    ):
+        with contextlib.suppress(PermissionError):  # not root: the tree has no devices
+            os.mknod(devices / name, kind | 0o600, os.makedev(major, minor))
+
+
 def build_ls_tree(root: Path) -> Path:
     """Make the tree under ``root/tree`` and return its path."""
     tree = root / "tree"
@@ -49,20 +67,7 @@ def build_ls_tree(root: Path) -> Path:
     os.symlink("small.txt", tree / "link")
     os.symlink("does-not-exist", tree / "broken-link")
     os.symlink("sticky-dir", tree / "dir-link")
-    os.mkfifo(tree / "fifo")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.bind(os.fsencode(tree / "socket"))
-    finally:
-        sock.close()  # the socket file stays
-    devices = tree / "devices"
-    devices.mkdir()
-    for name, kind, major, minor in (
-        ("null-like", stat.S_IFCHR, 1, 3),
-        ("loop-like", stat.S_IFBLK, 7, 0),
-    ):
-        with contextlib.suppress(PermissionError):  # not root: the tree has no devices
-            os.mknod(devices / name, kind | 0o600, os.makedev(major, minor))
+    _special_files(tree)
     _write(tree / "with-xattr", b"x")
     with contextlib.suppress(OSError):  # where the file system takes no user.* attributes
         os.setxattr(tree / "with-xattr", "user.comment", b"an extended attribute")

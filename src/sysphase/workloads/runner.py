@@ -9,6 +9,10 @@ With the ``redis`` driver the program is a server: the runner writes its
 redis.conf (a free loopback port, data in {tmp}), starts an untraced replica
 when the scenario asks, and a driver thread (redis_driver) plays the steps
 against the traced server while this thread traces it.
+
+Recording is the recording driver's (sysphase.recording.plan decides each
+run's mode and when a scenario's series of runs stops, sysphase._host.recording
+traces): this module supplies one run of a scenario, set up and checked.
 """
 
 from __future__ import annotations
@@ -21,21 +25,20 @@ from contextlib import ExitStack, contextmanager
 from importlib import resources
 from pathlib import Path
 
-from sysphase._host import enforcement, files, tracer
+from sysphase._host import enforcement, files, recording, tracer
 from sysphase._host.enforcement import Violation
-from sysphase.errors import SysphaseError, UsageError, WorkloadError
+from sysphase.errors import UsageError, WorkloadError
 from sysphase.model import profile as prof
 from sysphase.model.phases import check_distinct, parse_trigger
 from sysphase.policy.ir import Policy
+from sysphase.recording.plan import Recording, Run, RunMode, RunReport
 from sysphase.workloads import fixtures, redis_driver
 from sysphase.workloads.scenario import Scenario, Workload, parse
 
 __all__ = [
     "BUILTIN",
-    "Progress",
     "Violation",
     "WorkloadError",
-    "WorkloadInterrupted",
     "load",
     "record_workload",
     "validate_workload",
@@ -43,18 +46,8 @@ __all__ = [
 
 BUILTIN = ("ls", "sqlite", "redis")
 
-#: progress(scenario, run, new syscalls found in that run)
-Progress = Callable[[str, int, list[str]], None]
-
-
-class WorkloadInterrupted(SysphaseError):
-    """A signal stopped a traced scenario run; ``partial`` is what was recorded until then."""
-
-    def __init__(self, sig: int, partial: prof.Profile | None) -> None:
-        super().__init__(f"interrupted by signal {sig}")
-        self.sig = sig
-        self.exit_code = 128 + sig
-        self.partial = partial
+#: trace(argv, env): run the scenario's filled-in command under the tracer
+Trace = Callable[[list[str], dict[str, str]], tracer.TraceResult]
 
 
 def load(name_or_file: str) -> Workload:
@@ -119,13 +112,11 @@ def _redirected(stdin_path: str, stdout_path: str, stderr_path: str, cwd: str) -
             os.close(fd)
 
 
-def _run_one(
-    workload: Workload,
-    scenario: Scenario,
-    tree: str,
-    **trace_args: object,
-) -> tracer.TraceResult:
-    """Run one scenario in a fresh {tmp} and check it; raises WorkloadError on a failed check."""
+def _run_one(workload: Workload, scenario: Scenario, tree: str, trace: Trace) -> tracer.TraceResult:
+    """Run one scenario in a fresh {tmp} through ``trace`` and check it.
+
+    Raises WorkloadError on a failed check (not for a run a signal cut short).
+    """
     tmp = tempfile.mkdtemp(prefix=f"sysphase-{workload.name}-")
     try:
         values = {"tmp": tmp, "db": os.path.join(tmp, "test.db"), "tree": tree}
@@ -154,9 +145,9 @@ def _run_one(
             env.update({k: _fill(v, values) for k, v in scenario.env})
             with _redirected(stdin_path, out, err, tmp):
                 if workload.driver == "redis":
-                    result, problem = _drive_redis(scenario, values, argv, env, trace_args)
+                    result, problem = _drive_redis(scenario, values, argv, env, trace)
                 else:
-                    result, problem = tracer.trace_command(argv, env=env, **trace_args), None  # type: ignore[arg-type]
+                    result, problem = trace(argv, env), None
             stdout = Path(out).read_bytes().decode("utf-8", "replace")
             stderr = Path(err).read_bytes().decode("utf-8", "replace")
         finally:
@@ -176,7 +167,7 @@ def _drive_redis(
     values: Mapping[str, str],
     argv: list[str],
     env: dict[str, str],
-    trace_args: Mapping[str, object],
+    trace: Trace,
 ) -> tuple[tracer.TraceResult, str | None]:
     """Trace the server on this thread while a driver thread plays the steps against it."""
     ports = {"server": int(values["port"]), "replica": int(values["replica_port"])}
@@ -188,7 +179,7 @@ def _drive_redis(
         driver = redis_driver.Driver(scenario.steps, ports, lambda text: _fill(text, values))
         driver.start()
         try:
-            result = tracer.trace_command(argv, env=env, **trace_args)  # type: ignore[arg-type]
+            result = trace(argv, env)
         finally:
             driver.finished.set()
             driver.join(redis_driver.STEP_TIMEOUT)
@@ -216,61 +207,60 @@ def _check(
             raise WorkloadError(f"{where}: stdout lacks {text!r}{said}")
 
 
-def _keys(p: prof.Profile) -> set[tuple[str, str, str]]:
-    return {(n.executable, ph.name, k) for n in p.processes for ph in n.phases for k in ph.syscalls}
-
-
 def record_workload(
-    name_or_file: str,
-    runs: int = 1,
-    until_stable: int | None = None,
-    progress: Progress | None = None,
-    progress_profile: Callable[[prof.Profile], None] | None = None,
-    *,
-    sets_only: bool = True,
-    baseline: prof.Profile | None = None,
-) -> prof.Profile:
-    """Record every train scenario (each ``runs`` times, or until ``until_stable`` quiet runs).
+    name_or_file: str, rec: Recording, report: recording.Report | None = None
+) -> prof.Profile | None:
+    """Record every train scenario, one series of runs each, as ``rec`` plans them.
 
-    By default (``sets_only``) a run stops once per call, at its entry, and lets
-    the calls already known for their (program, phase) — from ``baseline`` and
-    every run so far — run without a stop (docs/performance.md): syscall sets
-    stay exact, counts are lower bounds and errors and times are not measured.
-    ``sets_only=False`` traces every call's entry and exit in every run.
+    ``rec`` (sysphase.recording.plan) decides each run's mode — for ``record
+    --workload`` set-only, each run knowing the sets of the baseline and of every
+    run so far, or ``--full`` (docs/performance.md) — when a scenario's series
+    stops, and merges. ``report`` receives the progress of every run a signal did
+    not cut short. A signal ends the recording (``rec.interrupted``; the profile
+    so far is marked incomplete); a failed check raises WorkloadError.
 
-    Returns the merge of every run's profile; its command is the workload's program
-    (so the policy's root program is that program). When a signal stops a traced run,
-    raises WorkloadInterrupted carrying the profile recorded so far (marked incomplete);
-    a KeyboardInterrupt or other exception between runs leaves ``partial`` as the last
-    merged profile, which ``progress_profile`` (when given) also receives after each run.
+    Returns the merged profile with the workload's program as its command (so the
+    policy's root program is that program), or None if nothing was recorded.
     """
     workload = load(name_or_file)
     train = workload.tagged("train")
     if not train:
         raise UsageError(f"{name_or_file}: no scenario is tagged 'train'")
-    merged: prof.Profile | None = baseline
-    with _fixture(workload) as tree:
+    phases = _phases(workload)
+    with recording.interruptible(rec), _fixture(workload) as tree:
         for scenario in train:
-            stable = 0
-            for k in range(1, runs + 1):
-                fast = {"sets_only": True, "baseline": merged} if sets_only else {}
-                result = _run_one(workload, scenario, tree, phases=_phases(workload), **fast)
-                one = prof.from_tree(
-                    result.tree, list(scenario.argv), "x86_64", complete=not result.interrupted
-                )
-                new = _keys(one) - (_keys(merged) if merged else set())
-                merged = one if merged is None else prof.merge(merged, one)
-                if progress_profile is not None:
-                    progress_profile(_named(workload, merged))
-                if result.interrupted:
-                    raise WorkloadInterrupted(result.interrupted, _named(workload, merged))
-                if progress is not None:
-                    progress(scenario.name, k, sorted({key[2] for key in new}))
-                stable = 0 if new else stable + 1
-                if until_stable is not None and k > 1 and stable >= until_stable:
-                    break
-    assert merged is not None
-    return _named(workload, merged)
+            rec.begin(scenario.name)
+            run_once = _scenario_runs(workload, scenario, tree, phases)
+            recording.drive(rec, run_once, _completed(report))
+            if rec.interrupted:
+                break
+    return None if rec.profile is None else _named(workload, rec.profile)
+
+
+def _scenario_runs(
+    workload: Workload, scenario: Scenario, tree: str, phases: tracer.PhaseConfig
+) -> recording.RunOnce:
+    """One recorded run of the scenario, in the mode the plan asks for."""
+
+    def run_once(mode: RunMode) -> Run:
+        def trace(argv: list[str], env: dict[str, str]) -> tracer.TraceResult:
+            return recording.trace(argv, mode, phases=phases, env=env)
+
+        return recording.to_run(_run_one(workload, scenario, tree, trace), scenario.argv)
+
+    return run_once
+
+
+def _completed(report: recording.Report | None) -> recording.Report | None:
+    """``report`` for the runs that completed: a run cut short shows no progress line."""
+    if report is None:
+        return None
+
+    def completed(progress: RunReport) -> None:
+        if not progress.interrupted:
+            report(progress)
+
+    return completed
 
 
 def _named(workload: Workload, merged: prof.Profile) -> prof.Profile:
@@ -300,8 +290,18 @@ def validate_workload(name_or_file: str, policy: Policy) -> list[tuple[str, list
     with _fixture(workload) as tree:
         for scenario in test:
             plan = enforcement.prepare(policy, scenario.argv[0], "trace", "the policy")
-            result = _run_one(workload, scenario, tree, **plan.trace_args(complain=True))
+            result = _run_one(workload, scenario, tree, _complaining(plan))
             out.append(
                 (scenario.name, enforcement.outside_policy(result, plan.program.phases[0].name))
             )
     return out
+
+
+def _complaining(plan: enforcement.Enforcement) -> Trace:
+    """Trace under the policy in complain mode, switching its phases as ``run`` does."""
+    enforce = plan.enforce(complain=True)
+
+    def trace(argv: list[str], env: dict[str, str]) -> tracer.TraceResult:
+        return tracer.trace_command(argv, env=env, enforce=enforce)
+
+    return trace

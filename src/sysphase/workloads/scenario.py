@@ -3,7 +3,9 @@
 A file names a workload, its program and an optional fixture (what the runner
 builds before the scenarios: ``none`` or ``ls-tree``), then a list of
 ``[[scenario]]`` tables, each tagged ``train`` or ``test``. Errors are one
-sentence naming the file and the key (:class:`sysphase.errors.UsageError`).
+sentence naming the file and the key (:class:`sysphase.errors.UsageError`),
+made by the strict decoder the profile and policy files share
+(:class:`sysphase.model.strict_json.Decoder`).
 docs/workloads.md documents the format. Pure: no OS access beyond reading text
 the caller hands in.
 """
@@ -12,12 +14,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from sysphase.errors import UsageError
+from sysphase.model import strict_json
 from sysphase.model.phases import parse_trigger
+from sysphase.model.strict_json import Fields, member
 
 __all__ = [
     "DRIVERS",
@@ -58,9 +62,10 @@ _STEP_KEYS = {
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
-_TOP_KEYS = {"workload", "program", "fixture", "description", "driver", "phases", "scenario"}
-_SCENARIO_KEYS = {"name", "tag", "argv", "stdin", "exit", "stdout_contains", "env", "files"}
-_REDIS_KEYS = {"config", "replica", "steps"}
+_TOP = Fields(("workload", "program", "scenario"), ("fixture", "description", "driver", "phases"))
+_SCENARIO = Fields(("name", "tag", "argv"), ("stdin", "exit", "stdout_contains", "env", "files"))
+#: the keys a scenario has with driver "redis"
+_REDIS_KEYS = ("config", "replica", "steps")
 #: a JSON-like expected reply: string, integer, array of those, or false for nil
 Expected: TypeAlias = "str | int | bool | tuple[Expected, ...]"
 
@@ -130,101 +135,122 @@ class Workload:
         return tuple(s for s in self.scenarios if s.tag == tag)
 
 
-class _Parser:
-    def __init__(self, source: str) -> None:
-        self.source = source
+def _directive_problem(key: str) -> str | None:
+    if not key or not key.replace("-", "").isalnum():
+        return f"{key!r} is not a redis config directive"
+    return None
 
-    def fail(self, key: str, problem: str) -> UsageError:
-        return UsageError(f"{self.source}: {key}: {problem}")
 
-    def string(self, value: object, key: str, nonempty: bool = True) -> str:
-        if not isinstance(value, str):
-            raise self.fail(key, f"must be a string, not {type(value).__name__}")
-        if nonempty and not value:
-            raise self.fail(key, "must not be empty")
-        return value
+def _variable_problem(key: str) -> str | None:
+    return f"{key!r} is not an environment variable name" if not key or "=" in key else None
 
-    def strings(self, value: object, key: str) -> tuple[str, ...]:
-        if not isinstance(value, list):
-            raise self.fail(key, f"must be an array of strings, not {type(value).__name__}")
-        return tuple(self.string(v, f"{key}[{i}]", nonempty=False) for i, v in enumerate(value))
 
-    def table(self, value: object, key: str) -> Mapping[str, object]:
-        if not isinstance(value, dict):
-            raise self.fail(key, f"must be a table, not {type(value).__name__}")
-        return value
+def _file_problem(key: str) -> str | None:
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        return f"{key!r} must be a relative path inside {{tmp}}"
+    return None
 
-    def unknown(self, data: Mapping[str, object], known: set[str], where: str) -> None:
-        extra = sorted(set(data) - known)
-        if extra:
-            shown = ", ".join(extra)
-            raise self.fail(
-                f"{where}{extra[0]}",
-                f"unknown key ({shown}; known: {', '.join(sorted(known))})",
-            )
 
-    def placeholders(self, text: str, key: str) -> None:
+class _Parser(strict_json.Decoder):
+    """The scenario file's decoder: the shared strict checks, in TOML's words (table, key)."""
+
+    error = UsageError
+    an_object = "a table"
+    field_noun = "key"
+
+    def strings(self, value: object, path: str) -> tuple[str, ...]:
+        items = self.array(value, path)
+        return tuple(self.string(v, f"{path}[{i}]") for i, v in enumerate(items))
+
+    def placeholders(self, text: str, path: str) -> None:
         for m in _PLACEHOLDER.finditer(text):
             if m.group(1) not in PLACEHOLDERS:
-                raise self.fail(
-                    key,
+                self.fail(
+                    path,
                     f"unknown placeholder {{{m.group(1)}}} "
                     f"(known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)})",
                 )
 
-    def expected(self, value: object, key: str) -> Expected:
+    def expected(self, value: object, path: str) -> Expected:
         if isinstance(value, bool):
             if value:
-                raise self.fail(key, "true is not a reply (false means nil)")
+                self.fail(path, "true is not a reply (false means nil)")
             return False
         if isinstance(value, str | int):
             return value
         if isinstance(value, list):
-            return tuple(self.expected(v, f"{key}[{i}]") for i, v in enumerate(value))
-        raise self.fail(
-            key, f"must be a string, integer, array or false, not {type(value).__name__}"
-        )
+            return tuple(self.expected(v, f"{path}[{i}]") for i, v in enumerate(value))
+        self.fail(path, f"expected a string, integer, array or false, got {self.show(value)}")
 
-    def count(self, value: object, key: str, most: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
-            raise self.fail(key, f"must be an integer from 1 to {most}")
-        return value
+    def count(self, value: object, path: str, most: int) -> int:
+        number = self.integer(value, path, minimum=None)
+        if not 1 <= number <= most:
+            self.fail(path, f"must be an integer from 1 to {most}, not {number}")
+        return number
+
+    def texts(
+        self, value: object, path: str, key_problem: Callable[[str], str | None], one_line: bool
+    ) -> tuple[tuple[str, str], ...]:
+        """A table of texts with placeholders, (key, text) in file order; each key checked first."""
+        out = []
+        for k, v in self.map(value, path).items():
+            problem = key_problem(k)
+            if problem is not None:
+                self.fail(path, problem)
+            out.append((k, self.text(v, member(path, k), one_line)))
+        return tuple(out)
+
+    def text(self, value: object, path: str, one_line: bool = False) -> str:
+        """A string that may hold placeholders (any, even empty)."""
+        text = self.string(value, path)
+        if one_line and "\n" in text:
+            self.fail(path, "must be one line")
+        self.placeholders(text, path)
+        return text
+
+    # --- redis steps ---
 
     def step(self, value: object, where: str, last: bool) -> Step:
-        data = self.table(value, where)
+        data = self.map(value, where)
         kinds = [k for k in STEP_KINDS if k in data]
         if len(kinds) != 1:
-            raise self.fail(where, f"needs exactly one of {', '.join(STEP_KINDS)}")
+            self.fail(where, f"needs exactly one of {', '.join(STEP_KINDS)}")
         kind = kinds[0]
-        self.unknown(data, _STEP_KEYS[kind], f"{where}.")
+        self.obj(data, where, (kind,), tuple(sorted(_STEP_KEYS[kind] - {kind})))
         texts: dict[str, str] = {}
         for k in ("conn", "error", "contains", "until", "until_not"):
             if k in data:
-                texts[k] = self.string(data[k], f"{where}.{k}")
+                texts[k] = self.string(data[k], f"{where}.{k}", nonempty=True)
         reply = self.expected(data["reply"], f"{where}.reply") if "reply" in data else None
         if kind == "sleep":
             secs = data["sleep"]
             if isinstance(secs, bool) or not isinstance(secs, int | float) or not 0 < secs <= 30:
-                raise self.fail(f"{where}.sleep", "must be a number of seconds above 0, at most 30")
+                self.fail(f"{where}.sleep", "must be a number of seconds above 0, at most 30")
             return Step("sleep", seconds=float(secs))
         if kind == "shutdown":
-            how = self.string(data["shutdown"], f"{where}.shutdown", nonempty=False)
+            how = self.string(data["shutdown"], f"{where}.shutdown")
             if how not in ("", "SAVE", "NOSAVE"):
-                raise self.fail(f"{where}.shutdown", f"{how!r} is not '', 'SAVE' or 'NOSAVE'")
+                self.fail(f"{where}.shutdown", f"{how!r} is not '', 'SAVE' or 'NOSAVE'")
             if not last:
-                raise self.fail(f"{where}.shutdown", "must be the last step")
+                self.fail(f"{where}.shutdown", "must be the last step")
             return Step("shutdown", args=("SHUTDOWN", how) if how else ("SHUTDOWN",))
         if kind == "read":
-            conn = self.string(data["read"], f"{where}.read")
+            conn = self.string(data["read"], f"{where}.read", nonempty=True)
             return Step("read", conn=conn, reply=reply, contains=texts.get("contains"))
+        return self.command(data, where, texts, reply)
+
+    def command(
+        self, data: Mapping[str, object], where: str, texts: dict[str, str], reply: Expected | None
+    ) -> Step:
         args = self.strings(data["cmd"], f"{where}.cmd")
         if not args or not args[0]:
-            raise self.fail(f"{where}.cmd", "must start with a command name")
+            self.fail(f"{where}.cmd", "must start with a command name")
         for i, a in enumerate(args):
             self.placeholders(a, f"{where}.cmd[{i}]")
-        on = self.string(data.get("on", "server"), f"{where}.on")
+        on = self.string(data.get("on", "server"), f"{where}.on", nonempty=True)
         if on not in ("server", "replica"):
-            raise self.fail(f"{where}.on", f"{on!r} is neither 'server' nor 'replica'")
+            self.fail(f"{where}.on", f"{on!r} is neither 'server' nor 'replica'")
         return Step(
             "cmd",
             args=args,
@@ -242,73 +268,42 @@ class _Parser:
     def redis_parts(
         self, data: Mapping[str, object], where: str
     ) -> tuple[tuple[tuple[str, str], ...], bool, tuple[Step, ...]]:
-        config: list[tuple[str, str]] = []
-        for k, v in self.table(data.get("config", {}), f"{where}.config").items():
-            if not k or not k.replace("-", "").isalnum():
-                raise self.fail(f"{where}.config", f"{k!r} is not a redis config directive")
-            text = self.string(v, f"{where}.config.{k}", nonempty=False)
-            if "\n" in text:
-                raise self.fail(f"{where}.config.{k}", "must be one line")
-            self.placeholders(text, f"{where}.config.{k}")
-            config.append((k, text))
-        replica = data.get("replica", False)
-        if not isinstance(replica, bool):
-            raise self.fail(f"{where}.replica", "must be true or false")
+        config = self.texts(data.get("config", {}), f"{where}.config", _directive_problem, True)
+        replica = self.boolean(data.get("replica", False), f"{where}.replica")
         raw = data.get("steps", [])
         if not isinstance(raw, list) or not raw:
-            raise self.fail(f"{where}.steps", "must be a non-empty array of step tables")
+            self.fail(f"{where}.steps", "must be a non-empty array of step tables")
         steps = tuple(
             self.step(v, f"{where}.steps[{i}]", i == len(raw) - 1) for i, v in enumerate(raw)
         )
-        if replica is False and any(s.on == "replica" for s in steps):
-            raise self.fail(f"{where}.steps", "a step runs on the replica but replica is not true")
-        return tuple(config), replica, steps
+        if not replica and any(s.on == "replica" for s in steps):
+            self.fail(f"{where}.steps", "a step runs on the replica but replica is not true")
+        return config, replica, steps
+
+    # --- scenarios and the file ---
 
     def scenario(self, value: object, index: int, driver: str) -> Scenario:
         where = f"scenario[{index}]"
-        data = self.table(value, where)
-        known = _SCENARIO_KEYS | (_REDIS_KEYS if driver == "redis" else set())
-        self.unknown(data, known, f"{where}.")
-        for required in ("name", "tag", "argv"):
-            if required not in data:
-                raise self.fail(f"{where}.{required}", "missing")
-        name = self.string(data["name"], f"{where}.name")
+        redis = _REDIS_KEYS if driver == "redis" else ()
+        data = self.obj(value, where, _SCENARIO.required, (*_SCENARIO.optional, *redis))
+        name = self.string(data["name"], f"{where}.name", nonempty=True)
         if not _NAME.match(name):
-            raise self.fail(f"{where}.name", f"{name!r} must be letters, digits, '_', '.' or '-'")
+            self.fail(f"{where}.name", f"{name!r} must be letters, digits, '_', '.' or '-'")
         where = f"scenario {name!r}"
-        tag = self.string(data["tag"], f"{where}.tag")
+        tag = self.string(data["tag"], f"{where}.tag", nonempty=True)
         if tag not in TAGS:
-            raise self.fail(f"{where}.tag", f"{tag!r} is neither 'train' nor 'test'")
+            self.fail(f"{where}.tag", f"{tag!r} is neither 'train' nor 'test'")
         argv = self.strings(data["argv"], f"{where}.argv")
         if not argv or not argv[0]:
-            raise self.fail(f"{where}.argv", "must start with the program to run")
+            self.fail(f"{where}.argv", "must start with the program to run")
         for i, a in enumerate(argv):
             self.placeholders(a, f"{where}.argv[{i}]")
-        stdin = None
-        if "stdin" in data:
-            stdin = self.string(data["stdin"], f"{where}.stdin", nonempty=False)
-            self.placeholders(stdin, f"{where}.stdin")
-        exit_status = data.get("exit", 0)
-        if isinstance(exit_status, bool) or not isinstance(exit_status, int):
-            raise self.fail(f"{where}.exit", "must be an integer exit status")
+        stdin = self.text(data["stdin"], f"{where}.stdin") if "stdin" in data else None
+        exit_status = self.integer(data.get("exit", 0), f"{where}.exit", minimum=None)
         if not 0 <= exit_status <= 255:
-            raise self.fail(f"{where}.exit", f"{exit_status} is not between 0 and 255")
+            self.fail(f"{where}.exit", f"{exit_status} is not between 0 and 255")
         expected = self.strings(data.get("stdout_contains", []), f"{where}.stdout_contains")
-        env: list[tuple[str, str]] = []
-        for k, v in self.table(data.get("env", {}), f"{where}.env").items():
-            if not k or "=" in k:
-                raise self.fail(f"{where}.env", f"{k!r} is not an environment variable name")
-            text = self.string(v, f"{where}.env.{k}", nonempty=False)
-            self.placeholders(text, f"{where}.env.{k}")
-            env.append((k, text))
-        files: list[tuple[str, str]] = []
-        for k, v in self.table(data.get("files", {}), f"{where}.files").items():
-            parts = k.split("/")
-            if not k or k.startswith("/") or any(p in ("", ".", "..") for p in parts):
-                raise self.fail(f"{where}.files", f"{k!r} must be a relative path inside {{tmp}}")
-            text = self.string(v, f"{where}.files.{k}", nonempty=False)
-            self.placeholders(text, f"{where}.files.{k}")
-            files.append((k, text))
+        env, files = self.env_and_files(data, where)
         config: tuple[tuple[str, str], ...] = ()
         replica = False
         steps: tuple[Step, ...] = ()
@@ -321,47 +316,56 @@ class _Parser:
             stdin=stdin,
             exit=exit_status,
             stdout_contains=expected,
-            env=tuple(env),
-            files=tuple(files),
+            env=env,
+            files=files,
             config=config,
             replica=replica,
             steps=steps,
         )
 
-    def workload(self, data: Mapping[str, object]) -> Workload:
-        self.unknown(data, _TOP_KEYS, "")
-        for required in ("workload", "program", "scenario"):
-            if required not in data:
-                raise self.fail(required, "missing")
-        name = self.string(data["workload"], "workload")
-        program = self.string(data["program"], "program")
-        fixture = self.string(data.get("fixture", "none"), "fixture")
+    def env_and_files(
+        self, data: Mapping[str, object], where: str
+    ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+        env = self.texts(data.get("env", {}), f"{where}.env", _variable_problem, False)
+        files = self.texts(data.get("files", {}), f"{where}.files", _file_problem, False)
+        return env, files
+
+    def workload(self, value: object) -> Workload:
+        data = self.obj(value, "", *_TOP)
+        name = self.string(data["workload"], "workload", nonempty=True)
+        program = self.string(data["program"], "program", nonempty=True)
+        fixture = self.string(data.get("fixture", "none"), "fixture", nonempty=True)
         if fixture not in FIXTURES:
-            raise self.fail("fixture", f"{fixture!r} is not one of {', '.join(FIXTURES)}")
-        description = self.string(data.get("description", ""), "description", nonempty=False)
-        driver = self.string(data.get("driver", "stdin"), "driver")
+            self.fail("fixture", f"{fixture!r} is not one of {', '.join(FIXTURES)}")
+        description = self.string(data.get("description", ""), "description")
+        driver = self.string(data.get("driver", "stdin"), "driver", nonempty=True)
         if driver not in DRIVERS:
-            raise self.fail("driver", f"{driver!r} is not one of {', '.join(DRIVERS)}")
+            self.fail("driver", f"{driver!r} is not one of {', '.join(DRIVERS)}")
         phases = self.strings(data.get("phases", []), "phases")
         for i, spec in enumerate(phases):
             try:
                 parse_trigger(spec)
             except UsageError as err:
-                raise self.fail(f"phases[{i}]", str(err)) from None
+                self.fail(f"phases[{i}]", str(err))
         raw = data["scenario"]
         if not isinstance(raw, list) or not raw:
-            raise self.fail("scenario", "must be a non-empty array of tables ([[scenario]])")
+            self.fail("scenario", "must be a non-empty array of tables ([[scenario]])")
         scenarios = tuple(self.scenario(v, i, driver) for i, v in enumerate(raw))
         seen: set[str] = set()
         for s in scenarios:
             if s.name in seen:
-                raise self.fail(f"scenario {s.name!r}.name", "appears twice")
+                self.fail(f"scenario {s.name!r}.name", "appears twice")
             seen.add(s.name)
         return Workload(name, program, fixture, description, scenarios, driver, phases)
 
 
 def parse(text: str, source: str) -> Workload:
-    """Parse a scenario file's text; ``source`` (its name) starts every error message."""
+    """Parse a scenario file's text; ``source`` (its name) starts every error message.
+
+    Errors are :class:`UsageError`, one sentence: ``SOURCE: KEY PATH: PROBLEM``
+    (``SOURCE: PROBLEM`` for the file as a whole), in the words of the profile
+    and policy decoders (:class:`sysphase.model.strict_json.Decoder`).
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import re
-import struct
 import textwrap
 from collections.abc import Sequence
-from typing import Final
 
 from sysphase.errors import PolicyError
+from sysphase.policy.bpf_sim import BPF_MAXINSNS, INSN
 from sysphase.policy.formats._common import ascii_line, header
 from sysphase.policy.ir import Policy, ProgramPolicy
 
 __all__ = [
-    "BPF_MAXINSNS",
-    "INSN",
     "c_comment",
     "c_comment_lines",
     "c_int",
@@ -22,13 +19,10 @@ __all__ = [
     "check_filters",
     "file_comment",
     "identifiers",
+    "install_dispatch",
+    "sock_filter_array",
     "wrap",
 ]
-
-#: The kernel's limit on a classic BPF program (``BPF_MAXINSNS``).
-BPF_MAXINSNS: Final = 4096
-#: One ``struct sock_filter``: u16 code, u8 jt, u8 jf, u32 k, little-endian.
-INSN: Final = struct.Struct("<HBBI")
 
 
 def identifiers(program: ProgramPolicy) -> list[str]:
@@ -156,6 +150,18 @@ def check_filters(policy: Policy, bpf: Sequence[bytes] | None, fmt: str) -> list
             )
         out.append(bytes(prog))
     return out
+
+
+def sock_filter_array(declaration: str, prog: bytes) -> list[str]:
+    """``DECLARATION[] = {...};``: one ``struct sock_filter`` initializer per instruction.
+
+    Each line is numbered with the instruction's index (a jump's target is
+    index + 1 + jt or jf): ``/* 0004 */ {0x15, 0, 1, 0x0000003c},``.
+    """
+    lines = [f"{declaration}[] = {{"]
+    for pc, (code, jt, jf, k) in enumerate(INSN.iter_unpack(prog)):
+        lines.append(f"    /* {pc:04} */ {{0x{code:02x}, {jt}, {jf}, 0x{k:08x}}},")
+    return [*lines, "};"]
 
 
 def install_dispatch(phase_names: Sequence[str], idents: Sequence[str]) -> list[str]:

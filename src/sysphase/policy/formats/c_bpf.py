@@ -16,12 +16,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
+from sysphase.policy.bpf_sim import INSN
 from sysphase.policy.formats._c_common import (
-    INSN,
     check_filters,
     file_comment,
     identifiers,
     install_dispatch,
+    sock_filter_array,
     wrap,
 )
 from sysphase.policy.formats._common import comment_text
@@ -52,9 +53,7 @@ def _filter(phase: PolicyPhase, ident: str, prog: bytes, first: bool) -> list[st
     ]
     for call in phase.allowed:
         lines += wrap(comment_text(call), " *   ", " *     ")
-    lines += [" */", f"static struct sock_filter sysphase_{ident}_filter[] = {{"]
-    for pc, (code, jt, jf, k) in enumerate(INSN.iter_unpack(prog)):
-        lines.append(f"    /* {pc:04} */ {{0x{code:02x}, {jt}, {jf}, 0x{k:08x}}},")
+    lines += [" */", *sock_filter_array(f"static struct sock_filter sysphase_{ident}_filter", prog)]
     length = f"    .len = (unsigned short)(sizeof(sysphase_{ident}_filter) / "
     length_end = f"sizeof(sysphase_{ident}_filter[0])),"
     if len(length + length_end) <= 100:
@@ -62,7 +61,6 @@ def _filter(phase: PolicyPhase, ident: str, prog: bytes, first: bool) -> list[st
     else:
         length_lines = [length.rstrip(), " " * 28 + length_end]
     lines += [
-        "};",
         "",
         f"static struct sock_fprog sysphase_{ident}_prog = {{",
         *length_lines,

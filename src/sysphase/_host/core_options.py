@@ -1,0 +1,68 @@
+"""The options object of ``sysphase._core.trace`` and its parts, as ``_core.pyi`` describes them.
+
+Plain frozen dataclasses: the C core reads their attributes (csrc/options.c).
+sysphase._host.tracer, the only importer of the core, builds them; the tracing mode
+(``mode``) is its ``Mode`` enum's value, decided there once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["CoreKnown", "CoreOptions", "CoreTrigger", "Spawn"]
+
+
+@dataclass(frozen=True, slots=True)
+class Spawn:
+    """The program trace() starts: ``path`` with ``argv`` and ``envp`` (bytes)."""
+
+    path: bytes
+    argv: list[bytes]
+    envp: list[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class CoreTrigger:
+    """One sequential trigger: a syscall entry or a breakpoint, starting phase id ``phase``."""
+
+    kind: str  # "syscall" | "breakpoint"
+    phase: int
+    program: bytes  # the executable whose processes it applies to; b"": every program
+    program_id: bytes  # or its build-id
+    arch: int = 0
+    nr: int = 0
+    exe: bytes = b""  # breakpoint: the executable the offset is in
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CoreKnown:
+    """Known-set recording: the filter of one (executable, phase name)."""
+
+    exe: bytes
+    phase: str
+    bpf: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CoreOptions:
+    """The one options object of ``_core.trace``."""
+
+    mode: int  # MODE_*: sysphase._host.tracer.Mode's value
+    sink: Callable[[list[Any]], object] | None = None  # receives _core.Event records
+    batch: int = 256
+    arg_kinds: dict[int, bytes] | None = None
+    arg_watch: dict[int, bytes] | None = None
+    phase_names: tuple[tuple[str, str], ...] = (("start", "start"),)
+    triggers: tuple[CoreTrigger, ...] = ()
+    phase_signal: int = 0
+    signal_names: tuple[str, ...] = ()
+    filter: bytes | None = None
+    phase_filters: tuple[bytes, ...] | None = None
+    enforce_exe: bytes = b""
+    enforce_id: bytes = b""
+    known_filters: tuple[CoreKnown, ...] = ()
+    unknown_filter: bytes | None = None
+    supervise: bool = True

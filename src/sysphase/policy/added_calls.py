@@ -1,0 +1,163 @@
+"""Calls a policy allows beyond the trace: the added-calls tables and how a phase gets them.
+
+- :data:`ALWAYS_ADDED`: calls every phase allows although traces may never
+  show them (vDSO fallbacks, ``restart_syscall``, ``rt_sigreturn``, ``exit``,
+  ``exit_group``), with the reason;
+- :data:`ENFORCER_CALLS`: the enforcer's own calls (``seccomp`` in every
+  phase with a later one, and in every phase a process that will switch
+  phases runs under; ``prctl`` in the root program's first phase);
+- :data:`EQUIVALENTS`: the ``--portable`` groups, where an allowed call
+  widens to the others of its group.
+
+Each ``add_*`` function completes one phase's ``allowed`` map (syscall ->
+:class:`~sysphase.policy.ir.AllowedCall`) in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, MutableMapping
+from typing import Final
+
+from sysphase.policy.arg_conditions import CLONE3_NOTE, CLONE_NS_FLAGS, Alternatives
+from sysphase.policy.ir import AllowedCall, ArgCondition, Provenance, Rule
+from sysphase.policy.provenance import join_notes
+
+__all__ = [
+    "ALWAYS_ADDED",
+    "ENFORCER_CALLS",
+    "EQUIVALENTS",
+    "GROUP_OF",
+    "add_always",
+    "add_enforcer_calls",
+    "enforcer_needs",
+    "widen_portable",
+]
+
+_VDSO = "always added: vDSO fallback (libc makes the real call when the vDSO cannot answer)"
+
+#: Calls every phase allows although traces may never show them, and why.
+ALWAYS_ADDED: Final[Mapping[str, str]] = {
+    "clock_gettime": _VDSO,
+    "gettimeofday": _VDSO,
+    "time": _VDSO,
+    "getcpu": _VDSO,
+    "restart_syscall": "always added: the kernel resumes calls interrupted by a signal with it",
+    "rt_sigreturn": "always added: every signal handler returns through it",
+    "exit": "always added: ends a thread (a thread killed meanwhile never shows it)",
+    "exit_group": "always added: ends the process",
+}
+
+_SECCOMP_REASON = (
+    "enforcer: installs the filter of a later phase (seccomp SECCOMP_SET_MODE_FILTER with TSYNC)"
+)
+_PRCTL_REASON = "enforcer: sets no_new_privs (prctl PR_SET_NO_NEW_PRIVS) for the first filter"
+
+#: The enforcer's own calls: ``seccomp`` where a later phase follows, ``prctl`` in the first.
+ENFORCER_CALLS: Final[Mapping[str, str]] = {"seccomp": _SECCOMP_REASON, "prctl": _PRCTL_REASON}
+
+#: ``--portable`` groups: a call allowed widens to the others of its group.
+EQUIVALENTS: Final[tuple[tuple[str, ...], ...]] = (
+    ("open", "openat", "openat2"),
+    ("stat", "lstat", "fstat", "newfstatat", "statx"),
+    ("poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2"),
+    ("dup2", "dup3"),
+    ("accept", "accept4"),
+    ("fork", "vfork", "clone", "clone3"),
+)
+
+#: --portable: the group (index into EQUIVALENTS) of each of its names.
+GROUP_OF: Final[Mapping[str, int]] = {
+    name: g for g, group in enumerate(EQUIVALENTS) for name in group
+}
+
+_PR_SET_NO_NEW_PRIVS: Final = 38
+_NNP: Final = (ArgCondition(0, "eq", _PR_SET_NO_NEW_PRIVS),)
+
+Allowed = MutableMapping[str, AllowedCall]
+
+
+def add_always(allowed: Allowed, known: Collection[str]) -> None:
+    """Every call of :data:`ALWAYS_ADDED` the architecture knows, with its reason."""
+    for call, reason in ALWAYS_ADDED.items():
+        if call in known:
+            have = allowed.get(call)
+            if have is None:
+                allowed[call] = AllowedCall(Rule(call), (), reason)
+            else:
+                allowed[call] = AllowedCall(have.rule, have.provenance, reason, have.note)
+
+
+def enforcer_needs(
+    switching: Collection[str], program: str, has_later: bool, first_of_root: bool
+) -> dict[str, set[str]]:
+    """Enforcer call -> the programs that need it in this phase of ``program``.
+
+    ``switching``: the programs whose processes under this filter switch phases later.
+    """
+    needers: dict[str, set[str]] = {}
+    if switching:
+        needers["seccomp"] = set(switching)
+    if first_of_root:
+        needers["prctl"] = {program}
+    if has_later:
+        needers.setdefault("seccomp", set()).add(program)
+    return needers
+
+
+def add_enforcer_calls(
+    allowed: Allowed,
+    needers: Mapping[str, set[str]],
+    program: str,
+    known: Collection[str],
+    program_rank: Mapping[str, int],
+    args: bool,
+) -> None:
+    """The enforcer's calls ``needers`` names, with who needs them (``--args``: prctl's option)."""
+    for call, programs in needers.items():
+        if call not in known or not programs:
+            continue
+        reason = ENFORCER_CALLS[call]
+        others = sorted(programs - {program}, key=lambda x: program_rank.get(x, 0))
+        if others:
+            reason += f"; needed by {', '.join(others)}" + (
+                " and this program" if program in programs else ""
+            )
+        have = allowed.get(call)
+        if have is None:
+            when: Alternatives = (_NNP,) if call == "prctl" and args else ()
+            allowed[call] = AllowedCall(Rule(call, when), (), reason)
+        else:
+            when = have.rule.when
+            if call == "prctl" and when and _NNP not in when:
+                when = (*when, _NNP)
+            allowed[call] = AllowedCall(Rule(call, when), have.provenance, reason, have.note)
+
+
+def widen_portable(
+    allowed: Allowed,
+    known: Collection[str],
+    args: bool,
+    group_provenance: Callable[[int], tuple[tuple[Provenance, ...], str | None]],
+) -> None:
+    """``--portable``: every group with an allowed call gets its other (known) calls too.
+
+    ``group_provenance(g)``: the provenance of group g (its members' sources) and a remark.
+    """
+    for g, group in enumerate(EQUIVALENTS):
+        present = [allowed[c] for c in group if c in allowed]
+        if not present:
+            continue
+        sources = ", ".join(a.syscall for a in present)
+        prov, more = group_provenance(g)
+        for call in group:
+            if call in allowed or call not in known:
+                continue
+            when: Alternatives = ()
+            note = None
+            if args and call == "clone":
+                when = ((ArgCondition(0, "masked_eq", 0, CLONE_NS_FLAGS),),)
+            elif args and call == "clone3":
+                note = CLONE3_NOTE
+            allowed[call] = AllowedCall(
+                Rule(call, when), prov, f"portable: equivalent of {sources}", join_notes(note, more)
+            )

@@ -1,0 +1,169 @@
+"""The per-syscall facts of tools/syscallent.in, rendered for Python and for the C core.
+
+tools/gen_syscall_tables.py joins these facts (argument counts, strace's classes,
+the flags the C core needs) with the numbers it reads from the kernel headers, and
+writes them into src/sysphase/model/syscall_tables.py and csrc/syscall_table.c, so
+that C and Python read one table. strace's syscallent.h is the model: one line per
+system call, by name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SOURCE = Path(__file__).resolve().parent / "syscallent.in"
+
+#: strace's class flags -> the class name of ``-e trace=%NAME``.
+CLASS_FLAGS = {
+    "TF": "%file",
+    "TP": "%process",
+    "TN": "%network",
+    "TS": "%signal",
+    "TI": "%ipc",
+    "TD": "%desc",
+    "TM": "%memory",
+    "TC": "%creds",
+    "TCL": "%clock",
+    "TST": "%stat",
+    "TLST": "%lstat",
+    "TFST": "%fstat",
+    "TSTA": "%%stat",
+    "TSF": "%statfs",
+    "TFSF": "%fstatfs",
+    "TSFA": "%%statfs",
+    "PU": "%pure",
+}
+
+#: Flags the C core reads (csrc/syscall_table.c), with their bit.
+CORE_FLAGS = {
+    "NR": ("SYSF_NEVER_RETURNS", 1),  # its exit stop never comes (exit, exit_group)
+    "CL": ("SYSF_CLONE", 2),  # makes a task; its flags are the first argument
+    "CL3": ("SYSF_CLONE3", 4),  # makes a task; its flags are in the struct the first points to
+    "MK": ("SYSF_MARKER", 8),  # SYSPHASE_MARK's call (write to the marker fd)
+}
+
+
+class FactsError(Exception):
+    """syscallent.in is malformed (the message names the line)."""
+
+
+@dataclass
+class Facts:
+    """What syscallent.in says, by x86_64 name (and i386 exceptions)."""
+
+    nargs: dict[str, int] = field(default_factory=dict)
+    flags: dict[str, frozenset[str]] = field(default_factory=dict)
+    i386_nargs: dict[str, int] = field(default_factory=dict)
+
+    def classes(self) -> dict[str, list[str]]:
+        """Class name -> the sorted names flagged with it."""
+        out: dict[str, list[str]] = {cls: [] for cls in CLASS_FLAGS.values()}
+        for name, flags in sorted(self.flags.items()):
+            for flag in flags:
+                if flag in CLASS_FLAGS:
+                    out[CLASS_FLAGS[flag]].append(name)
+        return out
+
+    def with_flag(self, flag: str) -> list[str]:
+        return sorted(n for n, f in self.flags.items() if flag in f)
+
+
+def parse(text: str, source: str = str(SOURCE)) -> Facts:
+    """The facts of syscallent.in's TEXT; FactsError names a bad line."""
+    facts = Facts()
+    known = set(CLASS_FLAGS) | set(CORE_FLAGS)
+    for lineno, line in enumerate(text.splitlines(), 1):
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        where = f"{source}:{lineno}"
+        if len(words) < 2 or not re.fullmatch(r"(i386:)?\w+", words[0]) or not words[1].isdigit():
+            raise FactsError(f"{where}: expected NAME NARGS FLAGS..., got {line.strip()!r}")
+        name, nargs, flags = words[0], int(words[1]), frozenset(words[2:])
+        if nargs > 6 or flags - known:
+            raise FactsError(f"{where}: bad count or flag in {line.strip()!r}")
+        table = facts.i386_nargs if name.startswith("i386:") else facts.nargs
+        key = name.removeprefix("i386:")
+        if key in table:
+            raise FactsError(f"{where}: {name} appears twice")
+        table[key] = nargs
+        if not name.startswith("i386:"):
+            facts.flags[key] = flags
+    return facts
+
+
+def load() -> Facts:
+    try:
+        return parse(SOURCE.read_text())
+    except OSError as err:
+        raise FactsError(f"cannot read {SOURCE}: {err}") from err
+
+
+def render_python(facts: Facts) -> list[str]:
+    """The lines syscall_tables.py gets for the facts."""
+    out = ["", "#: tools/syscallent.in: how many arguments strace shows, by x86_64 name"]
+    out.append("NARGS: dict[str, int] = {")
+    out += [f'    "{n}": {c},' for n, c in sorted(facts.nargs.items())]
+    out += ["}", "", "#: i386 calls whose count differs from x86_64 or that x86_64 lacks"]
+    out.append("I386_NARGS: dict[str, int] = {")
+    out += [f'    "{n}": {c},' for n, c in sorted(facts.i386_nargs.items())]
+    out += ["}", "", "#: strace's classes (-e trace=%file ...): class -> x86_64 names"]
+    out.append("CLASSES: dict[str, tuple[str, ...]] = {")
+    for cls, names in facts.classes().items():
+        out.append(f'    "{cls}": (')
+        out += [f'        "{n}",' for n in names]
+        out.append("    ),")
+    out += ["}", "", "#: calls whose exit stop never comes"]
+    never = ", ".join(f'"{n}"' for n in facts.with_flag("NR"))
+    out.append(f"NEVER_RETURNS: tuple[str, ...] = ({never},)")
+    return out
+
+
+def render_c(facts: Facts, tables: dict[str, dict[int, str]], x32_bit: int) -> str:
+    """csrc/syscall_table.c: syscall_flags(arch, nr) over every architecture's numbers."""
+    codes = {"x86_64": 0, "i386": 1, "x32": 2, "aarch64": 3}  # ARCH_* (csrc/arch.h)
+    out = [
+        "/* syscall_table.c: generated by tools/gen_syscall_tables.py from the kernel headers",
+        " * and tools/syscallent.in -- do not edit by hand.",
+        " *",
+        " * What the C core needs to know of a system call, by architecture and number: the",
+        " * SYSF_* flags (core.h). Python reads the same facts from model/syscall_tables.py.",
+        " */",
+        '#include "core.h"',
+        "",
+    ]
+    for arch in codes:
+        rows = []
+        for nr, name in sorted(tables[arch].items()):
+            bits = [CORE_FLAGS[f][0] for f in sorted(facts.flags.get(name, ())) if f in CORE_FLAGS]
+            if bits:
+                index = nr - x32_bit if arch == "x32" else nr
+                rows.append((f"    [{index}] = {' | '.join(bits)},", name))
+        width = max(len(code) for code, _ in rows) + 1  # clang-format aligns the comments
+        out.append(f"static const uint8_t flags_{arch}[] = {{")
+        out += [f"{code:<{width}}/* {name} */" for code, name in rows]
+        out += ["};", ""]
+    out += [
+        "uint8_t syscall_flags(uint8_t arch, uint32_t nr)",
+        "{",
+        "    const uint8_t *table;",
+        "    size_t len;",
+        "    switch (arch) {",
+    ]
+    for arch, code in codes.items():
+        out += [
+            f"    case {code}: /* {arch} */",
+            f"        table = flags_{arch};",
+            f"        len = sizeof(flags_{arch});",
+            "        break;",
+        ]
+    out += [
+        "    default:",
+        "        return 0;",
+        "    }",
+        "    return nr < len ? table[nr] : 0;",
+        "}",
+    ]
+    return "\n".join(out) + "\n"
