@@ -33,6 +33,12 @@ int arch_set_regs(pid_t tid, const arch_regs_t *regs);
 uint64_t arch_stack_pointer(const arch_regs_t *regs);
 /* At a syscall-entry stop: the call's number as the kernel will run it. */
 uint64_t arch_syscall_nr(const arch_regs_t *regs);
+/* At a syscall-entry stop, or a seccomp kill's SIGSYS: the six arguments of a call of ABI
+ * ARCH (ARCH_*: an i386 call of a 64-bit process has its own registers). */
+void arch_syscall_args(const arch_regs_t *regs, uint8_t arch, uint64_t args[6]);
+/* At the exit stop of a thread that died of SIGSYS: whether it died at a system call's entry,
+ * as a seccomp filter's kill leaves it (the others of its process died wherever they were). */
+int arch_killed_at_call(const arch_regs_t *regs);
 /* At a syscall-exit stop: the return value. */
 int64_t arch_syscall_result(const arch_regs_t *regs);
 /* At a syscall-entry stop: make the thread run call NR(A0, A1, A2) instead. */

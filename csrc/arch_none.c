@@ -37,6 +37,20 @@ uint64_t arch_syscall_nr(const arch_regs_t *regs)
     return (uint64_t)-1;
 }
 
+void arch_syscall_args(const arch_regs_t *regs, uint8_t arch, uint64_t args[6])
+{
+    (void)regs;
+    (void)arch;
+    for (int i = 0; i < 6; i++)
+        args[i] = 0;
+}
+
+int arch_killed_at_call(const arch_regs_t *regs)
+{
+    (void)regs;
+    return 0;
+}
+
 int64_t arch_syscall_result(const arch_regs_t *regs)
 {
     (void)regs;

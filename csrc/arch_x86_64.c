@@ -34,6 +34,28 @@ uint64_t arch_syscall_nr(const arch_regs_t *regs)
     return regs->orig_rax;
 }
 
+void arch_syscall_args(const arch_regs_t *regs, uint8_t arch, uint64_t args[6])
+{
+    if (arch == ARCH_I386) { /* int 0x80: ebx, ecx, edx, esi, edi, ebp */
+        const uint64_t r[6] = {regs->rbx, regs->rcx, regs->rdx, regs->rsi, regs->rdi, regs->rbp};
+        for (int i = 0; i < 6; i++)
+            args[i] = (uint32_t)r[i];
+        return;
+    }
+    const uint64_t r[6] = {regs->rdi, regs->rsi, regs->rdx, regs->r10, regs->r8, regs->r9};
+    for (int i = 0; i < 6; i++)
+        args[i] = r[i];
+}
+
+int arch_killed_at_call(const arch_regs_t *regs)
+{
+    /* a kill of the whole process rolls the call back (rax = orig_rax); a kill of one
+     * thread leaves it as at entry (rax = -ENOSYS); a thread in user space has no call
+     * (orig_rax = -1), one killed in a blocking call has its -EINTR or -ERESTART* */
+    return regs->orig_rax != (uint64_t)-1 &&
+           (regs->rax == regs->orig_rax || regs->rax == (uint64_t)-ENOSYS);
+}
+
 int64_t arch_syscall_result(const arch_regs_t *regs)
 {
     return (int64_t)regs->rax;

@@ -9,7 +9,8 @@
  *   loop.c    the ptrace stop loop: tasks, events, signals, deaths
  *   syscalls.c the stops a system call makes, and what is counted there
  *   spawn.c   spawning a seized program, attaching to a running one
- *   signals.c SIGINT, SIGTERM and SIGHUP while the loop runs
+ *   signals.c SIGINT, SIGTERM and SIGHUP while the loop runs (more for a service)
+ *   service.c a traced service: its signals, its exit held until the results are written
  *   tables.c  task map (tid -> state), node and image arrays, counter hash
  *   events.c  live-mode event capture (tracee memory copies) and batches
  *   phases.c  phase boundaries (exec, triggers, the phase signal, markers)
@@ -18,6 +19,7 @@
  *   verify.c  what the kernel says during a switch: untraced tasks, filter counts and bytes
  *   identity.c a program's identity: the GNU build-id of its executable
  *   known.c   recording filters: stops at seccomp TRACE, known sets per phase
+ *   violations.c each seccomp kill and complain-mode violation, handed to Python live
  *   errors.c  error records that become OSError naming the failing call
  */
 #ifndef SYSPHASE_CORE_H
@@ -66,14 +68,22 @@ enum { TRIG_SYSCALL = 0, TRIG_BREAKPOINT = 1 };
 
 typedef struct {
     int kind;
-    uint8_t arch;     /* TRIG_SYSCALL */
-    uint32_t nr;      /* TRIG_SYSCALL */
-    char *exe;        /* TRIG_BREAKPOINT: realpath of the executable */
-    uint64_t offset;  /* TRIG_BREAKPOINT: from the load base */
-    uint16_t phase;   /* the phase id it starts */
-    char *program;    /* the executable whose processes it applies to, NULL: every program */
-    char *program_id; /* or its build-id (a copy, a hard link), NULL: by path only */
+    uint8_t arch;      /* TRIG_SYSCALL */
+    uint32_t nr;       /* TRIG_SYSCALL */
+    char *exe;         /* TRIG_BREAKPOINT: realpath of the executable */
+    uint64_t offset;   /* TRIG_BREAKPOINT: from the load base */
+    uint16_t phase;    /* the phase id it starts */
+    char *program;     /* the executable whose processes it applies to, NULL: every program */
+    char *program_id;  /* or its build-id (a copy, a hard link), NULL: by path only */
+    uint8_t main_only; /* TRIG_SYSCALL: only the main thread's call counts (@main) */
+    int32_t after_nr;  /* TRIG_SYSCALL: counts once the process made this call (arch's), -1 */
 } trigger_t;
+
+/* A trigger that fired: the node of the thread whose call or breakpoint it was, the phase. */
+typedef struct {
+    int32_t node;
+    uint16_t phase;
+} fire_t;
 
 typedef struct {
     char *name;
@@ -146,6 +156,7 @@ typedef struct task_s {
     uint8_t in_marker; /* this call is a SYSPHASE_MARK: not counted */
     /* per process (kept equal in every thread of the group, see phases.c) */
     uint16_t trig_pos;                  /* sequential triggers passed */
+    uint8_t after_seen;                 /* the next trigger's after= call was made */
     uint16_t sig_count;                 /* phase-signal deliveries */
     uint64_t bp_addr, bp_orig;          /* the armed breakpoint, bp_addr 0 if none */
     uint64_t bp_former[MAX_FORMER_BPS]; /* removed ones other threads may still hit */
@@ -208,6 +219,20 @@ typedef struct {
     pending_t p;
 } event_t;
 
+/* One seccomp kill or complain-mode violation (violations.c). */
+typedef struct {
+    uint64_t time_ns; /* monotonic */
+    pid_t pid, tid;
+    int32_t node;
+    uint16_t phase;  /* the process's phase */
+    uint16_t fphase; /* the phase whose filter it ran under */
+    uint8_t arch;
+    uint8_t killed; /* 1: the filter killed it; 0: complain mode let it run */
+    uint32_t nr;
+    uint64_t args[6];
+} violation_t;
+#define VIOLATIONS_MAX 64
+
 typedef struct {
     const char *call; /* the failing call, e.g. "PTRACE_SEIZE" */
     int err;          /* errno */
@@ -232,7 +257,9 @@ typedef struct {
 typedef struct {
     /* configuration */
     int attach; /* attach mode: detach on stop, no EXITKILL */
-    int live;   /* capture events for Python */
+    int adopt;  /* adopt mode: the root execs in place, traced by this detached process */
+    uint64_t kill_after_ns; /* adopt: after the program's SIGINT or SIGTERM, kill the tree */
+    int live;               /* capture events for Python */
     const uint8_t *arg_kinds[ARCH_COUNT];
     size_t arg_kinds_len[ARCH_COUNT];
     PyObject *sink; /* live callback, borrowed */
@@ -244,6 +271,8 @@ typedef struct {
     size_t nsignal_names;
     phase_name_t *phase_names;
     size_t nphase_names, cap_phase_names;
+    fire_t *fires; /* every trigger that fired, in order */
+    size_t nfires, cap_fires;
     const uint8_t *arg_watch[ARCH_COUNT]; /* per nr: bitmask of arguments whose values to keep */
     size_t arg_watch_len[ARCH_COUNT];
     argval_t *argvals;
@@ -283,13 +312,24 @@ typedef struct {
     counter_table_t violations; /* complain mode: calls outside the filter, same keys */
     event_t *events;
     size_t nevents;
+    PyObject *violation_sink; /* run: receives Violation records as they happen, borrowed */
+    violation_t violation_queue[VIOLATIONS_MAX];
+    size_t nviolations;
+    PyObject *snapshot_sink;    /* run --report-every: receives the TraceResult so far, borrowed */
+    uint64_t snapshot_every_ns; /* how often */
+    uint64_t snapshot_at_ns;    /* the next one */
 
-    pid_t root;      /* the spawned or attached process */
-    int root_status; /* raw wait status of the root, -1 unknown */
-    int exec_errno;  /* errno of a failed spawn exec, 0 if none */
-    int draining;    /* killing (spawn) or detaching (attach) everything */
-    int interrupted; /* the signal that interrupted the tracer, 0 if none */
-    uint64_t stops;  /* ptrace stops handled */
+    pid_t root;               /* the spawned, attached or adopted process */
+    int adopt_preexec;        /* adopt: the root has not exec'd yet (no syscall stops) */
+    int root_held;            /* adopt: the root is held at its exit (service_hold_exit) */
+    uint64_t kill_at_ns;      /* adopt: when the tree is killed, 0: not armed */
+    uint64_t root_sig_ns[65]; /* adopt: when the program last got each signal */
+    pid_t root_sig_from[65];  /* and from which pid */
+    int root_status;          /* raw wait status of the root, -1 unknown */
+    int exec_errno;           /* errno of a failed spawn exec, 0 if none */
+    int draining;             /* killing (spawn) or detaching (attach) everything */
+    int interrupted;          /* the signal that interrupted the tracer, 0 if none */
+    uint64_t stops;           /* ptrace stops handled */
     core_error_t error;
     PyThreadState *tstate; /* saved while the GIL is released */
     int py_error;          /* a Python exception is set (sink or signal) */
@@ -297,12 +337,23 @@ typedef struct {
 
 /* options.c */
 int options_load(tracer_t *t, PyObject *opts, PyObject **keep);
+int attr_long(PyObject *opts, const char *name, long *out); /* OPTS.NAME as a C long */
 void options_free(tracer_t *t);
 
 /* results.c */
 int results_init(PyObject *module);
 PyObject *results_build(tracer_t *t);
 PyObject *results_event(const event_t *e);
+PyObject *results_violation(const tracer_t *t, const violation_t *v);
+
+/* violations.c */
+void violation_add(tracer_t *t, task_t *task, uint8_t arch, uint32_t nr, const uint64_t *args,
+                   int killed);
+void violations_flush(tracer_t *t);             /* without the GIL, from the loop's thread */
+void kill_on_sigsys(tracer_t *t, task_t *task); /* a seccomp kill's SIGSYS (before 5.16) */
+void kill_on_exit(tracer_t *t, task_t *task);   /* a thread's exit: a seccomp kill's culprit? */
+uint64_t snapshot_wake_ns(tracer_t *t);         /* when the next report is due, 0: none */
+void snapshot_take(tracer_t *t);                /* the trace so far to the snapshot sink, if due */
 
 /* tables.c */
 int tables_init(tracer_t *t);
@@ -372,21 +423,40 @@ int events_flush(tracer_t *t); /* with the GIL held; -1 on a Python error */
     (PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |      \
      PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT | PTRACE_O_TRACEVFORKDONE)
 
-/* signals.c: the stop signals' (SIGINT, SIGTERM, SIGHUP) dispositions and the signal
- * mask before the loop's handlers were installed */
+/* signals.c: the dispositions and the signal mask before the loop's handlers were installed
+ * (the three stop signals SIGINT, SIGTERM, SIGHUP; in service mode SAVED_SIGNALS of them) */
+#define SAVED_SIGNALS 7
 typedef struct {
-    struct sigaction act[3];
+    struct sigaction act[SAVED_SIGNALS];
+    int count;
     sigset_t mask;
 } saved_signals_t;
 
-int loop_install_handlers(saved_signals_t *old);
+int loop_install_handlers(saved_signals_t *old, int service);
 void loop_restore_handlers(const saved_signals_t *old);
 int loop_stop_signal(void);          /* the stop signal received, 0 if none */
 void loop_kill_on_signal(pid_t pid); /* the tracee the handler kills to wake waitpid */
+/* service mode: a signal the tracer got (when, from whom), until cleared */
+int loop_peek_signal(int sig, uint64_t *when, pid_t *from);
+void loop_clear_signal(int sig);
+
+/* service.c: adopt mode (the program kept the pid; this tracer is detached) */
+void service_root_signal(tracer_t *t, task_t *task, int sig); /* the program gets SIG */
+void service_first_exec(tracer_t *t, task_t *task);           /* the root's exec in place */
+pid_t wait_until(int *status, uint64_t wake);                 /* waitpid while a deadline is due */
+void service_poll(tracer_t *t);
+uint64_t service_wake_ns(tracer_t *t);
+void service_root_ended(tracer_t *t); /* the root exited (held or gone): arm kill_after */
+int service_hold_exit(tracer_t *t, task_t *task);
+int service_release(pid_t pid);
 
 /* spawn.c */
 int loop_spawn(tracer_t *t, const char *path, char *const argv[], char *const envp[]);
 int loop_attach(tracer_t *t, pid_t pid);
+int loop_adopt(tracer_t *t, pid_t pid, int ready_fd);
+void default_signals(void); /* as a shell leaves them for a program */
+int exec_in_place(const tracer_t *t, const char *path, char *const argv[], char *const envp[],
+                  int *stage); /* returns only on failure: the errno, *stage 1 filter, 2 exec */
 
 /* loop.c */
 int loop_run(tracer_t *t);

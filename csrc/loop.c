@@ -91,7 +91,7 @@ void let_go(tracer_t *t, task_t *task, int sig, int how)
         /* enforcing: after a process's last phase switch, only events (fork, exec, exit) */
         int done = t->nphase_filters > 0 && task->trig_pos >= t->ntriggers && !task->injecting &&
                    !switch_owed(t, task);
-        req = t->no_syscall_stops || done ? PTRACE_CONT : PTRACE_SYSCALL;
+        req = t->no_syscall_stops || done || t->adopt_preexec ? PTRACE_CONT : PTRACE_SYSCALL;
         if (req == PTRACE_CONT)
             task->rerun = 0; /* no entry stop will show the re-run of a replaced call */
     }
@@ -114,6 +114,12 @@ static void start_drain(tracer_t *t)
         task_t *task = t->tasks[i];
         if (task->tid == 0)
             continue;
+        if (t->root_held && task->tid == t->root) {
+            /* a process in its exit drops every signal, SIGKILL too: let it finish */
+            t->root_held = 0;
+            let_go(t, task, 0, HOLD_RESUME);
+            continue;
+        }
         if (!t->attach) {
             (void)kill(task->tid, SIGKILL); /* ESRCH: already gone, reported by waitpid */
         } else if (task->awaiting) {
@@ -210,6 +216,7 @@ static void on_exec(tracer_t *t, task_t *task)
     node_t *old = &t->nodes[task->node];
     if (old->image < 0) { /* the spawned child's first exec: its own image */
         old->image = image;
+        service_first_exec(t, task);
     } else {
         end_node(t, task, END_EXEC, 0);
         int32_t node = node_new(t, tid, tid, task->node, KIND_EXEC, image);
@@ -221,35 +228,14 @@ static void on_exec(tracer_t *t, task_t *task)
     phases_on_exec(t, task);
 }
 
-/* Enforcing: a filter's kill arrives as a forced SIGSYS whose siginfo names the call
- * (si_code SYS_SECCOMP) in the culprit thread, before anything dies. */
-static void on_seccomp_sigsys(tracer_t *t, task_t *task)
+/* Adopt: the root is held at its exit; it ends here as on_gone would end it. */
+static void on_held_exit(tracer_t *t, task_t *task)
 {
-    siginfo_t si;
-    if (task->node < 0 || ptrace(PTRACE_GETSIGINFO, task->tid, 0, &si) < 0)
-        return; /* gone: the culprit stays unknown */
-    if (si.si_code != 1 /* SYS_SECCOMP */)
-        return;
-    uint64_t nr = (uint64_t)(uint32_t)si.si_syscall;
-    uint8_t arch = arch_code(si.si_arch, &nr);
-    t->nodes[task->node].exit_arch = arch;
-    t->nodes[task->node].exit_nr = (int32_t)nr;
-}
-
-/* Enforcing: remember the call a dying thread was in, unless its SIGSYS already said. */
-static void on_exit_event(tracer_t *t, task_t *task)
-{
-    if (t->filter == NULL || t->seccomp_stops != STOPS_SYSCALL || task->node < 0 ||
-        t->nodes[task->node].exit_nr >= 0)
-        return;
-    arch_regs_t regs;
-    struct __ptrace_syscall_info info;
-    if (arch_get_regs(task->tid, &regs) != 0 ||
-        ptrace(PTRACE_GET_SYSCALL_INFO, task->tid, sizeof(info), &info) < 0)
-        return; /* gone already, or no register file here: the culprit stays unknown */
-    uint64_t nr = arch_syscall_nr(&regs);
-    t->nodes[task->node].exit_arch = arch_code(info.arch, &nr);
-    t->nodes[task->node].exit_nr = (int32_t)nr;
+    count_unfinished(t, task);
+    if (WIFEXITED(t->root_status))
+        end_node(t, task, END_EXITED, WEXITSTATUS(t->root_status));
+    else
+        end_node(t, task, END_SIGNALED, WTERMSIG(t->root_status));
 }
 
 /* A new child's first stop, before its parent's fork/clone event: hold it until the
@@ -296,8 +282,10 @@ static void on_stop(tracer_t *t, pid_t pid, int status)
     switch (event) {
     case 0: /* signal-delivery-stop: pass the signal on, unless it marks a phase */
         if (sig == SIGSYS && t->filter != NULL && t->seccomp_stops == STOPS_SYSCALL)
-            on_seccomp_sigsys(t, task);
+            kill_on_sigsys(t, task);
         sig = phases_on_signal(t, task, sig) ? 0 : sig;
+        if (sig != 0 && t->adopt && task->tgid == t->root)
+            service_root_signal(t, task, sig);
         switch_begin_at_stop(t, task); /* a breakpoint or the phase signal: hold the program */
         loop_resume(t, task, sig);
         return;
@@ -319,10 +307,13 @@ static void on_stop(tracer_t *t, pid_t pid, int status)
     case PTRACE_EVENT_SECCOMP:
         on_seccomp(t, task);
         break;
-    case PTRACE_EVENT_EXIT: /* it runs no code of the program again: never held */
-        on_exit_event(t, task);
+    case PTRACE_EVENT_EXIT: /* it runs no code of the program again: never held by a switch */
+        kill_on_exit(t, task);
         switch_forget(t, task);
-        let_go(t, task, 0, HOLD_RESUME);
+        if (!service_hold_exit(t, task)) /* adopt: the root waits for the results */
+            let_go(t, task, 0, HOLD_RESUME);
+        else
+            on_held_exit(t, task);
         return;
     default:
         break;
@@ -340,8 +331,11 @@ static void on_gone(tracer_t *t, pid_t pid, int status)
         end_node(t, task, END_EXITED, WEXITSTATUS(status));
     else
         end_node(t, task, END_SIGNALED, WTERMSIG(status));
-    if (pid == t->root)
+    if (pid == t->root) {
         t->root_status = status;
+        t->root_held = 0;
+        service_root_ended(t);
+    }
     switch_forget(t, task);
     task_del(t, task);
 }
@@ -398,6 +392,11 @@ static pid_t next_stop(tracer_t *t, int *status, uint64_t *nap_ns)
         }
         return pid;
     }
+    uint64_t wake = service_wake_ns(t), report = snapshot_wake_ns(t);
+    if (report != 0 && (wake == 0 || report < wake))
+        wake = report;
+    if (wake != 0) /* a service's signal or deadline, or a report, is due: poll */
+        return wait_until(status, wake);
     if (t->nevents > 0) {
         pid = waitpid(-1, status, __WALL | WNOHANG);
         if (pid == 0) /* about to block: show what we have */
@@ -411,19 +410,22 @@ int loop_run(tracer_t *t)
 {
     uint64_t nap_ns = 2000;
     t->tstate = PyEval_SaveThread();
-    while (t->live_tasks > 0) {
+    while (t->live_tasks > (size_t)t->root_held) {
         if (loop_stop_signal() && !t->interrupted)
             t->interrupted = loop_stop_signal();
+        service_poll(t);
         if ((t->interrupted || t->py_error || t->error.call) && !t->draining)
             start_drain(t);
-        if (t->live_tasks == 0)
+        if (t->live_tasks <= (size_t)t->root_held)
             break;
-        if (t->nawaiting == t->live_tasks)
+        if (t->nawaiting > 0 && t->nawaiting + (size_t)t->root_held == t->live_tasks)
             adopt_orphans(t);
         int status;
         pid_t pid = next_stop(t, &status, &nap_ns);
-        if (pid == 0)
+        if (pid == 0) {
+            snapshot_take(t);
             continue;
+        }
         if (pid < 0) {
             if (errno == EINTR) {
                 PyEval_RestoreThread(t->tstate);
@@ -444,9 +446,12 @@ int loop_run(tracer_t *t)
             on_gone(t, pid, status);
         if (t->nevents >= t->batch_max)
             flush_with_gil(t);
+        violations_flush(t); /* reported as they happen */
+        snapshot_take(t);
     }
     if (t->nevents > 0)
         flush_with_gil(t);
+    violations_flush(t);
     PyEval_RestoreThread(t->tstate);
     t->tstate = NULL;
     return 0;

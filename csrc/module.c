@@ -11,6 +11,7 @@
  */
 #include "core.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -54,29 +55,32 @@ static char **to_strv(PyObject *target, const char *name)
     return v;
 }
 
-/* Spawn (or attach), run the loop with the stop signals owned, and collect. */
-static int run(tracer_t *t, const char *path, char **argv, char **envp, pid_t pid)
+/* Spawn (or attach, or adopt), run the loop with the stop signals owned, and collect. */
+static int run(tracer_t *t, const char *path, char **argv, char **envp, pid_t pid, int ready_fd)
 {
     saved_signals_t old;
-    if (loop_install_handlers(&old) < 0) {
+    if (loop_install_handlers(&old, t->adopt) < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
     /* Spawn mode: orphaned tracees are reparented to us, not to init, so that the loop
      * reaps them and no zombie outlives the trace. */
     int was_subreaper = 0;
-    if (!t->attach && (prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper) < 0 ||
-                       prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)) {
+    int subreaper = !t->attach && !t->adopt;
+    if (subreaper && (prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper) < 0 ||
+                      prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)) {
         loop_restore_handlers(&old);
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
     int errfd = -1;
-    int ok = t->attach ? loop_attach(t, pid) : (errfd = loop_spawn(t, path, argv, envp));
+    int ok = t->attach  ? loop_attach(t, pid)
+             : t->adopt ? loop_adopt(t, pid, ready_fd)
+                        : (errfd = loop_spawn(t, path, argv, envp));
     if (ok >= 0 || t->live_tasks > 0)
         loop_run(t);
     loop_restore_handlers(&old);
-    if (!t->attach)
+    if (subreaper)
         (void)prctl(PR_SET_CHILD_SUBREAPER, was_subreaper); /* restoring a value we read */
     if (errfd >= 0) {
         int msg[2];
@@ -111,15 +115,19 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
     memset(&t, 0, sizeof(t));
     t.root_status = -1;
     t.attach = PyLong_Check(target);
+    t.adopt = !t.attach && PyObject_HasAttrString(target, "ready_fd");
     PyObject *keep[2] = {NULL, NULL};
     char **argv = NULL, **envp = NULL;
     PyObject *path = NULL, *result = NULL;
-    long pid = t.attach ? PyLong_AsLong(target) : 0;
-    if (pid == -1 && PyErr_Occurred())
+    long pid = 0, ready_fd = -1;
+    if (t.attach && (pid = PyLong_AsLong(target)) == -1 && PyErr_Occurred())
+        return NULL;
+    if (t.adopt &&
+        (attr_long(target, "pid", &pid) < 0 || attr_long(target, "ready_fd", &ready_fd) < 0))
         return NULL;
     if (options_load(&t, opts, keep) < 0)
         goto out;
-    if (!t.attach &&
+    if (!t.attach && !t.adopt &&
         ((path = PyObject_GetAttrString(target, "path")) == NULL || !PyBytes_Check(path) ||
          (argv = to_strv(target, "argv")) == NULL || (envp = to_strv(target, "envp")) == NULL)) {
         if (!PyErr_Occurred())
@@ -130,7 +138,7 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
         PyErr_NoMemory();
         goto out;
     }
-    if (run(&t, path ? PyBytes_AS_STRING(path) : NULL, argv, envp, (pid_t)pid) < 0)
+    if (run(&t, path ? PyBytes_AS_STRING(path) : NULL, argv, envp, (pid_t)pid, (int)ready_fd) < 0)
         goto out;
     if (t.py_error && PyErr_Occurred())
         goto out;
@@ -151,8 +159,77 @@ out:
     return result;
 }
 
+PyDoc_STRVAR(exec_doc,
+             "exec_program($module, target, options)\n"
+             "--\n\n"
+             "Become target (a Spawn): signals as a shell leaves them, options' first\n"
+             "filter installed as trace() would have the spawned child install it, then\n"
+             "execve. Returns only on failure: (stage, errno), stage 1 the filter, 2 exec.");
+
+static PyObject *core_exec_program(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *target, *opts, *path = NULL, *result = NULL;
+    if (!PyArg_ParseTuple(args, "OO", &target, &opts))
+        return NULL;
+    tracer_t t;
+    memset(&t, 0, sizeof(t));
+    PyObject *keep[2] = {NULL, NULL};
+    char **argv = NULL, **envp = NULL;
+    if (options_load(&t, opts, keep) == 0 && (path = PyObject_GetAttrString(target, "path")) &&
+        PyBytes_Check(path) && (argv = to_strv(target, "argv")) != NULL &&
+        (envp = to_strv(target, "envp")) != NULL) {
+        int stage = 0;
+        default_signals(); /* traced without syscall stops until the exec: not counted */
+        int err = exec_in_place(&t, PyBytes_AS_STRING(path), argv, envp, &stage);
+        result = Py_BuildValue("(ii)", stage, err);
+    } else if (!PyErr_Occurred()) {
+        PyErr_SetString(PyExc_TypeError, "target.path must be bytes");
+    }
+    phases_free(&t);
+    options_free(&t);
+    free_strv(argv);
+    free_strv(envp);
+    Py_XDECREF(path);
+    Py_XDECREF(keep[0]);
+    Py_XDECREF(keep[1]);
+    return result;
+}
+
+PyDoc_STRVAR(release_doc, "release($module, pid)\n"
+                          "--\n\n"
+                          "Let an adopted program that trace() held at its exit finish exiting\n"
+                          "(PTRACE_DETACH). Returns 0, or the errno (a process that is gone: 0).");
+
+static PyObject *core_release(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    long pid = PyLong_AsLong(arg);
+    if (pid == -1 && PyErr_Occurred())
+        return NULL;
+    return PyLong_FromLong(service_release((pid_t)pid));
+}
+
+PyDoc_STRVAR(ptracer_doc,
+             "allow_tracer($module, pid)\n"
+             "--\n\n"
+             "Let process pid trace this one under Yama's ptrace_scope 1 (PR_SET_PTRACER).\n"
+             "Returns 0, or the errno (EINVAL: no Yama here, nothing to allow).");
+
+static PyObject *core_allow_tracer(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    long pid = PyLong_AsLong(arg);
+    if (pid == -1 && PyErr_Occurred())
+        return NULL;
+    return PyLong_FromLong(prctl(PR_SET_PTRACER, (unsigned long)pid, 0, 0, 0) < 0 ? errno : 0);
+}
+
 static PyMethodDef core_methods[] = {
     {"trace", (PyCFunction)(void (*)(void))core_trace, METH_VARARGS | METH_KEYWORDS, trace_doc},
+    {"exec_program", core_exec_program, METH_VARARGS, exec_doc},
+    {"release", core_release, METH_O, release_doc},
+    {"allow_tracer", core_allow_tracer, METH_O, ptracer_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -20,7 +20,7 @@ static PyObject *attr(PyObject *opts, const char *name)
     return v;
 }
 
-static int attr_long(PyObject *opts, const char *name, long *out)
+int attr_long(PyObject *opts, const char *name, long *out)
 {
     PyObject *v = attr(opts, name);
     if (v == NULL)
@@ -137,7 +137,7 @@ static int load_names(tracer_t *t, PyObject *opts)
 /* One trigger object (CoreTrigger: kind, arch, nr, exe, offset, phase, program, program_id). */
 static int load_trigger(tracer_t *t, PyObject *o, trigger_t *tr)
 {
-    long arch, nr, offset, phase;
+    long arch, nr, offset, phase, main_only, after_nr;
     PyObject *kind = attr(o, "kind");
     if (kind == NULL)
         return -1;
@@ -147,14 +147,16 @@ static int load_trigger(tracer_t *t, PyObject *o, trigger_t *tr)
     if (attr_long(o, "arch", &arch) < 0 || attr_long(o, "nr", &nr) < 0 ||
         attr_long(o, "offset", &offset) < 0 || attr_long(o, "phase", &phase) < 0 ||
         attr_cstr(o, "exe", &tr->exe) < 0 || attr_cstr(o, "program", &tr->program) < 0 ||
-        attr_cstr(o, "program_id", &tr->program_id) < 0)
+        attr_cstr(o, "program_id", &tr->program_id) < 0 ||
+        attr_long(o, "main_only", &main_only) < 0 || attr_long(o, "after_nr", &after_nr) < 0)
         return -1;
     if (!syscall && !bp) {
         PyErr_SetString(PyExc_ValueError, "a trigger's kind is syscall or breakpoint");
         return -1;
     }
     if (phase <= 0 || (size_t)phase >= t->nphase_names || arch < 0 || arch >= ARCH_COUNT ||
-        nr < 0 || offset < 0 || (bp && tr->exe == NULL)) {
+        nr < 0 || offset < 0 || (bp && tr->exe == NULL) || after_nr < -1 ||
+        (bp && (main_only || after_nr >= 0))) {
         PyErr_SetString(PyExc_ValueError, "a trigger needs a named phase id and its target");
         return -1;
     }
@@ -163,6 +165,8 @@ static int load_trigger(tracer_t *t, PyObject *o, trigger_t *tr)
     tr->nr = (uint32_t)nr;
     tr->offset = (uint64_t)offset;
     tr->phase = (uint16_t)phase;
+    tr->main_only = main_only != 0;
+    tr->after_nr = (int32_t)after_nr;
     return 0;
 }
 
@@ -319,23 +323,39 @@ static int derive_mode(tracer_t *t, long mode, int supervise)
 
 int options_load(tracer_t *t, PyObject *opts, PyObject **keep)
 {
-    long mode, batch, phase_signal, supervise;
-    PyObject *sink = NULL, *filter = NULL;
+    long mode, batch, phase_signal, supervise, kill_after_ns;
+    PyObject *sink = NULL, *filter = NULL, *vsink = NULL, *ssink = NULL;
+    long snapshot_every_ns = 0;
     int rc = attr_long(opts, "mode", &mode) < 0 || attr_long(opts, "batch", &batch) < 0 ||
                      attr_long(opts, "phase_signal", &phase_signal) < 0 ||
                      attr_long(opts, "supervise", &supervise) < 0 ||
-                     (sink = attr(opts, "sink")) == NULL || (filter = attr(opts, "filter")) == NULL
+                     attr_long(opts, "kill_after_ns", &kill_after_ns) < 0 ||
+                     (sink = attr(opts, "sink")) == NULL ||
+                     (filter = attr(opts, "filter")) == NULL ||
+                     (vsink = attr(opts, "violation_sink")) == NULL ||
+                     (ssink = attr(opts, "snapshot_sink")) == NULL ||
+                     attr_long(opts, "snapshot_every_ns", &snapshot_every_ns) < 0
                  ? -1
                  : 0;
-    if (rc == 0 && sink != Py_None && !PyCallable_Check(sink)) {
-        PyErr_SetString(PyExc_TypeError, "sink must be callable or None");
+    if (rc == 0 && ((sink != Py_None && !PyCallable_Check(sink)) ||
+                    (vsink != Py_None && !PyCallable_Check(vsink)) ||
+                    (ssink != Py_None && !PyCallable_Check(ssink)))) {
+        PyErr_SetString(PyExc_TypeError, "the sinks must be callable or None");
         rc = -1;
     }
+    if (rc == 0) { /* kept alive by the options object */
+        t->violation_sink = vsink != Py_None ? vsink : NULL;
+        t->snapshot_sink = ssink != Py_None ? ssink : NULL;
+        t->snapshot_every_ns = snapshot_every_ns < 0 ? 0 : (uint64_t)snapshot_every_ns;
+    }
+    Py_XDECREF(vsink);
+    Py_XDECREF(ssink);
     if (rc == 0) {
         t->live = sink != Py_None;
         t->sink = t->live ? sink : NULL; /* kept alive by the options object */
         t->batch_max = batch < 1 ? 1 : (size_t)batch;
         t->phase_signal = (int)phase_signal;
+        t->kill_after_ns = kill_after_ns < 0 ? 0 : (uint64_t)kill_after_ns;
         rc = bpf_copy(filter, "filter", &t->filter, &t->filter_len);
     }
     Py_XDECREF(sink);

@@ -61,6 +61,7 @@ void phases_free(tracer_t *t)
     free(t->phase_names);
     for (size_t i = 0; i < t->nnodes; i++)
         free(t->nodes[i].phases);
+    free(t->fires);
 }
 
 int node_enter_phase(tracer_t *t, int32_t node, uint16_t phase)
@@ -89,6 +90,7 @@ void phases_inherit(task_t *child, const task_t *parent)
 {
     child->phase = parent->phase;
     child->trig_pos = parent->trig_pos;
+    child->after_seen = parent->after_seen;
     child->sig_count = parent->sig_count;
     child->bp_addr = parent->bp_addr;
     child->bp_orig = parent->bp_orig;
@@ -237,11 +239,27 @@ static void bp_arm(tracer_t *t, task_t *task)
     group_sync(t, task);
 }
 
+/* Remember which thread fired a trigger (record warns of one that is not the main thread). */
+static void note_fire(tracer_t *t, task_t *task, uint16_t phase)
+{
+    if (t->nfires == t->cap_fires) {
+        size_t cap = t->cap_fires ? t->cap_fires * 2 : 16;
+        fire_t *f = realloc(t->fires, cap * sizeof(fire_t));
+        if (f == NULL)
+            return; /* only a warning is lost */
+        t->fires = f;
+        t->cap_fires = cap;
+    }
+    t->fires[t->nfires++] = (fire_t){task->node, phase};
+}
+
 static void advance(tracer_t *t, task_t *task)
 {
     task->fired = 1;
     task->phase = t->triggers[task->trig_pos].phase;
+    note_fire(t, task, task->phase);
     task->trig_pos = first_trigger(t, task, task->trig_pos + 1u);
+    task->after_seen = 0;
     if (has_filter(t, task->phase))
         task->target = task->phase; /* enforcing: owed before any thread's next call */
     group_sync(t, task);
@@ -267,8 +285,16 @@ int phases_on_entry(tracer_t *t, task_t *task, const uint64_t *args)
     }
     if (task->trig_pos < t->ntriggers) {
         trigger_t *tr = &t->triggers[task->trig_pos];
-        if (tr->kind == TRIG_SYSCALL && tr->arch == task->entry_arch && tr->nr == task->entry_nr)
+        if (tr->kind != TRIG_SYSCALL || tr->arch != task->entry_arch)
+            return 0;
+        if (tr->after_nr >= 0 && !task->after_seen) {
+            if ((uint32_t)tr->after_nr == task->entry_nr) {
+                task->after_seen = 1; /* the process made the call the trigger must follow */
+                group_sync(t, task);
+            }
+        } else if (tr->nr == task->entry_nr && (!tr->main_only || task->tid == task->tgid)) {
             advance(t, task);
+        }
     }
     return 0;
 }
@@ -380,6 +406,7 @@ void phases_on_exec(tracer_t *t, task_t *task)
         task->phase = (uint16_t)phase_intern(t, base ? base + 1 : exe, "exec");
     }
     task->trig_pos = first_trigger(t, task, 0);
+    task->after_seen = 0;
     task->target = task->fphase; /* filters survive exec; the new program owes no switch */
     task->rerun = 0;
     task->sig_count = 0;

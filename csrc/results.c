@@ -10,7 +10,7 @@
 #include <string.h>
 
 static PyTypeObject *result_type, *node_type, *image_type, *counter_type, *argvalue_type,
-    *phasename_type, *event_type;
+    *phasename_type, *event_type, *violation_type;
 
 #define FIELD(name, doc)                                                                           \
     {                                                                                              \
@@ -32,6 +32,7 @@ static PyStructSequence_Field result_fields[] = {
     FIELD("root", "pid of the spawned or attached process"),
     FIELD("switches", "filters installed into stopped threads (enforcing, known sets)"),
     FIELD("switch_ns", "the time those switches took, in nanoseconds"),
+    FIELD("fires", "(node, phase id) of each trigger that fired: the thread it fired in"),
     {NULL, NULL}};
 
 static PyStructSequence_Field node_fields[] = {
@@ -93,6 +94,20 @@ static PyStructSequence_Field event_fields[] = {
     FIELD("time_ns", "time from entry to exit"),
     {NULL, NULL}};
 
+static PyStructSequence_Field violation_fields[] = {
+    FIELD("time_ns", "monotonic time it was seen"),
+    FIELD("pid", "process id"),
+    FIELD("tid", "thread id"),
+    FIELD("exe", "the process's executable (bytes), b'' if unknown"),
+    FIELD("build_id", "its GNU build-id in hex, '' if none"),
+    FIELD("phase", "the process's phase (its label)"),
+    FIELD("filter_phase", "the phase whose filter it ran under (its label)"),
+    FIELD("arch", "ARCH_*"),
+    FIELD("nr", "syscall number (x32: without the x32 bit)"),
+    FIELD("args", "the six raw argument registers"),
+    FIELD("killed", "True: the filter killed it; False: complain mode let it run"),
+    {NULL, NULL}};
+
 #define DESC(name, fields, doc)                                                                    \
     {                                                                                              \
         "sysphase._core." name, doc, fields, 0                                                     \
@@ -106,12 +121,13 @@ static PyStructSequence_Desc descs[] = {
     DESC("ArgValue", argvalue_fields, "A distinct value of a watched argument."),
     DESC("PhaseName", phasename_fields, "A phase id's name and trigger."),
     DESC("Event", event_fields, "One system call, live mode."),
+    DESC("Violation", violation_fields, "A seccomp kill or complain-mode violation."),
 };
 
 int results_init(PyObject *module)
 {
     PyTypeObject **types[] = {&result_type,   &node_type,      &image_type, &counter_type,
-                              &argvalue_type, &phasename_type, &event_type};
+                              &argvalue_type, &phasename_type, &event_type, &violation_type};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         if (*types[i] == NULL) {
             descs[i].n_in_sequence = 0;
@@ -247,6 +263,20 @@ static int argval_empty(const void *a)
     return ((const argval_t *)a)->key == 0;
 }
 
+static PyObject *fires_list(const tracer_t *t)
+{
+    PyObject *list = PyList_New((Py_ssize_t)t->nfires);
+    for (size_t i = 0; list != NULL && i < t->nfires; i++) {
+        PyObject *pair = Py_BuildValue("(iI)", (int)t->fires[i].node, (unsigned)t->fires[i].phase);
+        if (pair == NULL) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, pair);
+    }
+    return list;
+}
+
 PyObject *results_build(tracer_t *t)
 {
     PyObject *v[] = {
@@ -264,8 +294,9 @@ PyObject *results_build(tracer_t *t)
         I64(t->root),
         U64(t->switches),
         U64(t->switch_ns),
+        fires_list(t),
     };
-    return record(result_type, v, 14);
+    return record(result_type, v, 15);
 }
 
 PyObject *results_event(const event_t *e)
@@ -292,4 +323,37 @@ PyObject *results_event(const event_t *e)
                      data,
                      U64(e->time_ns)};
     return record(event_type, v, 7);
+}
+
+static const char *phase_label(const tracer_t *t, uint16_t phase)
+{
+    return phase < t->nphase_names ? t->phase_names[phase].name : "?";
+}
+
+PyObject *results_violation(const tracer_t *t, const violation_t *v)
+{
+    const image_t *im = NULL;
+    if (v->node >= 0 && (size_t)v->node < t->nnodes && t->nodes[v->node].image >= 0)
+        im = &t->images[t->nodes[v->node].image];
+    PyObject *args = PyTuple_New(6);
+    for (int i = 0; args != NULL && i < 6; i++) {
+        PyObject *a = U64(v->args[i]);
+        if (a == NULL) {
+            Py_CLEAR(args);
+            break;
+        }
+        PyTuple_SET_ITEM(args, i, a);
+    }
+    PyObject *vals[] = {U64(v->time_ns),
+                        I64(v->pid),
+                        I64(v->tid),
+                        PyBytes_FromString(im != NULL ? im->exe : ""),
+                        PyUnicode_FromString(im != NULL ? im->build_id : ""),
+                        PyUnicode_DecodeFSDefault(phase_label(t, v->phase)),
+                        PyUnicode_DecodeFSDefault(phase_label(t, v->fphase)),
+                        I64(v->arch),
+                        I64(v->nr),
+                        args,
+                        PyBool_FromLong(v->killed)};
+    return record(violation_type, vals, 11);
 }

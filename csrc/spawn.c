@@ -6,6 +6,8 @@
  * parent seizes it with the trace options and EXITKILL, then lets it go.
  * Attach: seize every thread of a process, rescanning /proc/PID/task until no
  * new thread appears.
+ * Adopt: seize a process that is about to exec_in_place (sysphase's own, which keeps
+ * its pid for the program: sysphase._host.keep_pid); no syscall stops until that exec.
  */
 #include "core.h"
 
@@ -23,21 +25,27 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* The spawned child: wait to be seized, install the first filter, exec. Only
- * async-signal-safe calls here; a failure is reported on ERRFD as {stage, errno}
- * (1: installing the filter, 2: exec). */
-__attribute__((noreturn)) static void
-spawned_child(tracer_t *t, const char *path, char *const argv[], char *const envp[], int errfd)
+/* Signals as a shell leaves them for a program: none blocked, SIGPIPE and SIGXFSZ (which
+ * Python ignores) at their defaults. Done before the trace sees calls (they are sysphase's,
+ * not the program's). Async-signal-safe. */
+void default_signals(void)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    (void)sigprocmask(SIG_SETMASK, &none, NULL); /* cannot fail: a valid mask */
+    (void)signal(SIGPIPE, SIG_DFL);
+    (void)signal(SIGXFSZ, SIG_DFL);
+}
+
+/* The program's start in the process that becomes it: the first filter (with no_new_privs
+ * unless a recording filter may go without), exec. Only async-signal-safe calls: the spawned
+ * child runs it after fork. Returns only on failure: the errno, with *stage 1 (installing
+ * the filter) or 2 (exec). */
+int exec_in_place(const tracer_t *t, const char *path, char *const argv[], char *const envp[],
+                  int *stage)
 {
     struct sock_fprog prog = {(unsigned short)(t->filter_len / 8),
                               (struct sock_filter *)(uintptr_t)t->filter};
-    sigset_t none;
-    sigemptyset(&none);
-    (void)sigprocmask(SIG_SETMASK, &none, NULL);
-    (void)signal(SIGPIPE, SIG_DFL); /* Python ignores these; a shell would not */
-    (void)signal(SIGXFSZ, SIG_DFL);
-    (void)kill(getpid(), SIGSTOP); /* wait to be seized; nothing runs in between */
-    int msg[2] = {0, 0};
     /* without no_new_privs when allowed (CAP_SYS_ADMIN) and asked for: a recording
      * filter must not change what setuid programs can do */
     long rc = t->filter == NULL || t->no_new_privs
@@ -46,13 +54,23 @@ spawned_child(tracer_t *t, const char *path, char *const argv[], char *const env
     if (t->filter != NULL && rc < 0 &&
         (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
          syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)) {
-        msg[0] = 1;
-        msg[1] = errno;
-    } else {
-        execve(path, argv, envp);
-        msg[0] = 2;
-        msg[1] = errno;
+        *stage = 1;
+        return errno;
     }
+    execve(path, argv, envp);
+    *stage = 2;
+    return errno;
+}
+
+/* The spawned child: wait to be seized, then exec_in_place; a failure is reported on ERRFD
+ * as {stage, errno}. */
+__attribute__((noreturn)) static void
+spawned_child(tracer_t *t, const char *path, char *const argv[], char *const envp[], int errfd)
+{
+    default_signals();
+    (void)kill(getpid(), SIGSTOP); /* wait to be seized; nothing runs in between */
+    int msg[2] = {0, 0};
+    msg[1] = exec_in_place(t, path, argv, envp, &msg[0]);
     ssize_t w = write(errfd, msg, sizeof(msg));
     (void)w;
     _exit(msg[0] == 1 ? 126 : 127);
@@ -183,5 +201,30 @@ int loop_attach(tracer_t *t, pid_t pid)
         }
         closedir(d);
     }
+    return 0;
+}
+
+int loop_adopt(tracer_t *t, pid_t pid, int ready_fd)
+{
+    t->root = pid;
+    long options = TRACE_OPTIONS | PTRACE_O_EXITKILL |
+                   (t->complain || t->seccomp_stops ? PTRACE_O_TRACESECCOMP : 0);
+    int err = ptrace(PTRACE_SEIZE, pid, 0, options) < 0 ? errno : 0;
+    ssize_t w = write(ready_fd, &err, sizeof(err)); /* the process waits for this to exec */
+    if (err == 0 && w != (ssize_t)sizeof(err))
+        err = w < 0 ? errno : EPIPE;
+    if (err != 0) {
+        core_fail(t, "PTRACE_SEIZE", err, pid);
+        return -1;
+    }
+    task_t *task = task_new(t, pid);
+    int32_t node = node_new(t, pid, pid, -1, KIND_SPAWN, -1);
+    if (task == NULL || node < 0)
+        return -1;
+    task->node = node;
+    task->cur_bpf = t->filter; /* what the process installs before its exec */
+    task->cur_len = t->filter_len;
+    t->adopt_preexec = 1;
+    node_enter_phase(t, node, 0);
     return 0;
 }

@@ -130,8 +130,10 @@ static void begin(tracer_t *t, task_t *actor, int ready)
     t->sw.deadline_ns = t->sw.start_ns + SWITCH_DEADLINE_NS;
     for (size_t i = 0; i < t->ntasks; i++) {
         task_t *o = t->tasks[i];
-        if (o->tid == 0 || o == actor || o->held || o->holding || o->awaiting || o->in_vfork)
-            continue; /* stopped already, or blocked in the kernel until its vfork child goes */
+        if (o->tid == 0 || o == actor || o->held || o->holding || o->awaiting || o->in_vfork ||
+            (t->root_held && o->tid == t->root))
+            continue; /* stopped already (at its exit, for a service), or blocked in the kernel
+                       * until its vfork child goes */
         if (ptrace(PTRACE_INTERRUPT, o->tid, 0, 0) < 0 && errno != ESRCH) {
             switch_fail(t, "PTRACE_INTERRUPT failed for thread %d: %s", (int)o->tid,
                         strerror(errno));

@@ -160,6 +160,7 @@ void on_seccomp(tracer_t *t, task_t *task)
             counter_get(t, &t->violations, counter_key(task->node, task->phase, arch, nr32(nr)));
         if (c != NULL)
             c->calls++;
+        violation_add(t, task, arch, nr32(nr), info.seccomp.args, 0);
         return;
     }
     on_entry(t, task, arch, nr32(nr), info.seccomp.args, info.instruction_pointer);

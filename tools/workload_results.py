@@ -2,7 +2,7 @@
 
 Usage: python3 tools/workload_results.py [--runs N] [--stable K] [WORKLOAD...]
 
-For each workload (ls, sqlite, redis by default) it runs, in a temporary folder,
+For each workload (ls, sqlite, redis, nginx, memcached by default) it runs, in a temporary folder,
 ``sysphase record --workload W --until-stable K --runs N``, ``sysphase policy``
 and ``sysphase validate``, then prints a Markdown section: the allowed calls per
 program and phase (seen in the trace, and added by the generator), the test scenarios'
@@ -81,7 +81,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=10, help="most runs per scenario (default 10)")
     ap.add_argument("--stable", type=int, default=3, help="stop after K quiet runs (default 3)")
-    ap.add_argument("workloads", nargs="*", default=["ls", "sqlite", "redis"])
+    ap.add_argument("workloads", nargs="*", default=["ls", "sqlite", "redis", "nginx", "memcached"])
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="sysphase-results-") as tmp:
         for w in args.workloads:

@@ -82,3 +82,7 @@ class WorkloadError(SysphaseError):
 
 class BackendUnavailable(SysphaseError):
     """A tracing backend cannot run here: a missing capability, tool or kernel feature (named)."""
+
+
+class AuditSourceError(SysphaseError):
+    """The kernel's audit records cannot be read from a source (dmesg, the journal, a file)."""

@@ -103,8 +103,10 @@ def test_kill9_trace_c_prints_the_summary_on_stderr(fx, tmp_path):
 
 
 def test_kill9_record_writes_a_profile_marked_incomplete(fx, tmp_path):
+    # several runs: a front and a worker (one run keeps the pid instead: test_service.py)
     out = tmp_path / "p.json"
-    proc, pids = _start(tmp_path, ["record", "-o", str(out), "--", fx["forever"], "2"])
+    args = ["record", "--runs", "2", "-o", str(out), "--", fx["forever"], "2"]
+    proc, pids = _start(tmp_path, args)
     err = _killed_front(proc, pids)
     assert "incomplete" in err
     profile = json.loads(out.read_text())

@@ -74,7 +74,8 @@ def test_merge_and_diff(fx, tmp_path):
 def test_interrupted_record_writes_incomplete_profile(fx, tmp_path):
     out = tmp_path / "p.json"
     proc = subprocess.Popen(
-        sysphase_cmd("record", "-o", str(out), "--", fx["sleeper"], "30"),
+        # several runs; one run would keep the pid: SIGTERM is then the program's (test_service)
+        sysphase_cmd("record", "--runs", "2", "-o", str(out), "--", fx["sleeper"], "30"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=TRACEE_ENV,

@@ -209,6 +209,8 @@ def profiles(
         text = text | st.text(max_size=6) | st.just("caf\udce9")
     exes = st.sampled_from(EXES) | text if wild_text else st.sampled_from(EXES)
     n = draw(st.integers(0, max_nodes))
+    # a fragment (a complain-mode report): every process from_fragment
+    fragment = draw(st.booleans())
     nodes = []
     for i in range(n):
         parent = draw(st.none() | st.integers(0, i - 1)) if i else None
@@ -228,6 +230,7 @@ def profiles(
                 exit=draw(st.none() | st.sampled_from(["exit 0", "exit 1", "killed by SIGKILL"])),
                 phases=draw(phases(arch_)),
                 build_id=draw(st.none() | st.sampled_from(BUILD_IDS)),
+                from_fragment=fragment or draw(st.booleans()),
             )
         )
     return Profile(
@@ -236,6 +239,7 @@ def profiles(
         runs=draw(st.integers(1, 5)),
         complete=draw(st.booleans()),
         processes=tuple(nodes),
+        fragment=fragment,
     )
 
 

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from sysphase import _core
-from sysphase._host import tracer
+from sysphase._host import core_records, tracer
 from sysphase.model import events, tree
 
 INCLUDE = Path(tracer.__file__).resolve().parent.parent / "include" / "sysphase.h"
@@ -28,12 +28,12 @@ def test_the_public_header_defines_the_marker_the_core_reads() -> None:
 
 
 def test_node_kinds_and_ends_agree_with_the_model() -> None:
-    for code, kind in tracer.KIND_BY_CODE.items():
+    for code, kind in core_records.KIND_BY_CODE.items():
         assert tree.KIND_BY_CODE[code] is kind  # the eBPF backend uses the model's table
-    for code, end in tracer.END_BY_CODE.items():
+    for code, end in core_records.END_BY_CODE.items():
         assert tree.END_BY_CODE[code] is end
-    assert set(tracer.KIND_BY_CODE.values()) == set(tree.NodeKind)
-    assert set(tracer.END_BY_CODE.values()) == set(tree.NodeEnd)
+    assert set(core_records.KIND_BY_CODE.values()) == set(tree.NodeKind)
+    assert set(core_records.END_BY_CODE.values()) == set(tree.NodeEnd)
 
 
 def test_argument_kinds_agree_with_the_decoder() -> None:

@@ -336,7 +336,7 @@ def test_run_and_validate_lines_are_clean(
 
     rows = [Violation(EVIL_EXE, EVIL_PHASE, "socket", 3)]
     monkeypatch.setattr(enforcement, "outside_policy", lambda _result, _first: rows)
-    run_cmd._report(None, "start", ["x"], None)  # type: ignore[arg-type]
+    run_cmd._summary(None, "start")  # type: ignore[arg-type]
     monkeypatch.setattr(validate_cmd.files, "read_policy", lambda _p: (None, b""))
     monkeypatch.setattr(
         validate_cmd.runner, "validate_workload", lambda _w, _p: [("t\x1b[2J", rows)]

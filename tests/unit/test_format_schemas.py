@@ -76,7 +76,7 @@ def _policy_objects(doc: Any) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _full_profile() -> Profile:
-    """The sample profile with every optional field set (build_id, in_flight too)."""
+    """The sample profile with every optional field set (build_id, in_flight, fragment too)."""
     p = sample_profile()
     sh = p.processes[0]
     start = sh.phases[0]
@@ -87,7 +87,9 @@ def _full_profile() -> Profile:
         arg_values=FrozenMap({"read": FrozenMap({"0": (0, 3)})}),
     )
     sh = dataclasses.replace(sh, phases=(start, *sh.phases[1:]), build_id="3f5c1ab2d9e07c44")
-    return dataclasses.replace(p, processes=(sh, *p.processes[1:]))
+    # a fragment: every process from_fragment (the decoder and the schema's "if" insist)
+    nodes = [dataclasses.replace(n, from_fragment=True) for n in (sh, *p.processes[1:])]
+    return dataclasses.replace(p, processes=tuple(nodes), fragment=True)
 
 
 def _full_policy() -> Policy:
@@ -211,8 +213,9 @@ def test_schema_properties_and_required_are_the_decoders_fields(name: str, kind:
     assert set(schema["properties"]) == set(fields.names)
     assert len(fields.names) == len(set(fields.names))
     assert set(schema["required"]) == set(fields.required)
-    # no other fields: closed, directly or in both branches of an if (a condition's mask)
-    branches = [schema] if "if" not in schema else [schema["then"], schema["else"]]
+    # no other fields: closed, directly or in both branches of an if (a condition's mask;
+    # a fragment's "if" only adds a requirement to a closed object)
+    branches = [schema] if "else" not in schema else [schema["then"], schema["else"]]
     assert all(b["additionalProperties"] is False for b in branches)
 
 
@@ -271,8 +274,12 @@ def test_a_field_taken_away_is_refused_by_decoder_and_schema_alike(
     else:
         decoded, message = True, ""
     assert decoded == schema_validator(name).is_valid(doc), message
-    # a masked_eq condition needs its (otherwise optional) mask: the schema says so with an if
-    required = field in fmt.objects[kind].required or (kind, field) == ("condition", "mask")
+    # a masked_eq condition needs its (otherwise optional) mask, and a fragment's process its
+    # from_fragment (the full sample is a fragment): the schema says so with an if
+    required = field in fmt.objects[kind].required or (kind, field) in (
+        ("condition", "mask"),
+        ("process", "from_fragment"),
+    )
     assert decoded != required, message
     if required:
         assert f'missing field "{field}"' in message
@@ -282,8 +289,12 @@ def test_the_recently_added_optional_fields_are_covered() -> None:
     assert "build_id" in profile_codec.OBJECTS["process"].optional
     assert "in_flight" in profile_codec.OBJECTS["stat"].optional
     assert "build_id" in policy_codec.OBJECTS["program"].optional
+    assert "fragment" in profile_codec.OBJECTS["profile"].optional
+    assert "from_fragment" in profile_codec.OBJECTS["process"].optional
     # the strategies draw them, so the round trip and schema tests see them
     find(profiles(), lambda p: any(n.build_id for n in p.processes))
+    find(profiles(), lambda p: p.fragment and len(p.processes) > 1)
+    find(profiles(), lambda p: not p.fragment and any(n.from_fragment for n in p.processes))
     find(
         profiles(),
         lambda p: any(s.in_flight for n in p.processes for ph in n.phases

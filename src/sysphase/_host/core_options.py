@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CoreKnown", "CoreOptions", "CoreTrigger", "Spawn"]
+__all__ = ["Adopt", "CoreKnown", "CoreOptions", "CoreTrigger", "Spawn"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,17 @@ class Spawn:
     path: bytes
     argv: list[bytes]
     envp: list[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Adopt:
+    """The process trace() seizes and waits for to exec in place (sysphase._host.keep_pid).
+
+    The core writes the PTRACE_SEIZE errno (0: seized) as a native int to ``ready_fd``.
+    """
+
+    pid: int
+    ready_fd: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +46,8 @@ class CoreTrigger:
     nr: int = 0
     exe: bytes = b""  # breakpoint: the executable the offset is in
     offset: int = 0
+    main_only: bool = False  # syscall: only the main thread's call counts
+    after_nr: int = -1  # syscall: counts once the process made this call (same arch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +79,7 @@ class CoreOptions:
     known_filters: tuple[CoreKnown, ...] = ()
     unknown_filter: bytes | None = None
     supervise: bool = True
+    violation_sink: Callable[[list[Any]], object] | None = None  # receives _core.Violation
+    snapshot_sink: Callable[[Any], object] | None = None  # receives the _core.TraceResult so far
+    snapshot_every_ns: int = 0
+    kill_after_ns: int = 10_000_000_000  # adopt: after the program's SIGINT/SIGTERM, kill the tree

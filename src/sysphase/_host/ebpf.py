@@ -55,10 +55,11 @@ from sysphase.errors import BackendUnavailable, ProgramNotExecutable, ProgramNot
 from sysphase.model.events import I386, X32, X86_64
 from sysphase.model.tree import END_BY_CODE, KIND_BY_CODE, Count, Node, ProcessTree
 
+from .core_records import X32_BIT
 from .ebpf_object import object_path, read_object
 from .libbpf import Programs, denied, libbpf, libc, missing_caps
 from .programs import resolve_program
-from .tracer import X32_BIT, TraceResult
+from .tracer import TraceResult
 
 __all__ = [
     "EbpfResult",

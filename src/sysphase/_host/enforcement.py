@@ -14,7 +14,7 @@ the same way (csrc/identity.c).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sysphase._host import files, programs, seccomp, tracer
 from sysphase.errors import UsageError
@@ -105,15 +105,8 @@ def _phase_config(
             exe, build_id = started if program is root else (program.executable, program.build_id)
             for p in later:
                 t = parse_trigger(f"{p.name}={p.trigger}")
-                triggers.append(
-                    PhaseTrigger(
-                        label(program, root, p.name),
-                        t.kind,
-                        t.value,
-                        program=exe,
-                        program_id=build_id,
-                    )
-                )
+                name = label(program, root, p.name)
+                triggers.append(replace(t, name=name, program=exe, program_id=build_id))
             continue
         signals = {p.trigger for p in later}
         number = syscalls.signal_number(next(iter(signals)).partition(":")[2])

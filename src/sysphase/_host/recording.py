@@ -23,6 +23,7 @@ from sysphase._host import files, tracer
 from sysphase.model import profile as prof
 from sysphase.model.profile_build import from_tree
 from sysphase.model.profile_codec import encode
+from sysphase.model.trigger_warnings import trigger_warnings
 from sysphase.recording.plan import Mode, Recording, Run, RunMode, RunReport
 
 __all__ = [
@@ -78,6 +79,7 @@ def trace(
     *,
     phases: tracer.PhaseConfig | None = None,
     env: Mapping[str, str] | None = None,
+    service: tracer.Service | None = None,
 ) -> tracer.TraceResult:
     """Record one run of argv through ptrace, in ``mode`` (docs/performance.md)."""
     return tracer.trace_command(
@@ -86,6 +88,7 @@ def trace(
         phases=phases,
         sets_only=mode.mode is Mode.SETS,
         baseline=mode.baseline,
+        service=service,
     )
 
 
@@ -103,7 +106,8 @@ def _trace_ebpf(argv: Sequence[str], mode: RunMode) -> tracer.TraceResult:
 def to_run(result: tracer.TraceResult, command: Sequence[str]) -> Run:
     """One traced run as the plan takes it; its profile is incomplete if it was interrupted."""
     profile = from_tree(result.tree, command, "x86_64", complete=not result.interrupted)
-    return Run(profile, result.exit_status, result.interrupted)
+    warnings = tuple(trigger_warnings(result.tree, result.fires))
+    return Run(profile, result.exit_status, result.interrupted, warnings)
 
 
 def drive(rec: Recording, run_once: RunOnce, report: Report | None = None) -> None:
@@ -121,18 +125,21 @@ def record_command(
     phases: tracer.PhaseConfig | None = None,
     backend: str = "ptrace",
     report: Report | None = None,
+    service: tracer.Service | None = None,
 ) -> Recording:
     """``record -- argv``: the runs ``rec`` plans (default: one, in full); returns ``rec``.
 
     Its ``profile`` is the merged profile (None if interrupted before any
-    run), its ``status`` the exit status to give.
+    run), its ``status`` the exit status to give. With ``service`` (one run)
+    the program keeps this process's pid and only its tracer returns
+    (sysphase._host.keep_pid).
     """
     rec = rec if rec is not None else Recording()
 
     def run_once(mode: RunMode) -> Run:
         if backend == "ebpf":
             return to_run(_trace_ebpf(argv, mode), argv)
-        return to_run(trace(argv, mode, phases=phases), argv)
+        return to_run(trace(argv, mode, phases=phases, service=service), argv)
 
     with interruptible(rec):
         drive(rec, run_once, report)

@@ -1,11 +1,14 @@
-"""The only importer of sysphase._core: run or attach, and turn its records into the model.
+"""The importer of sysphase._core: run or attach, and turn its records into the model.
+
+(One other module calls the core: sysphase._host.keep_pid, which this one uses to
+trace a program that execs in place of the sysphase process.)
 
 The seam with the C core is narrow and typed (``_core.pyi``, checked by mypy's
 stubtest): the tracing :class:`Mode` is decided here, once, from what the caller
 asks for; the core gets one :class:`CoreOptions` object and returns one
 ``_core.TraceResult`` of named records. A ``_core.CoreError`` (an ``OSError``
-with ``.call`` and ``.pid``) becomes a SysphaseError here and nowhere else,
-by its call, never by its message.
+with ``.call`` and ``.pid``) becomes a SysphaseError by its call, never by its
+message, in sysphase._host.core_errors.
 
 Tracing runs on the calling thread; while it runs, waitpid(-1) in the core
 also collects other children of this process that exit, so callers should not
@@ -15,69 +18,34 @@ run unrelated child processes in the same process during a trace.
 from __future__ import annotations
 
 import enum
-import errno
 import os
-import signal
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sysphase import _core
-from sysphase._host import files, recording_filters
+from sysphase._host import core_records, files, keep_pid, recording_filters
+from sysphase._host.core_errors import domain_error, start_error
 from sysphase._host.core_options import CoreKnown, CoreOptions, CoreTrigger, Spawn
 from sysphase._host.programs import resolve_program
 from sysphase._host.recording_filters import Selection
-from sysphase.errors import (
-    PolicyError,
-    ProgramNotExecutable,
-    ProgramNotFound,
-    PtraceDenied,
-    SwitchRefused,
-    TraceeLost,
-    TracerError,
-    UsageError,
-)
+from sysphase.errors import PtraceDenied, TraceeLost, UsageError
 from sysphase.model import arg_watch, elf, syscalls
 from sysphase.model import profile as prof
-from sysphase.model.events import AARCH64, I386, X32, X86_64, SyscallEvent
+from sysphase.model.events import X86_64, SyscallEvent
 from sysphase.model.phases import PhaseTrigger
-from sysphase.model.tree import ArgValue, Count, Node, NodeEnd, NodeKind, ProcessTree
+from sysphase.model.tree import Count, ProcessTree
+from sysphase.model.violations import ViolationEvent
 
 __all__ = [
-    "X32_BIT",
     "Enforce",
     "Mode",
     "PhaseConfig",
     "Selection",
+    "Service",
     "TraceResult",
     "attach",
     "trace_command",
 ]
-
-X32_BIT = 0x40000000
-ARCH_BY_CODE = {
-    _core.ARCH_X86_64: X86_64,
-    _core.ARCH_I386: I386,
-    _core.ARCH_X32: X32,
-    _core.ARCH_AARCH64: AARCH64,
-}
-_CODE_BY_ARCH = {name: code for code, name in ARCH_BY_CODE.items()}
-KIND_BY_CODE = {
-    _core.KIND_SPAWN: NodeKind.SPAWN,
-    _core.KIND_ATTACH: NodeKind.ATTACH,
-    _core.KIND_FORK: NodeKind.FORK,
-    _core.KIND_VFORK: NodeKind.VFORK,
-    _core.KIND_CLONE: NodeKind.CLONE,
-    _core.KIND_THREAD: NodeKind.THREAD,
-    _core.KIND_EXEC: NodeKind.EXEC,
-}
-END_BY_CODE = {
-    _core.END_RUNNING: NodeEnd.RUNNING,
-    _core.END_EXITED: NodeEnd.EXITED,
-    _core.END_SIGNALED: NodeEnd.SIGNALED,
-    _core.END_EXEC: NodeEnd.EXEC,
-    _core.END_DETACHED: NodeEnd.DETACHED,
-    _core.END_VANISHED: NodeEnd.VANISHED,
-}
 
 EventSink = Callable[[list[SyscallEvent]], None]
 
@@ -126,6 +94,8 @@ class TraceResult:
     #: counts are lower bounds, sets exact), "filtered" (seccomp stops of the selected calls,
     #: then their exits: exact for those)
     mode: str = "full"
+    #: each trigger that fired: (node of the thread it fired in, phase id)
+    fires: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def exit_status(self) -> int:
@@ -150,6 +120,15 @@ class PhaseConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Service:
+    """Trace a service: it keeps the pid, signals and exit of the sysphase command."""
+
+    #: after the program gets SIGINT or SIGTERM, kill the whole tree this many seconds later
+    #: if it has not ended (0: never)
+    kill_after: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class Enforce:
     """What ``run`` enforces (sysphase._host.enforcement builds it from a policy)."""
 
@@ -164,110 +143,29 @@ class Enforce:
     complain: bool = False
     #: stay attached with syscall stops until each process's last switch (False: events only)
     supervise: bool = True
+    #: receives each seccomp kill and complain-mode violation as it happens
+    on_violation: Callable[[list[ViolationEvent]], None] | None = None
+    #: receives the trace so far every ``snapshot_every`` seconds (0: never)
+    on_snapshot: Callable[[TraceResult], None] | None = None
+    snapshot_every: float = 0.0
 
 
-# --- from the core's records to the model ---------------------------------------------------
-
-
-def _arch_nr(code: int, nr: int) -> tuple[str, int]:
-    """The architecture name and the syscall number as the model writes it (x32: with its bit)."""
-    arch = ARCH_BY_CODE.get(code, "unknown")
-    return arch, nr | X32_BIT if arch == X32 else nr
-
-
-def _events(batch: list[_core.Event]) -> list[SyscallEvent]:
-    out = []
-    for e in batch:
-        arch, nr = _arch_nr(e.arch, e.nr)
-        out.append(SyscallEvent(e.tid, arch, nr, e.args, e.retval, e.data, e.time_ns))
-    return out
-
-
-def _domain_error(err: OSError) -> Exception:
-    """The domain error for the core's CoreError (by its .call, never its message text)."""
-    msg = str(err.strerror or err)
-    call = err.call if isinstance(err, _core.CoreError) else ""
-    pid = err.pid if isinstance(err, _core.CoreError) else 0
-    if call == "phase switch":
-        return SwitchRefused(f"phase switch refused, the program was killed: {msg}", pid)
-    if err.errno == errno.EPERM and call.startswith("PTRACE"):
-        return PtraceDenied(
-            f"the kernel refused to trace: {msg} (are you root, or is Yama ptrace_scope set?)"
-        )
-    if err.errno == errno.ESRCH:
-        return TraceeLost(f"no such process: {msg}", pid or None)
-    return TracerError(f"tracing failed: {msg}")
-
-
-def _counts(rows: list[_core.Counter]) -> list[Count]:
-    out = []
-    for c in rows:
-        arch, nr = _arch_nr(c.arch, c.nr)
-        out.append(
-            Count(
-                c.node, c.phase, arch, nr, c.calls, c.errors, c.time_ns, c.unfinished, c.in_flight
-            )
-        )
-    out.sort(key=lambda c: (c.node, c.phase, c.arch, c.nr))
-    return out
-
-
-def _node(i: int, n: _core.Node, images: list[tuple[str, tuple[str, ...], str]]) -> Node:
-    exe, argv, build_id = images[n.image] if n.image >= 0 else ("", (), "")
-    exit_arch, exit_nr = _arch_nr(n.exit_arch, n.exit_nr)
-    return Node(
-        i,
-        n.tid,
-        n.tgid,
-        n.parent if n.parent >= 0 else None,
-        KIND_BY_CODE[n.kind],
-        exe,
-        argv,
-        END_BY_CODE[n.end],
-        n.end_value,
-        n.start_ns,
-        n.end_ns,
-        phases=list(n.phases) or [0],
-        load_base=n.load_base,
-        entry=n.entry,
-        exit_nr=exit_nr if n.exit_nr >= 0 else None,
-        exit_arch=exit_arch,
-        build_id=build_id,
-    )
+# --- from the core's records to the model (sysphase._host.core_records) -------------------
 
 
 def _result(raw: _core.TraceResult, attached: bool, mode: Mode) -> TraceResult:
-    images = [
-        (
-            os.fsdecode(im.exe),
-            tuple(map(os.fsdecode, im.argv.split(b"\0")[:-1] or [im.argv])),
-            im.build_id,
-        )
-        for im in raw.images
-    ]
-    nodes = [_node(i, n, images) for i, n in enumerate(raw.nodes)]
-    names = [(p.name, _trigger_name(p.trigger)) for p in raw.phase_names]
-    argvals = [
-        ArgValue(a.node, a.phase, *_arch_nr(a.arch, a.nr), a.arg, a.value) for a in raw.arg_values
-    ]
     return TraceResult(
-        tree=ProcessTree(nodes, _counts(raw.counts), names, argvals),
+        tree=core_records.tree(raw),
         root_status=None if raw.root_status == -1 else raw.root_status,
         interrupted=raw.interrupted,
         stops=raw.stops,
         attached=attached,
-        violations=_counts(raw.violations),
+        violations=core_records.counts(raw.violations),
         switches=raw.switches,
         switch_ns=raw.switch_ns,
         mode=mode.label,
+        fires=list(raw.fires),
     )
-
-
-def _trigger_name(trigger: str) -> str:
-    """The core writes phase-signal triggers as signal:NUMBER; show the name."""
-    if trigger.startswith("signal:") and trigger[7:].isdigit():
-        return "signal:" + signal.Signals(int(trigger[7:])).name
-    return trigger
 
 
 # --- from the caller's request to the options object ----------------------------------------
@@ -276,7 +174,11 @@ def _trigger_name(trigger: str) -> str:
 def _kinds_for_core(arg_kinds: Mapping[str, bytes] | None) -> dict[int, bytes] | None:
     if not arg_kinds:
         return None
-    return {_CODE_BY_ARCH[a]: b for a, b in arg_kinds.items() if a in _CODE_BY_ARCH}
+    return {
+        core_records.CODE_BY_ARCH[a]: b
+        for a, b in arg_kinds.items()
+        if a in core_records.CODE_BY_ARCH
+    }
 
 
 def _breakpoint_offset(trig: PhaseTrigger, target: str) -> int:
@@ -312,15 +214,20 @@ class _Filters:
     known: tuple[CoreKnown, ...] = ()
     unknown: bytes | None = None
     supervise: bool = True
+    violation_sink: Callable[[list[_core.Violation]], None] | None = None
+    snapshot_sink: Callable[[_core.TraceResult], None] | None = None
+    snapshot_every_ns: int = 0
 
 
-def _core_phases(config: PhaseConfig, program: str) -> _Phases:
-    """The phase names by id and the core's triggers.
+def _core_phases(
+    config: PhaseConfig, program: str, first: tuple[str, str] = ("start", "start")
+) -> _Phases:
+    """The phase names by id (FIRST: phase 0's name and trigger) and the core's triggers.
 
     Symbols are resolved in the trigger's program, or in PROGRAM's ELF image.
     """
     exe = os.path.realpath(program)
-    names: list[tuple[str, str]] = [("start", "start")]
+    names: list[tuple[str, str]] = [first]
 
     def phase_id(name: str, trigger: str) -> int:
         for i, (known, _) in enumerate(names):
@@ -336,7 +243,18 @@ def _core_phases(config: PhaseConfig, program: str) -> _Phases:
         if trig.kind == "syscall":
             nr = syscalls.number(X86_64, trig.value)
             assert nr is not None  # parse_trigger checked it
-            triggers.append(CoreTrigger("syscall", pid, *scope, arch=_core.ARCH_X86_64, nr=nr))
+            after = syscalls.number(X86_64, trig.after) if trig.after else None
+            triggers.append(
+                CoreTrigger(
+                    "syscall",
+                    pid,
+                    *scope,
+                    arch=_core.ARCH_X86_64,
+                    nr=nr,
+                    main_only=trig.main_only,
+                    after_nr=-1 if after is None else after,
+                )
+            )
             continue
         target = os.path.realpath(trig.program) if trig.program else exe
         offset = _breakpoint_offset(trig, target)
@@ -372,13 +290,18 @@ def _enforcing(enforce: Enforce, names: Sequence[tuple[str, str]]) -> _Filters:
     """The mode and filters of ``run`` (phase filters by phase id, b"" where none)."""
     filters = tuple(enforce.phase_filters.get(n, b"") for n, _ in names)
     exe, build_id = enforce.program
+    report, snapshot = enforce.on_violation, enforce.on_snapshot
+    mode = Mode.COMPLAIN if enforce.complain else Mode.ENFORCE
     return _Filters(
-        Mode.COMPLAIN if enforce.complain else Mode.ENFORCE,
+        mode,
         enforce.first_filter,
         filters if enforce.phase_filters else None,
         os.fsencode(exe),
         build_id.encode(),
         supervise=enforce.supervise,
+        violation_sink=None if report is None else (lambda b: report(core_records.violations(b))),
+        snapshot_sink=None if snapshot is None else (lambda r: snapshot(_result(r, False, mode))),
+        snapshot_every_ns=int(enforce.snapshot_every * 1e9),
     )
 
 
@@ -393,7 +316,7 @@ def _options(
     """The one options object of a spawned trace."""
     return CoreOptions(
         mode=filters.mode.value,
-        sink=None if sink is None else (lambda b: sink(_events(b))),
+        sink=None if sink is None else (lambda b: sink(core_records.events(b))),
         batch=batch,
         arg_kinds=_kinds_for_core(arg_kinds),
         arg_watch={_core.ARCH_X86_64: arg_watch.table(X86_64)},
@@ -408,6 +331,9 @@ def _options(
         known_filters=filters.known,
         unknown_filter=filters.unknown,
         supervise=filters.supervise,
+        violation_sink=filters.violation_sink,
+        snapshot_sink=filters.snapshot_sink,
+        snapshot_every_ns=filters.snapshot_every_ns,
     )
 
 
@@ -415,7 +341,7 @@ def _run_core(target: Spawn | int, options: CoreOptions) -> _core.TraceResult:
     try:
         return _core.trace(target, options)
     except OSError as err:
-        raise _domain_error(err) from err
+        raise domain_error(err) from err
 
 
 def trace_command(
@@ -430,8 +356,13 @@ def trace_command(
     baseline: prof.Profile | None = None,
     select: Selection | None = None,
     enforce: Enforce | None = None,
+    service: Service | None = None,
 ) -> TraceResult:
     """Spawn argv under the tracer and follow its whole tree until it ends.
+
+    With ``service``, argv does not run in a child: this process becomes it and
+    keeps its pid, traced by a detached process, the only one this returns in
+    (sysphase._host.keep_pid; the caller ends with ``keep_pid.finish()``).
 
     sink, when given, receives lists of SyscallEvent (live mode); without it
     only counters are kept and no Python runs per stop.
@@ -462,15 +393,15 @@ def trace_command(
     )
     options = _options(config, core_phases, filters, sink, arg_kinds, batch)
     envp = [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
-    raw = _run_core(Spawn(os.fsencode(path), [os.fsencode(a) for a in argv], envp), options)
-    if raw.filter_errno:
-        raise PolicyError(
-            f"the seccomp filter could not be installed: {os.strerror(raw.filter_errno)}"
-        )
-    if raw.exec_errno:
-        if raw.exec_errno in (errno.ENOENT, errno.ENOTDIR):
-            raise ProgramNotFound(f"{argv[0]}: {os.strerror(raw.exec_errno)}")
-        raise ProgramNotExecutable(f"{argv[0]}: {os.strerror(raw.exec_errno)}")
+    spawn = Spawn(os.fsencode(path), [os.fsencode(a) for a in argv], envp)
+    if service is not None:  # this process becomes the program; only its tracer returns
+        options = replace(options, kill_after_ns=int(service.kill_after * 1e9))
+        raw = keep_pid.trace_in_place(spawn, options, argv[0])
+    else:
+        raw = _run_core(spawn, options)
+    err = start_error(argv[0], raw.filter_errno, raw.exec_errno)
+    if err is not None:
+        raise err
     return _result(raw, attached=False, mode=filters.mode)
 
 
@@ -480,19 +411,36 @@ def attach(
     sink: EventSink | None = None,
     arg_kinds: Mapping[str, bytes] | None = None,
     batch: int = 256,
+    phases: PhaseConfig | None = None,
+    first_phase: str = "start",
 ) -> TraceResult:
     """Attach to every thread of PID and trace until it ends or the tracer is interrupted.
 
     On SIGINT, SIGTERM or SIGHUP the tracer detaches and the process keeps running.
+    The process is in phase ``first_phase`` from the attach on (its trigger:
+    ``attach``); ``phases`` start later ones, as in a spawned trace.
     """
     if pid <= 0:
         raise TraceeLost(f"invalid pid {pid}", pid)
-    if not os.path.exists(f"/proc/{pid}"):
-        raise TraceeLost(f"no such process: {pid}", pid)
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+    except FileNotFoundError:
+        if os.path.exists(f"/proc/{pid}"):
+            raise TraceeLost(f"process {pid} runs no program (a kernel thread)", pid) from None
+        raise TraceeLost(f"no such process: {pid}", pid) from None
+    except OSError as err:
+        raise PtraceDenied(f"process {pid}: {err.strerror}") from err
+    config = phases or PhaseConfig()
+    core_phases = _core_phases(config, exe, first=(first_phase, "attach"))
     options = CoreOptions(
         mode=Mode.FULL.value,
-        sink=None if sink is None else (lambda b: sink(_events(b))),
+        sink=None if sink is None else (lambda b: sink(core_records.events(b))),
         batch=batch,
         arg_kinds=_kinds_for_core(arg_kinds),
+        arg_watch={_core.ARCH_X86_64: arg_watch.table(X86_64)},
+        phase_names=core_phases.names,
+        triggers=core_phases.triggers,
+        phase_signal=config.signal,
+        signal_names=config.signal_names,
     )
     return _result(_run_core(pid, options), attached=True, mode=Mode.FULL)

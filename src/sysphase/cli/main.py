@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from sysphase import __version__
+from sysphase._host import keep_pid
 from sysphase.cli import survive
 from sysphase.errors import SysphaseError
 from sysphase.report.escape import terminal_safe
@@ -33,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "validate": ("validate_cmd", "run a workload's test scenarios under a policy, report misses"),
     "patch": ("patch_cmd", "write a copy of a binary that sandboxes itself with a policy"),
+    "audit": ("audit_cmd", "read the kernel's seccomp audit records: call, program, phase"),
 }
 
 #: commands whose results survive a SIGKILL of the process the user started (cli/survive.py)
@@ -85,10 +87,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     module.add_arguments(sub)
     parsed = sub.parse_args(own[1:])
     parsed.command_argv = command
-    if argv is None and name in SURVIVE_SIGKILL:
+    # the program keeps this process's pid (_host/keep_pid.py): only from the command line,
+    # never when main() is called inside another program (a test)
+    parsed.keep_pid = argv is None and getattr(module, "keeps_pid", _never)(parsed)
+    if argv is None and name in SURVIVE_SIGKILL and not parsed.keep_pid:
         # a process of its own: survive.split() returns only in the worker
         survive.split()
-    status = _run(module, parsed, debug)
+    try:
+        status = _run(module, parsed, debug)
+    finally:
+        keep_pid.finish()  # in a tracer that kept the program's pid: let the program end
     if survive.front_gone():
         print(
             f"sysphase: process {survive.front_pid()} (the sysphase command) was killed; "
@@ -96,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
     return status
+
+
+def _never(_parsed: argparse.Namespace) -> bool:
+    return False
 
 
 def _run(module: ModuleType, parsed: argparse.Namespace, debug: bool) -> int:

@@ -1,4 +1,10 @@
-"""`sysphase policy`: a profile in, a seccomp policy out, in the format people deploy."""
+"""`sysphase policy`: a profile in, a seccomp policy out, in the format people deploy.
+
+Besides what the profile recorded: ``--allow`` and ``--deny`` for what the
+operator knows better (:mod:`sysphase.policy.manual_calls`), and what to do
+with a program seen only in complain-mode reports (``--allow-fragments``,
+``--omit-fragments``; refused by default).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,9 @@ from sysphase.policy import formats
 from sysphase.policy.explain import explain
 from sysphase.policy.generate import generate
 from sysphase.policy.ir import DEFAULT_ACTIONS, Policy
+from sysphase.policy.manual_calls import ManualSpec, parse_spec
+
+_SPEC = "NAME[,NAME...][@PROGRAM[:PHASE]]"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,13 +40,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--portable",
         action="store_true",
-        help="also allow each call's equivalents (open/openat/openat2, ...)",
+        help="also allow each call's equivalents (read/readv/pread64, open/openat, "
+        "stat/statx, ...)",
     )
     p.add_argument(
         "--args",
         action="store_true",
         help="add argument conditions inferred from the recorded values",
     )
+    _add_manual_arguments(p)
     p.add_argument(
         "--explain", action="store_true", help="print where each allowed call came from (to stderr)"
     )
@@ -47,6 +58,45 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="-",
         metavar="OUT",
         help="output file (default: standard output)",
+    )
+
+
+def _add_manual_arguments(p: argparse.ArgumentParser) -> None:
+    """--allow, --deny and what a program seen only in complain-mode reports gets."""
+    p.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar=_SPEC,
+        help="also allow these calls: in every program, every phase of PROGRAM (a path or "
+        "its basename), or its PHASE and the phases before it (repeatable)",
+    )
+    p.add_argument(
+        "--deny",
+        action="append",
+        default=[],
+        metavar=_SPEC,
+        help="refuse these calls: in every program, every phase of PROGRAM, or its PHASE and "
+        "the phases after it (repeatable; never exit, exit_group, rt_sigreturn, "
+        "restart_syscall, nor what phase switches need)",
+    )
+    fragments = p.add_mutually_exclusive_group()
+    fragments.add_argument(
+        "--allow-fragments",
+        dest="fragments",
+        action="store_const",
+        const="allow",
+        default="refuse",
+        help="a program seen only in complain-mode reports gets the reports' calls as its "
+        "whole policy (refused by default)",
+    )
+    fragments.add_argument(
+        "--omit-fragments",
+        dest="fragments",
+        action="store_const",
+        const="omit",
+        help="a program seen only in complain-mode reports gets no policy of its own: it runs "
+        "under the filters of the program that starts it",
     )
 
 
@@ -72,9 +122,18 @@ def run(args: argparse.Namespace) -> int:
         )
     # before anything is read or written: `policy P -o P` would replace its own input
     files.refuse_overwriting_inputs(args.output, [args.profile], f"-o {args.output}")
+    manual: list[ManualSpec] = [
+        *(parse_spec("allow", text) for text in args.allow),
+        *(parse_spec("deny", text) for text in args.deny),
+    ]
     profile = files.read_profile(args.profile)
     policy = generate(
-        profile, default_action=args.default_action, portable=args.portable, args=args.args
+        profile,
+        default_action=args.default_action,
+        portable=args.portable,
+        args=args.args,
+        fragments=args.fragments,
+        manual=manual,
     )
     # compiled for every format: proves each phase fits the kernel's limits
     bpf = compile_phases(policy)

@@ -12,11 +12,13 @@ import signal
 import sys
 
 from sysphase._host import files, recording, tracer
+from sysphase.cli import run_cmd
 from sysphase.errors import UsageError
 from sysphase.model import profile as prof
 from sysphase.model import syscalls
-from sysphase.model.phases import check_distinct, parse_trigger
+from sysphase.model.phases import PhaseTrigger, check_distinct, check_phase_name, parse_trigger
 from sysphase.recording.plan import Mode, Modes, Recording, RunReport, StopRule
+from sysphase.report.escape import terminal_safe
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,8 +48,58 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="stop once K runs in a row added no new (program, phase, syscall) "
         "(at most --runs runs)",
     )
+    p.add_argument(
+        "-p",
+        "--pid",
+        type=int,
+        metavar="PID",
+        help="record a running process (every thread, every later child) until Ctrl-C, "
+        "SIGTERM or its end; it keeps running",
+    )
+    p.add_argument(
+        "--phase-name",
+        metavar="NAME",
+        help="with -p: the phase the process is in from the attach on (default start); "
+        "--phase triggers start later ones",
+    )
+    p.add_argument(
+        "--kill-after",
+        type=run_cmd.seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="one run of a command: after the program gets SIGINT or SIGTERM, kill it and "
+        "its children if they have not ended within SECONDS (default 10; 0: never)",
+    )
     _add_phase_arguments(p)
     _add_mode_arguments(p)
+
+
+def keeps_pid(args: argparse.Namespace) -> bool:
+    """One ptrace run of a command keeps the pid (the program runs as this process)."""
+    single = StopRule(args.runs, args.until_stable).max_runs == 1
+    return single and not args.workload and args.pid is None and args.backend == "ptrace"
+
+
+def _record_attached(args: argparse.Namespace, stop: StopRule) -> int:
+    """-p PID: one recording of a running process, from now until it ends or we are stopped."""
+    if args.command_argv or args.workload:
+        raise UsageError("record -p takes no command after '--' and no --workload")
+    if stop.max_runs != 1 or args.backend != "ptrace" or args.sets_only or args.baseline:
+        raise UsageError(
+            "record -p records one attached run in full: it takes no --runs, --until-stable, "
+            "--backend ebpf, --sets-only or --baseline"
+        )
+    name = args.phase_name or "start"
+    check_phase_name(name, "--phase-name")
+    config = _config(args)
+    check_distinct([*config.triggers, PhaseTrigger(name, "attach", "")])
+    rec = Recording(stop, Modes.full())
+    with recording.interruptible(rec):
+        result = tracer.attach(args.pid, phases=config, first_phase=name)
+        command = list(result.tree.nodes[0].argv) if result.tree.nodes else [str(args.pid)]
+        _progress(rec.add(recording.to_run(result, command)))
+    _write(args.output, rec.profile)
+    return 0
 
 
 def _add_phase_arguments(p: argparse.ArgumentParser) -> None:
@@ -119,8 +171,15 @@ def _baseline(args: argparse.Namespace) -> prof.Profile | None:
     return files.read_profile(args.baseline) if args.baseline else None
 
 
+_warned: set[str] = set()
+
+
 def _progress(report: RunReport) -> None:
     print(report.line(), file=sys.stderr)
+    for warning in report.warnings:
+        if warning not in _warned:  # once per recording, not once per run
+            _warned.add(warning)
+            print(terminal_safe(warning), file=sys.stderr)
 
 
 def _write(path: str, profile: prof.Profile | None) -> None:
@@ -157,6 +216,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("record --workload records through ptrace: it takes no --backend ebpf")
     if args.workload:
         return _record_workload(args, stop)
+    if args.pid is not None:
+        return _record_attached(args, stop)
+    if args.phase_name:
+        raise UsageError("--phase-name goes with -p")
     if not args.command_argv:
         raise UsageError("record needs a command after '--'")
     config = _config(args)
@@ -173,8 +236,16 @@ def run(args: argparse.Namespace) -> int:
     else:  # the first run in full (or set-only), later ones knowing the profile so far
         modes = Modes(Mode.SETS if args.sets_only else Mode.FULL)
     rec = Recording(stop, modes, baseline)
+    service = tracer.Service(args.kill_after) if args.keep_pid else None
     recording.record_command(
-        args.command_argv, rec, phases=config, backend=args.backend, report=_progress
+        args.command_argv,
+        rec,
+        phases=config,
+        backend=args.backend,
+        report=_progress,
+        service=service,
     )
+    if args.keep_pid:
+        run_cmd.note_kill_after(rec.interrupted, args.kill_after)
     _write(args.output, rec.profile)
     return rec.status

@@ -1,12 +1,14 @@
 """`sysphase run`: run a program under a policy's seccomp filters, or in complain mode.
 
-The spawned program sets no_new_privs and installs the first phase's filter
-itself, just before exec. With later phases, sysphase stays attached as a
+The program keeps the pid of the sysphase command (sysphase._host.keep_pid):
+this process sets no_new_privs, installs the first phase's filter and execs
+it, traced by a detached process. With later phases, that tracer stays a
 light supervisor: it watches for each process's syscall triggers and makes
 the triggering thread install the next filter (TSYNC); after a process's last
-switch only process events (fork, exec, exit) stop it. It names the call
-when a filter kills a process, and in complain mode records each call
-outside the policy and lets it run.
+switch only process events (fork, exec, exit) and signals stop it. Signals
+sent to the program are its own (a SIGTERM is its shutdown, traced); each
+kill by a filter, and in complain mode each call outside the policy, is
+reported as it happens (sysphase.cli.run_live).
 """
 
 from __future__ import annotations
@@ -14,19 +16,17 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 
 from sysphase._host import enforcement, files, tracer
+from sysphase.cli.run_live import LiveReport
 from sysphase.errors import UsageError
-from sysphase.model import profile_build, profile_codec, syscalls
-from sysphase.model.tree import NodeEnd, ProcessTree
-from sysphase.policy import bpf_sim
+from sysphase.model import profile_build, profile_codec
+from sysphase.model.profile_fragment import to_fragment
+from sysphase.model.tree import ProcessTree
+from sysphase.policy.ir import Policy
 from sysphase.report.escape import terminal_safe
-
-AUDIT_ARCH = {
-    "x86_64": bpf_sim.AUDIT_ARCH_X86_64,
-    "i386": bpf_sim.AUDIT_ARCH_I386,
-    "x32": bpf_sim.AUDIT_ARCH_X86_64,
-}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,9 +43,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "by default the command's program must be one of the policy's, by path or build-id",
     )
     p.add_argument(
+        "--kill-after",
+        type=seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="after the program gets SIGINT or SIGTERM, kill it and its children if they "
+        "have not ended within SECONDS (default 10; 0: never), as systemd's TimeoutStopSec",
+    )
+    p.add_argument(
+        "--events",
+        metavar="FILE",
+        help="append each seccomp kill and complain-mode violation to FILE as a JSON line, "
+        "flushed as it happens (for a log shipper)",
+    )
+    p.add_argument(
         "--complain",
         action="store_true",
         help="enforce nothing: record every call outside the policy and report it",
+    )
+    p.add_argument(
+        "--report-every",
+        type=seconds,
+        metavar="SECONDS",
+        help="with --report: also write the report every SECONDS while the program runs "
+        "(for a service learned over hours)",
     )
     p.add_argument(
         "--report",
@@ -55,28 +76,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _killer(
-    result: tracer.TraceResult, filters: dict[str, bytes], first: str
-) -> tuple[str, int, str, str] | None:
-    """(syscall, number, program, phase) of the call a filter killed a process for, if any."""
-    for node in result.tree.nodes:
-        phase = result.tree.phase_names[node.phases[-1]][0] if node.phases else first
-        bpf = filters.get(phase, filters[first])
-        if (
-            node.end is NodeEnd.SIGNALED
-            and node.end_value == signal.SIGSYS
-            and node.exit_nr is not None
-            and node.exit_arch in AUDIT_ARCH
-            and bpf_sim.run(bpf, node.exit_nr, AUDIT_ARCH[node.exit_arch]) != bpf_sim.RET_ALLOW
-        ):
-            name = syscalls.name(node.exit_arch, node.exit_nr)
-            if node.exit_arch != "x86_64":
-                name = f"{name} [{node.exit_arch}]"
-            return name, node.exit_nr, node.exe, phase if phase in filters else first
-    return None
+def seconds(text: str) -> float:
+    """--kill-after's value: a non-negative number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1e9:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
+    return value
 
 
-def _report(result: tracer.TraceResult, first: str, command: list[str], out: str | None) -> None:
+def note_kill_after(interrupted: int, kill_after: float) -> None:
+    """A service's tree killed by --kill-after gets one line on stderr (interrupted: SIGKILL)."""
+    if interrupted == signal.SIGKILL:
+        print(
+            f"sysphase: killed the program and every process it left running: they had not "
+            f"ended {kill_after:g} s after a SIGTERM or SIGINT, or after the program's own "
+            f"end (--kill-after)",
+            file=sys.stderr,
+        )
+
+
+def keeps_pid(_args: argparse.Namespace) -> bool:
+    """The program runs as the process the user started (sysphase._host.keep_pid)."""
+    return True
+
+
+def _summary(result: tracer.TraceResult, first: str) -> None:
+    """Complain mode's summary at exit, from the core's exact counters."""
     rows = enforcement.outside_policy(result, first)
     print(
         f"sysphase: complain: {sum(v.calls for v in rows)} call(s) outside the policy",
@@ -85,10 +113,25 @@ def _report(result: tracer.TraceResult, first: str, command: list[str], out: str
     for v in rows:
         line = f"  {v.executable}  phase {v.phase}  {v.syscall}  {v.calls}"
         print(terminal_safe(line), file=sys.stderr)
-    if out:
+
+
+def _report_writer(
+    policy: Policy, plan: enforcement.Enforcement, command: list[str], out: str
+) -> Callable[[tracer.TraceResult, bool], None]:
+    """Writes the complain report: the calls outside the policy so far, as a fragment."""
+    root = plan.program
+    names = {
+        enforcement.label(p, root, ph.name): ph.name for p in policy.programs for ph in p.phases
+    }
+
+    def write(result: tracer.TraceResult, final: bool = True) -> None:
+        """FINAL: the run has ended (else: the report so far, marked incomplete)."""
         tree = ProcessTree(result.tree.nodes, result.violations, result.tree.phase_names)
-        profile = profile_build.from_tree(tree, command, "x86_64")
-        files.write_atomic(out, profile_codec.encode(profile))
+        complete = final and not result.interrupted
+        profile = profile_build.from_tree(tree, command, "x86_64", complete=complete)
+        files.write_atomic(out, profile_codec.encode(to_fragment(profile, names)))
+
+    return write
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,21 +139,31 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("run needs a command after '--'")
     if args.report and not args.complain:
         raise UsageError("--report goes with --complain")
+    if args.report_every and not args.report:
+        raise UsageError("--report-every goes with --report")
     policy, _ = files.read_policy(args.policy)
     action = "trace" if args.complain else policy.default_action
     plan = enforcement.prepare(
         policy, args.command_argv[0], action, args.policy, program=args.program
     )
     first = plan.program.phases[0]
-    result = tracer.trace_command(args.command_argv, enforce=plan.enforce(args.complain))
+    service = tracer.Service(args.kill_after) if args.keep_pid else None
+    live = LiveReport(policy, plan.program.executable, args.events)
+    report = _report_writer(policy, plan, args.command_argv, args.report) if args.report else None
+    enforce = replace(
+        plan.enforce(args.complain),
+        on_violation=live,
+        on_snapshot=(lambda r: report(r, False)) if report and args.report_every else None,
+        snapshot_every=args.report_every or 0.0,
+    )
+    result = tracer.trace_command(args.command_argv, enforce=enforce, service=service)
+    live.finish()
     if args.complain:
-        _report(result, first.name, args.command_argv, args.report)
-    else:
-        killed = _killer(result, {first.name: plan.first_filter, **plan.later_filters}, first.name)
-        if killed is not None:
-            name, nr, exe, phase = killed
-            line = f"killed by seccomp: {name} ({nr}) in {exe}, phase {phase}"
-            print(terminal_safe(line), file=sys.stderr)
+        _summary(result, first.name)
+    if report is not None:
+        report(result, True)
+    if args.keep_pid:
+        note_kill_after(result.interrupted, args.kill_after)
     if result.interrupted:
         return 128 + result.interrupted
     return result.exit_status

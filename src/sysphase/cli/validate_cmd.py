@@ -20,7 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--workload",
         required=True,
         metavar="W",
-        help="a built-in workload (ls, sqlite, redis) or a scenario file (docs/workloads.md)",
+        help="a built-in workload (ls, sqlite, redis, nginx, memcached) or a scenario file "
+        "(docs/workloads.md)",
     )
     p.add_argument(
         "--policy",

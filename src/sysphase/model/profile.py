@@ -8,6 +8,7 @@ frozen model and the syscall keys; the jobs on it live beside it:
 - :mod:`sysphase.model.profile_build`: from a traced :class:`ProcessTree`;
 - :mod:`sysphase.model.profile_codec`: the JSON encoding and its strict decoder;
 - :mod:`sysphase.model.profile_merge`: merging recordings;
+- :mod:`sysphase.model.profile_fragment`: complain-mode reports as fragments;
 - :mod:`sysphase.model.profile_stats`: the `stats --json` shape, distinct syscalls;
 - :mod:`sysphase.model.profile_diff`: what one profile adds to and removes from another.
 
@@ -127,6 +128,9 @@ class ProcessNode:
     is None when unknown (or when merged runs disagreed, as for exit).
     build_id is the executable's GNU build-id (lower-case hex), which names
     the program whatever its path; None when it has none, or runs disagreed.
+    from_fragment is True when the node was seen only in complain-mode
+    reports (fragments), never in a recording: its calls are only those the
+    policy of the day refused, not all it makes.
     """
 
     id: int
@@ -139,6 +143,7 @@ class ProcessNode:
     exit: str | None
     phases: tuple[Phase, ...]
     build_id: str | None = None
+    from_fragment: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +151,9 @@ class Profile:
     """A recording (or several merged): command, architecture, runs and process tree.
 
     complete is False when a recording was interrupted (Ctrl-C, a signal).
+    fragment is True for a complain-mode report (``run --complain --report``):
+    only the calls outside a policy, never a program's whole set; every
+    process of a fragment is ``from_fragment``.
     """
 
     format: ClassVar[str] = FORMAT
@@ -155,6 +163,7 @@ class Profile:
     runs: int
     complete: bool
     processes: tuple[ProcessNode, ...]
+    fragment: bool = False
 
 
 # --- syscall keys ---------------------------------------------------------------------------

@@ -40,10 +40,12 @@ from sysphase.model.tree import NodeKind
 
 __all__ = ["OBJECTS", "decode", "encode", "stat_to_dict", "to_dict"]
 
-PROFILE: Final = Fields(("format", "command", "arch", "runs", "complete", "processes"))
+PROFILE: Final = Fields(
+    ("format", "command", "arch", "runs", "complete", "processes"), ("fragment",)
+)
 PROCESS: Final = Fields(
     ("id", "parent", "created", "executable", "argv", "phases"),
-    ("load_base", "entry", "exit", "build_id"),
+    ("load_base", "entry", "exit", "build_id", "from_fragment"),
 )
 PHASE: Final = Fields(("index", "name", "trigger", "syscalls"), ("arg_values",))
 STAT: Final = Fields(("calls",), ("errors", "time_ns", "unfinished", "in_flight"))
@@ -86,13 +88,18 @@ def _phase_dict(phase: Phase) -> dict[str, object]:
 
 
 def to_dict(profile: Profile) -> dict[str, object]:
-    """The profile as plain JSON data (fields in documentation order, map keys sorted)."""
+    """The profile as plain JSON data (fields in documentation order, map keys sorted).
+
+    ``fragment`` and ``from_fragment`` are written only when true, so a
+    profile without fragments is written as before they existed.
+    """
     return {
         "format": profile.format,
         "command": list(profile.command),
         "arch": profile.arch,
         "runs": profile.runs,
         "complete": profile.complete,
+        **({"fragment": True} if profile.fragment else {}),
         "processes": [
             {
                 "id": n.id,
@@ -104,6 +111,7 @@ def to_dict(profile: Profile) -> dict[str, object]:
                 "entry": _hex(n.entry),
                 "exit": n.exit,
                 **({"build_id": n.build_id} if n.build_id is not None else {}),
+                **({"from_fragment": True} if n.from_fragment else {}),
                 "phases": [_phase_dict(p) for p in n.phases],
             }
             for n in profile.processes
@@ -157,9 +165,21 @@ class _Decoder(strict_json.Decoder):
         self.arch = arch
         runs = self.integer(fields["runs"], "$.runs", minimum=1)
         complete = self.boolean(fields["complete"], "$.complete")
+        fragment = self.boolean(fields.get("fragment", False), "$.fragment")
         items = self.array(fields["processes"], "$.processes")
         processes = tuple(self.process(v, f"$.processes[{i}]", i) for i, v in enumerate(items))
-        return Profile(command, arch, runs, complete, processes)
+        if fragment:
+            for i, (value, node) in enumerate(zip(items, processes, strict=True)):
+                self.fragment_process(value, node, f"$.processes[{i}]")
+        return Profile(command, arch, runs, complete, processes, fragment)
+
+    def fragment_process(self, value: object, node: ProcessNode, path: str) -> None:
+        """A process of a fragment (``"fragment": true``) must say it is from one."""
+        if node.from_fragment:
+            return
+        if isinstance(value, dict) and "from_fragment" not in value:
+            self.fail(path, 'missing field "from_fragment" (every process of a fragment has it)')
+        self.fail(f"{path}.from_fragment", "must be true: every process of a fragment is from it")
 
     def process(self, value: object, path: str, position: int) -> ProcessNode:
         fields = self.obj(value, path, *PROCESS)
@@ -203,6 +223,7 @@ class _Decoder(strict_json.Decoder):
             build_id = self.string(build_id, f"{path}.build_id")
             if not BUILD_ID.fullmatch(build_id):
                 self.fail(f"{path}.build_id", f"{_q(build_id[:40])} is not a build-id (hex)")
+        from_fragment = self.boolean(fields.get("from_fragment", False), f"{path}.from_fragment")
         return ProcessNode(
             ident,
             parent,
@@ -214,6 +235,7 @@ class _Decoder(strict_json.Decoder):
             exit_text,
             tuple(phases),
             build_id,
+            from_fragment,
         )
 
     def phase(self, value: object, path: str) -> Phase:
@@ -287,7 +309,7 @@ def decode(text: str, source: str) -> Profile:
     Raises ProfileInvalid with one sentence naming the source and the JSON
     path of the first bad value: corrupt JSON, a wrong or newer format, an
     unknown or missing field, an unknown syscall, a negative count, a parent
-    that is not an earlier process, ...
+    that is not an earlier process, a fragment's process not marked from_fragment, ...
     """
     data = strict_json.loads(text, source, ProfileInvalid)
     return _Decoder(source).profile(data)

@@ -1,8 +1,11 @@
 """Merging profiles of one architecture: recordings of the same program, run after run.
 
 Nodes match by their path from the root, never by pid; counters add,
-argument values unite, fields the runs disagree on become None. The result
-is canonical, so merging is exactly associative and commutative. Pure.
+argument values unite, fields the runs disagree on become None. A node is
+``from_fragment`` only when every input that has it is a complain-mode
+report (:mod:`sysphase.model.profile_fragment`), and the result is a
+fragment only when every input is. The result is canonical, so merging is
+exactly associative and commutative. Pure.
 """
 
 from __future__ import annotations
@@ -82,9 +85,11 @@ class _NodeAcc:
     exit: str | None
     phases: dict[tuple[int, str], _PhaseAcc]
     build_id: str | None = None
+    from_fragment: bool = True
 
     def add(self, node: ProcessNode) -> None:
         self.argv = min(self.argv, node.argv)
+        self.from_fragment = self.from_fragment and node.from_fragment
         self.build_id = _agree(self.build_id, node.build_id)
         self.load_base = _agree(self.load_base, node.load_base)
         self.entry = _agree(self.entry, node.entry)
@@ -108,6 +113,7 @@ class _NodeAcc:
             exit=self.exit,
             phases=tuple(p.phase(index, name) for (index, name), p in sorted(self.phases.items())),
             build_id=self.build_id,
+            from_fragment=self.from_fragment,
         )
 
 
@@ -135,6 +141,7 @@ def merge_all(profiles: Iterable[Profile]) -> Profile:
         runs=sum(p.runs for p in items),
         complete=all(p.complete for p in items),
         processes=processes,
+        fragment=all(p.fragment for p in items),
     )
 
 
@@ -168,6 +175,9 @@ def merge(a: Profile, b: Profile) -> Profile:
     smaller, load_base/entry/exit are kept when equal and None otherwise.
     Phases match by (index, name); of differing triggers the smaller is kept.
     Profile: runs add, complete only if both are, the smaller command is kept.
+    Fragments: a node stays ``from_fragment`` only if every input that has it
+    says so (a recording of it clears the flag); the result is a fragment
+    only if both inputs are.
     The result lists nodes in canonical depth-first order (siblings sorted by
     executable, creation, ordinal), so node ids may differ from the inputs'.
     Raises UsageError when the architectures differ.

@@ -55,10 +55,30 @@ _PRCTL_REASON = "enforcer: sets no_new_privs (prctl PR_SET_NO_NEW_PRIVS) for the
 #: The enforcer's own calls: ``seccomp`` where a later phase follows, ``prctl`` in the first.
 ENFORCER_CALLS: Final[Mapping[str, str]] = {"seccomp": _SECCOMP_REASON, "prctl": _PRCTL_REASON}
 
-#: ``--portable`` groups: a call allowed widens to the others of its group.
+#: ``--portable`` groups: a call allowed widens to the others of its group. Each group is
+#: one kernel service reached by different calling conventions (one buffer or several, at
+#: the file position or at an offset, by path or by directory descriptor and path, with or
+#: without flags): the same access, never more. docs/formats/policy.md gives the reason for
+#: each (a test keeps that table and this one equal). Names an architecture lacks are skipped.
 EQUIVALENTS: Final[tuple[tuple[str, ...], ...]] = (
-    ("open", "openat", "openat2"),
+    ("read", "readv", "pread64", "preadv", "preadv2"),
+    ("write", "writev", "pwrite64", "pwritev", "pwritev2"),
+    ("sendto", "sendmsg", "sendmmsg"),
+    ("recvfrom", "recvmsg", "recvmmsg"),
     ("stat", "lstat", "fstat", "newfstatat", "statx"),
+    ("open", "openat", "openat2"),
+    ("mkdir", "mkdirat"),
+    ("unlink", "unlinkat"),
+    ("rename", "renameat", "renameat2"),
+    ("chmod", "fchmodat"),
+    ("chown", "lchown", "fchownat"),
+    ("link", "linkat"),
+    ("symlink", "symlinkat"),
+    ("readlink", "readlinkat"),
+    ("access", "faccessat", "faccessat2"),
+    ("mknod", "mknodat"),
+    ("utime", "utimes", "utimensat", "futimesat"),
+    ("wait4", "waitid"),
     ("poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2"),
     ("dup2", "dup3"),
     ("accept", "accept4"),
@@ -84,7 +104,8 @@ def add_always(allowed: Allowed, known: Collection[str]) -> None:
             if have is None:
                 allowed[call] = AllowedCall(Rule(call), (), reason)
             else:
-                allowed[call] = AllowedCall(have.rule, have.provenance, reason, have.note)
+                both = join_notes(have.reason, reason)
+                allowed[call] = AllowedCall(have.rule, have.provenance, both, have.note)
 
 
 def enforcer_needs(
@@ -130,7 +151,8 @@ def add_enforcer_calls(
             when = have.rule.when
             if call == "prctl" and when and _NNP not in when:
                 when = (*when, _NNP)
-            allowed[call] = AllowedCall(Rule(call, when), have.provenance, reason, have.note)
+            both = join_notes(have.reason, reason)
+            allowed[call] = AllowedCall(Rule(call, when), have.provenance, both, have.note)
 
 
 def widen_portable(

@@ -28,8 +28,18 @@ of the tree needs. On top of the trace: always-added calls (vDSO fallbacks,
 enforcer's own calls (``seccomp`` in every phase with a later one, and in
 every phase a process that will switch phases runs under; ``prctl`` in the
 root program's first phase), ``--portable`` equivalents and ``--args``
-conditions.
+conditions; then the operator's ``--allow`` (counted as if seen) and
+``--deny`` (taken out last) calls.
 docs/formats/policy.md says the same for users.
+
+Fragments (complain-mode reports merged into the profile,
+:mod:`sysphase.model.profile_fragment`) widen the programs and phases they
+reach like any call. A program seen *only* in fragments holds just the calls
+a policy refused it, so by default it is refused a policy of its own (one
+sentence naming it and how to record it); ``fragments="allow"`` takes those
+calls as its whole policy, ``fragments="omit"`` leaves it out of the policy
+(it runs under the filters of the program that started it, which its calls
+still widen).
 
 Cost: a program's phases are computed from its last phase backwards, each
 phase adding to the running union only what the one after it lacks, so
@@ -45,21 +55,27 @@ their phase lists, children by position), :mod:`~sysphase.policy.phase_sweep`
 (the backwards sweep over one program's phases),
 :mod:`~sysphase.policy.provenance` (sources per call, the listed provenance),
 :mod:`~sysphase.policy.added_calls` (always-added, enforcer and ``--portable``
-calls) and :mod:`~sysphase.policy.arg_conditions` (``--args``).
+calls), :mod:`~sysphase.policy.arg_conditions` (``--args``) and
+:mod:`~sysphase.policy.manual_calls` (``--allow``, ``--deny``).
 """
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Final
 
 from sysphase.errors import PolicyError, UsageError
 from sysphase.model import syscalls
 from sysphase.model.frozen import FrozenMap
 from sysphase.model.profile import Profile
+from sysphase.model.profile_fragment import fragment_only_programs
 from sysphase.policy.added_calls import ALWAYS_ADDED, ENFORCER_CALLS, EQUIVALENTS
 from sysphase.policy.arg_conditions import CLONE_NS_FLAGS, SOCK_TYPE_MASK
 from sysphase.policy.explain import explain
 from sysphase.policy.ir import DEFAULT_ACTIONS, Policy, ProgramPolicy
+from sysphase.policy.manual_calls import ManualSpec, resolve
 from sysphase.policy.phase_sweep import SweepInput, program_phases
 from sysphase.policy.process_phases import (
     Process,
@@ -77,6 +93,7 @@ __all__ = [
     "CLONE_NS_FLAGS",
     "ENFORCER_CALLS",
     "EQUIVALENTS",
+    "FRAGMENT_CHOICES",
     "MAX_PHASES",
     "PROVENANCE_LIMIT",
     "SOCK_TYPE_MASK",
@@ -90,6 +107,10 @@ __all__ = [
 #: enforcer's tables (``patch``: 64 phases) are smaller still.
 MAX_PHASES: Final = 256
 
+#: What to do with a program seen only in fragments: refuse, give it the fragments' calls as
+#: its whole policy, or leave it out (under the filters of the program that started it).
+FRAGMENT_CHOICES: Final = ("refuse", "allow", "omit")
+
 
 def generate(
     profile: Profile,
@@ -98,6 +119,8 @@ def generate(
     portable: bool = False,
     args: bool = False,
     max_phases: int = MAX_PHASES,
+    fragments: str = "refuse",
+    manual: Sequence[ManualSpec] = (),
 ) -> Policy:
     """The policy of a profile: per program, per phase, the filter seccomp needs (see module doc).
 
@@ -106,26 +129,29 @@ def generate(
     equivalents (:data:`EQUIVALENTS`); ``args`` adds argument conditions
     inferred from the argument values the profile recorded. ``max_phases``:
     the most phases a program may have (:data:`MAX_PHASES`; raising it is for
-    benchmarks and tests).
+    benchmarks and tests). ``fragments``: what a program seen only in
+    fragments gets (:data:`FRAGMENT_CHOICES`, module doc). ``manual``: the
+    ``--allow`` and ``--deny`` specs, in the order given.
 
-    UsageError for an unknown default action, PolicyError for a profile
-    without processes or with a program of more than ``max_phases`` phases.
+    UsageError for an unknown default action and for a spec that names an
+    unknown call, program or phase or would break the policy; PolicyError for
+    a profile without processes, with a program of more than ``max_phases``
+    phases, or with a program seen only in fragments (``fragments="refuse"``).
     Time and size grow linearly with the profile's phases (module doc).
     """
-    if default_action not in DEFAULT_ACTIONS:
-        raise UsageError(
-            f"unknown default action {default_action!r} (known: {', '.join(DEFAULT_ACTIONS)})"
-        )
-    if not profile.processes:
-        raise PolicyError("the profile has no processes, so there is nothing to allow")
+    omitted = _check_inputs(profile, default_action, fragments)
     profile = one_entry_name(profile)
     procs, owner = group(profile)
     check_phase_counts(profile, procs, max_phases)
     link(profile, procs, owner)
     by_exe = _by_program(profile, procs)
     orders = {exe: ordered_union(p.order for p in ps) for exe, ps in by_exe.items()}
-    shared = _sweep_input(profile, procs, orders, args=args, portable=portable)
-    root_exe = profile.processes[0].executable
+    shared = replace(
+        _sweep_input(profile, procs, orders, args=args, portable=portable),
+        manual=resolve(manual, orders, profile.arch, omitted),
+        omitted=omitted,
+    )
+    root_exe = root_program(profile)
     programs = tuple(
         ProgramPolicy(
             exe,
@@ -133,6 +159,7 @@ def generate(
             build_id(profile, exe),
         )
         for exe, order in orders.items()
+        if exe not in omitted
     )
     return Policy(
         arch=profile.arch,
@@ -143,9 +170,59 @@ def generate(
     )
 
 
+def root_program(profile: Profile) -> str:
+    """The traced command's program: the first root a recording saw (not only a fragment).
+
+    A complain-mode report whose root matches no recorded root (a command started
+    otherwise) must not make its program the policy's root.
+    """
+    roots = [n for n in profile.processes if n.parent is None]
+    return next((n for n in roots if not n.from_fragment), roots[0]).executable
+
+
+def _check_inputs(profile: Profile, default_action: str, fragments: str) -> frozenset[str]:
+    """The programs seen only in fragments to leave out; the errors of :func:`generate`'s inputs.
+
+    ``profile`` has processes (checked here first).
+    """
+    if default_action not in DEFAULT_ACTIONS:
+        raise UsageError(
+            f"unknown default action {default_action!r} (known: {', '.join(DEFAULT_ACTIONS)})"
+        )
+    if not profile.processes:
+        raise PolicyError("the profile has no processes, so there is nothing to allow")
+    if fragments not in FRAGMENT_CHOICES:
+        raise UsageError(f"unknown fragments choice {fragments!r} (known: refuse, allow, omit)")
+    only = fragment_only_programs(profile)
+    if not only or fragments == "allow":
+        return frozenset()
+    root = root_program(profile)
+    command = shlex.join(profile.command) or "COMMAND"
+    if root in only:
+        raise PolicyError(
+            f"program {root} was only seen in complain-mode reports (which hold only the calls "
+            f"a policy refused, not all a program makes): record it (sysphase record -o "
+            f"more.json -- {command}) and merge that in, or pass --allow-fragments to take the "
+            "reports' calls as its whole policy"
+        )
+    if fragments == "omit":
+        return frozenset(only)
+    many = len(only) > 1
+    it, its, was, runs = (
+        ("them", "their", "were", "they run") if many else ("it", "its", "was", "it runs")
+    )
+    raise PolicyError(
+        f"program{'s' if many else ''} {', '.join(only)} {was} only seen in complain-mode "
+        "reports (which hold only the calls a policy refused, not all a program makes): "
+        f"record a run in which {runs} (sysphase record -o more.json -- {command}) and merge "
+        f"that in, or pass --allow-fragments to take the reports' calls as {its} whole policy, "
+        f"or --omit-fragments to leave {it} under the filters of the program that starts {it}"
+    )
+
+
 def _by_program(profile: Profile, procs: dict[int, Process]) -> dict[str, list[Process]]:
     """The processes of each program: the root's program first, then by first appearance."""
-    by_exe: dict[str, list[Process]] = {profile.processes[0].executable: []}
+    by_exe: dict[str, list[Process]] = {root_program(profile): []}
     for pid in sorted(procs):
         by_exe.setdefault(procs[pid].executable, []).append(procs[pid])
     return {exe: ps for exe, ps in by_exe.items() if ps}

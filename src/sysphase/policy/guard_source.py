@@ -187,7 +187,9 @@ int setns(int fd, int type)
 def _trigger_error(program: ProgramPolicy, index: int, binary: str, policy_path: str) -> str:
     phase = program.phases[index]
     kind, _, value = phase.trigger.partition(":")
-    if kind == "syscall":
+    if kind == "syscall" and ("@" in value or "," in value):
+        why = "it does not follow a trigger's @main or after= (every thread's call switches)"
+    elif kind == "syscall":
         why = (
             f"no libc function it can interpose makes {value} (raw system calls and libc's "
             "internal calls never pass through it)"

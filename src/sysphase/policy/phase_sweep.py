@@ -6,15 +6,23 @@ phases allow. :func:`program_phases` makes the phases from the last one
 backwards on one growing union (:class:`_Sweep`): each phase adds only what the
 one after it lacks, every (node, phase) source is added once, and the
 allowed and refused calls are remade only for the keys a phase changed.
+
+Calls allowed by hand (``--allow``, :mod:`sysphase.policy.manual_calls`) join
+the union where the sweep covers a process in the phase they name, as if the
+process had made them there; calls denied by hand (``--deny``) are taken out
+of each phase they are filed under last, after every added call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
+from sysphase.errors import UsageError
 from sysphase.model.arg_watch import WATCHED
 from sysphase.model.frozen import FrozenMap
+from sysphase.model.phases import trigger_call
 from sysphase.model.profile import Phase, Profile, split_key
 from sysphase.policy.added_calls import (
     GROUP_OF,
@@ -25,10 +33,21 @@ from sysphase.policy.added_calls import (
 )
 from sysphase.policy.arg_conditions import Alternatives, conditions
 from sysphase.policy.ir import AllowedCall, PolicyPhase, Provenance, RefusedCall, Rule
+from sysphase.policy.manual_calls import ManualCalls
 from sysphase.policy.process_phases import Process, Source, phase_triggers
 from sysphase.policy.provenance import ProgramNames, Rank, Sources, join_notes
 
 __all__ = ["SweepInput", "program_phases"]
+
+#: The calls ``--args`` may put conditions on; one allowed by hand stays unconditional.
+_CONDITIONED = frozenset(WATCHED) | {"clone3"}
+_BY_HAND_NOTE = "unconditional: allowed by hand"
+#: Why the enforcer's calls cannot be denied where it adds them, and where they can be.
+_NEEDS: Final = {
+    "seccomp": "to install the filter of a later phase; deny it only from phases after which "
+    "no process under them switches phases",
+    "prctl": "to set no_new_privs for the first filter; deny it only from later phases",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +65,10 @@ class SweepInput:
     known: frozenset[str]
     args: bool
     portable: bool
+    #: the calls allowed and denied by hand
+    manual: ManualCalls = field(default_factory=ManualCalls)
+    #: programs that get no policy of their own (--omit-fragments): they never switch
+    omitted: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -60,6 +83,8 @@ class _Union:
     args: dict[str, dict[int, set[int] | None]] = field(default_factory=dict)
     #: programs with a source in a phase that is not their last: they need seccomp
     switching: set[str] = field(default_factory=set)
+    #: calls allowed by hand -> the options that allowed them, for the phases covered so far
+    manual: dict[str, dict[str, None]] = field(default_factory=dict)
     #: keys whose sources or argument values changed since the last phase was made
     dirty: set[str] = field(default_factory=set)
     args_dirty: set[str] = field(default_factory=set)
@@ -115,6 +140,8 @@ class _Sweep:
     allowed: dict[str, AllowedCall] = field(default_factory=dict)
     refused: dict[str, RefusedCall] = field(default_factory=dict)
     conditions: dict[str, tuple[Alternatives, str | None]] = field(default_factory=dict)
+    #: the (program, phase) whose calls allowed by hand the union holds
+    manual_done: set[tuple[str, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.union = _Union(self.shared.portable)
@@ -130,13 +157,23 @@ class _Sweep:
         ranks = shared.phase_rank[exe]
         position = ranks[phase.name]
         self.union.add((shared.program_rank[exe], position), phase)
-        if position < len(ranks) - 1 and not late:
+        if position < len(ranks) - 1 and not late and exe not in shared.omitted:
             self.union.switching.add(exe)
+
+    def by_hand(self, exe: str, name: str) -> None:
+        """Add the calls allowed by hand in EXE's phase NAME (a process of it is covered there)."""
+        if (exe, name) in self.manual_done:
+            return
+        self.manual_done.add((exe, name))
+        for call, origins in self.shared.manual.allowed_at(exe, name).items():
+            self.union.manual.setdefault(call, {}).update(dict.fromkeys(origins))
+            self.union.dirty.add(call)
 
     def need(self, proc: Process, k: int) -> None:
         """Add need(proc, k): its sources at positions >= k and the children created there."""
         start = self.covered.get(proc.id, len(proc.order))
         for q in range(start - 1, k - 1, -1):
+            self.by_hand(proc.executable, proc.order[q])
             for node, j in proc.late[q]:
                 self.source(node, j, late=True)
             for node, j in proc.own[q]:
@@ -155,6 +192,8 @@ class _Sweep:
                 continue
             self.whole.add(proc.id)
             self.covered[proc.id] = 0
+            for name in proc.order:
+                self.by_hand(proc.executable, name)
             for sources in proc.own:
                 for node, j in sources:
                     self.source(node, j)
@@ -165,6 +204,12 @@ class _Sweep:
         union, shared = self.union, self.shared
         arch = shared.profile.arch
         for key in union.dirty:
+            manual = union.manual.get(key)
+            reason = f"allowed by hand: {', '.join(manual)}" if manual else None
+            if key not in union.calls:  # only by hand
+                note = _BY_HAND_NOTE if shared.args and key in _CONDITIONED else None
+                self.allowed[key] = AllowedCall(Rule(key), (), reason, note)
+                continue
             prov, more = shared.names.provenance(union.calls[key])
             key_arch, _ = split_key(arch, key)
             if key_arch != arch:
@@ -176,11 +221,13 @@ class _Sweep:
                 continue
             when: Alternatives = ()
             note = None
-            if shared.args:
+            if shared.args and manual:
+                note = _BY_HAND_NOTE if key in _CONDITIONED else None
+            elif shared.args:
                 if key in union.args_dirty or key not in self.conditions:
                     self.conditions[key] = conditions(key, union.args.get(key))
                 when, note = self.conditions[key]
-            self.allowed[key] = AllowedCall(Rule(key, when), prov, None, join_notes(note, more))
+            self.allowed[key] = AllowedCall(Rule(key, when), prov, reason, join_notes(note, more))
         union.dirty.clear()
         union.args_dirty.clear()
 
@@ -199,9 +246,42 @@ class _Sweep:
         )
         if shared.portable:
             widen_portable(allowed, shared.known, shared.args, self._group_provenance)
+        refused = dict(self.refused)
+        self._deny(allowed, refused, name, trigger, needers)
         calls = tuple(allowed[k] for k in sorted(allowed))
-        refused = tuple(self.refused[k] for k in sorted(self.refused))
-        return PolicyPhase(name, trigger, calls, refused)
+        return PolicyPhase(name, trigger, calls, tuple(refused[k] for k in sorted(refused)))
+
+    def _deny(
+        self,
+        allowed: dict[str, AllowedCall],
+        refused: dict[str, RefusedCall],
+        name: str,
+        trigger: str,
+        needers: Mapping[str, set[str]],
+    ) -> None:
+        """Take the calls denied by hand out of phase NAME; refuse a denial that breaks it."""
+        program = self.program
+        for call, origins in self.shared.manual.denied_at(program, name).items():
+            where = f"{program}'s phase {name}"
+            allowed_by = self.union.manual.get(call)
+            if allowed_by:
+                raise UsageError(
+                    f"{next(iter(allowed_by))} needs {call} in {where}, which {origins[0]} "
+                    "takes away: filters only narrow, and a program runs under the filters of "
+                    "the program that started it"
+                )
+            if call in needers:
+                raise UsageError(f"{origins[0]}: sysphase needs {call} in {where} {_NEEDS[call]}")
+            if trigger_call(trigger) == call:
+                raise UsageError(
+                    f"{origins[0]}: {where} starts at the first {call}, which its filter must allow"
+                )
+            removed = allowed.pop(call, None)
+            if removed is None:
+                continue
+            _, more = self.shared.names.provenance(self.union.calls.get(call))
+            reason = join_notes(f"denied by hand: {', '.join(origins)}", more)
+            refused[call] = RefusedCall(call, removed.provenance, reason or "")
 
 
 def program_phases(

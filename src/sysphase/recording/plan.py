@@ -158,6 +158,8 @@ class Run:
     profile: prof.Profile
     exit_status: int
     interrupted: int = 0
+    #: triggers that fired where the operator likely did not mean (model.trigger_warnings)
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +171,7 @@ class RunReport:
     new: tuple[str, ...]
     series: str | None = None
     interrupted: int = 0
+    warnings: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """``3 new syscalls (brk, mmap, openat)``, at most eight names shown."""
@@ -246,7 +249,9 @@ class Recording:
         if run.interrupted:
             self.interrupt(run.interrupted)
         names = tuple(sorted({key[2] for key in new}))
-        return RunReport(self.runs, self.stop.total, names, self.series, run.interrupted)
+        return RunReport(
+            self.runs, self.stop.total, names, self.series, run.interrupted, run.warnings
+        )
 
     def interrupt(self, sig: int) -> None:
         """A signal ended the recording: no further run; the profile so far is incomplete."""

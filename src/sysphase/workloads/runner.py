@@ -8,7 +8,9 @@ stdout and stderr to files, then its exit status and stdout are checked.
 With the ``redis`` driver the program is a server: the runner writes its
 redis.conf (a free loopback port, data in {tmp}), starts an untraced replica
 when the scenario asks, and a driver thread (redis_driver) plays the steps
-against the traced server while this thread traces it.
+against the traced server while this thread traces it. The ``nginx`` and
+``memcached`` drivers work the same way (nginx_driver writes nginx.conf and a
+document root; their driver threads are service_driver's).
 
 Recording is the recording driver's (sysphase.recording.plan decides each
 run's mode and when a scenario's series of runs stops, sysphase._host.recording
@@ -20,10 +22,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Protocol
 
 from sysphase._host import enforcement, files, recording, tracer
 from sysphase._host.enforcement import Violation
@@ -32,7 +36,7 @@ from sysphase.model import profile as prof
 from sysphase.model.phases import check_distinct, parse_trigger
 from sysphase.policy.ir import Policy
 from sysphase.recording.plan import Recording, Run, RunMode, RunReport
-from sysphase.workloads import fixtures, redis_driver
+from sysphase.workloads import fixtures, memcached_driver, nginx_driver, redis_driver
 from sysphase.workloads.scenario import Scenario, Workload, parse
 
 __all__ = [
@@ -44,7 +48,7 @@ __all__ = [
     "validate_workload",
 ]
 
-BUILTIN = ("ls", "sqlite", "redis")
+BUILTIN = ("ls", "sqlite", "redis", "nginx", "memcached")
 
 #: trace(argv, env): run the scenario's filled-in command under the tracer
 Trace = Callable[[list[str], dict[str, str]], tracer.TraceResult]
@@ -120,7 +124,7 @@ def _run_one(workload: Workload, scenario: Scenario, tree: str, trace: Trace) ->
     tmp = tempfile.mkdtemp(prefix=f"sysphase-{workload.name}-")
     try:
         values = {"tmp": tmp, "db": os.path.join(tmp, "test.db"), "tree": tree}
-        if workload.driver == "redis":
+        if workload.driver != "stdin":
             values["port"] = str(redis_driver.free_port())
             values["replica_port"] = str(redis_driver.free_port())
         for rel, content in scenario.files:
@@ -132,6 +136,9 @@ def _run_one(workload: Workload, scenario: Scenario, tree: str, trace: Trace) ->
             with open(os.path.join(tmp, "redis.conf"), "w", encoding="utf-8") as f:
                 config = [(k, _fill(v, values)) for k, v in scenario.config]
                 f.write(redis_driver.config_text(tmp, int(values["port"]), config))
+        if workload.driver == "nginx":
+            config = [(k, _fill(v, values)) for k, v in scenario.config]
+            nginx_driver.prepare(tmp, int(values["port"]), config)
         io = tempfile.mkdtemp(prefix="sysphase-io-")
         try:
             stdin_path = os.devnull
@@ -146,6 +153,9 @@ def _run_one(workload: Workload, scenario: Scenario, tree: str, trace: Trace) ->
             with _redirected(stdin_path, out, err, tmp):
                 if workload.driver == "redis":
                     result, problem = _drive_redis(scenario, values, argv, env, trace)
+                elif workload.driver != "stdin":
+                    driver = _service(workload.driver, scenario, values, argv[0])
+                    result, problem = _drive(driver, argv, env, trace)
                 else:
                     result, problem = trace(argv, env), None
             stdout = Path(out).read_bytes().decode("utf-8", "replace")
@@ -183,6 +193,41 @@ def _drive_redis(
         finally:
             driver.finished.set()
             driver.join(redis_driver.STEP_TIMEOUT)
+    return result, driver.error
+
+
+class _Driver(Protocol):
+    """What the runner needs of a service driver thread (service_driver.ServiceDriver)."""
+
+    error: str | None
+    finished: threading.Event
+
+    def start(self) -> None: ...
+    def join(self, timeout: float | None = None) -> None: ...
+
+
+def _service(driver: str, scenario: Scenario, values: Mapping[str, str], program: str) -> _Driver:
+    """The driver thread of an nginx or memcached scenario."""
+    args = (int(values["port"]), shutil.which(program) or program, values["tmp"])
+
+    def fill(text: str) -> str:
+        return _fill(text, values)
+
+    if driver == "nginx":
+        return nginx_driver.Driver(scenario.http_steps, *args, fill)
+    return memcached_driver.Driver(scenario.cache_steps, *args, fill)
+
+
+def _drive(
+    driver: _Driver, argv: list[str], env: dict[str, str], trace: Trace
+) -> tuple[tracer.TraceResult, str | None]:
+    """Trace the server on this thread while the driver thread plays the steps against it."""
+    driver.start()
+    try:
+        result = trace(argv, env)
+    finally:
+        driver.finished.set()
+        driver.join(redis_driver.STEP_TIMEOUT)
     return result, driver.error
 
 

@@ -5,7 +5,10 @@ builds before the scenarios: ``none`` or ``ls-tree``), then a list of
 ``[[scenario]]`` tables, each tagged ``train`` or ``test``. Errors are one
 sentence naming the file and the key (:class:`sysphase.errors.UsageError`),
 made by the strict decoder the profile and policy files share
-(:class:`sysphase.model.strict_json.Decoder`).
+(:class:`sysphase.model.strict_json.Decoder`, through
+:class:`sysphase.workloads.scenario_steps.TextDecoder`). A scenario of a
+service driver (redis, nginx, memcached) also has the steps a client plays;
+redis's are parsed here, nginx's and memcached's in ``scenario_steps``.
 docs/workloads.md documents the format. Pure: no OS access beyond reading text
 the caller hands in.
 """
@@ -14,14 +17,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import TypeAlias
 
 from sysphase.errors import UsageError
-from sysphase.model import strict_json
 from sysphase.model.phases import parse_trigger
-from sysphase.model.strict_json import Fields, member
+from sysphase.model.strict_json import Fields
+from sysphase.workloads.scenario_steps import PLACEHOLDERS, CacheStep, HttpStep, ServiceDecoder
 
 __all__ = [
     "DRIVERS",
@@ -36,10 +39,8 @@ __all__ = [
 
 TAGS = ("train", "test")
 FIXTURES = ("none", "ls-tree")
-#: how the runner talks to the program: stdin in / stdout checked, or a Redis server
-DRIVERS = ("stdin", "redis")
-#: placeholders argv, stdin, env values, file contents, config values and steps may hold
-PLACEHOLDERS = ("tmp", "db", "tree", "port", "replica_port")
+#: how the runner talks to the program: stdin in / stdout checked, or a server and its client
+DRIVERS = ("stdin", "redis", "nginx", "memcached")
 #: what a redis step may be: exactly one of these keys
 STEP_KINDS = ("cmd", "read", "sleep", "shutdown")
 _STEP_KEYS = {
@@ -59,13 +60,16 @@ _STEP_KEYS = {
     "sleep": {"sleep"},
     "shutdown": {"shutdown"},
 }
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 _TOP = Fields(("workload", "program", "scenario"), ("fixture", "description", "driver", "phases"))
 _SCENARIO = Fields(("name", "tag", "argv"), ("stdin", "exit", "stdout_contains", "env", "files"))
-#: the keys a scenario has with driver "redis"
-_REDIS_KEYS = ("config", "replica", "steps")
+#: the keys a scenario has with each server driver
+_DRIVER_KEYS = {
+    "redis": ("config", "replica", "steps"),
+    "nginx": ("config", "steps"),
+    "memcached": ("steps",),
+}
 #: a JSON-like expected reply: string, integer, array of those, or false for nil
 Expected: TypeAlias = "str | int | bool | tuple[Expected, ...]"
 
@@ -115,6 +119,10 @@ class Scenario:
     replica: bool = False
     #: driver "redis": what the client does, in order
     steps: tuple[Step, ...] = ()
+    #: driver "nginx": the HTTP client's steps (``config``: directives per nginx.conf context)
+    http_steps: tuple[HttpStep, ...] = ()
+    #: driver "memcached": the text-protocol client's steps
+    cache_steps: tuple[CacheStep, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,25 +160,8 @@ def _file_problem(key: str) -> str | None:
     return None
 
 
-class _Parser(strict_json.Decoder):
-    """The scenario file's decoder: the shared strict checks, in TOML's words (table, key)."""
-
-    error = UsageError
-    an_object = "a table"
-    field_noun = "key"
-
-    def strings(self, value: object, path: str) -> tuple[str, ...]:
-        items = self.array(value, path)
-        return tuple(self.string(v, f"{path}[{i}]") for i, v in enumerate(items))
-
-    def placeholders(self, text: str, path: str) -> None:
-        for m in _PLACEHOLDER.finditer(text):
-            if m.group(1) not in PLACEHOLDERS:
-                self.fail(
-                    path,
-                    f"unknown placeholder {{{m.group(1)}}} "
-                    f"(known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)})",
-                )
+class _Parser(ServiceDecoder):
+    """The scenario file's decoder: the shared checks, the service drivers' steps, redis's."""
 
     def expected(self, value: object, path: str) -> Expected:
         if isinstance(value, bool):
@@ -182,32 +173,6 @@ class _Parser(strict_json.Decoder):
         if isinstance(value, list):
             return tuple(self.expected(v, f"{path}[{i}]") for i, v in enumerate(value))
         self.fail(path, f"expected a string, integer, array or false, got {self.show(value)}")
-
-    def count(self, value: object, path: str, most: int) -> int:
-        number = self.integer(value, path, minimum=None)
-        if not 1 <= number <= most:
-            self.fail(path, f"must be an integer from 1 to {most}, not {number}")
-        return number
-
-    def texts(
-        self, value: object, path: str, key_problem: Callable[[str], str | None], one_line: bool
-    ) -> tuple[tuple[str, str], ...]:
-        """A table of texts with placeholders, (key, text) in file order; each key checked first."""
-        out = []
-        for k, v in self.map(value, path).items():
-            problem = key_problem(k)
-            if problem is not None:
-                self.fail(path, problem)
-            out.append((k, self.text(v, member(path, k), one_line)))
-        return tuple(out)
-
-    def text(self, value: object, path: str, one_line: bool = False) -> str:
-        """A string that may hold placeholders (any, even empty)."""
-        text = self.string(value, path)
-        if one_line and "\n" in text:
-            self.fail(path, "must be one line")
-        self.placeholders(text, path)
-        return text
 
     # --- redis steps ---
 
@@ -224,10 +189,7 @@ class _Parser(strict_json.Decoder):
                 texts[k] = self.string(data[k], f"{where}.{k}", nonempty=True)
         reply = self.expected(data["reply"], f"{where}.reply") if "reply" in data else None
         if kind == "sleep":
-            secs = data["sleep"]
-            if isinstance(secs, bool) or not isinstance(secs, int | float) or not 0 < secs <= 30:
-                self.fail(f"{where}.sleep", "must be a number of seconds above 0, at most 30")
-            return Step("sleep", seconds=float(secs))
+            return Step("sleep", seconds=self.seconds(data["sleep"], f"{where}.sleep"))
         if kind == "shutdown":
             how = self.string(data["shutdown"], f"{where}.shutdown")
             if how not in ("", "SAVE", "NOSAVE"):
@@ -284,8 +246,8 @@ class _Parser(strict_json.Decoder):
 
     def scenario(self, value: object, index: int, driver: str) -> Scenario:
         where = f"scenario[{index}]"
-        redis = _REDIS_KEYS if driver == "redis" else ()
-        data = self.obj(value, where, _SCENARIO.required, (*_SCENARIO.optional, *redis))
+        own = _DRIVER_KEYS.get(driver, ())
+        data = self.obj(value, where, _SCENARIO.required, (*_SCENARIO.optional, *own))
         name = self.string(data["name"], f"{where}.name", nonempty=True)
         if not _NAME.match(name):
             self.fail(f"{where}.name", f"{name!r} must be letters, digits, '_', '.' or '-'")
@@ -304,24 +266,23 @@ class _Parser(strict_json.Decoder):
             self.fail(f"{where}.exit", f"{exit_status} is not between 0 and 255")
         expected = self.strings(data.get("stdout_contains", []), f"{where}.stdout_contains")
         env, files = self.env_and_files(data, where)
-        config: tuple[tuple[str, str], ...] = ()
-        replica = False
-        steps: tuple[Step, ...] = ()
+        plain = Scenario(name, tag, argv, stdin, exit_status, expected, env, files)
+        return self.driver_parts(plain, data, where, driver)
+
+    def driver_parts(
+        self, plain: Scenario, data: Mapping[str, object], where: str, driver: str
+    ) -> Scenario:
+        """PLAIN with the keys of a server driver's scenario: config, replica, steps."""
         if driver == "redis":
             config, replica, steps = self.redis_parts(data, where)
-        return Scenario(
-            name=name,
-            tag=tag,
-            argv=argv,
-            stdin=stdin,
-            exit=exit_status,
-            stdout_contains=expected,
-            env=env,
-            files=files,
-            config=config,
-            replica=replica,
-            steps=steps,
-        )
+            return replace(plain, config=config, replica=replica, steps=steps)
+        if driver == "nginx":
+            config = self.nginx_config(data.get("config", {}), f"{where}.config")
+            steps_http = self.http_steps(data.get("steps"), f"{where}.steps")
+            return replace(plain, config=config, http_steps=steps_http)
+        if driver == "memcached":
+            return replace(plain, cache_steps=self.cache_steps(data.get("steps"), f"{where}.steps"))
+        return plain
 
     def env_and_files(
         self, data: Mapping[str, object], where: str
