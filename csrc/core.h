@@ -19,6 +19,7 @@
  *   verify.c  what the kernel says during a switch: untraced tasks, filter counts and bytes
  *   identity.c a program's identity: the GNU build-id of its executable
  *   known.c   recording filters: stops at seccomp TRACE, known sets per phase
+ *   attach.c  `run -p`: a running process switched to one phase's filter
  *   violations.c each seccomp kill and complain-mode violation, handed to Python live
  *   errors.c  error records that become OSError naming the failing call
  */
@@ -256,8 +257,9 @@ typedef struct {
 
 typedef struct {
     /* configuration */
-    int attach; /* attach mode: detach on stop, no EXITKILL */
-    int adopt;  /* adopt mode: the root execs in place, traced by this detached process */
+    int attach;             /* attach mode: detach on stop, no EXITKILL */
+    uint16_t attach_target; /* attach enforcing: the phase every attached process switches to */
+    int adopt; /* adopt mode: the root execs in place, traced by this detached process */
     uint64_t kill_after_ns; /* adopt: after the program's SIGINT or SIGTERM, kill the tree */
     int live;               /* capture events for Python */
     const uint8_t *arg_kinds[ARCH_COUNT];
@@ -454,6 +456,10 @@ int service_release(pid_t pid);
 int loop_spawn(tracer_t *t, const char *path, char *const argv[], char *const envp[]);
 int loop_attach(tracer_t *t, pid_t pid);
 int loop_adopt(tracer_t *t, pid_t pid, int ready_fd);
+
+/* attach.c: `run -p`: the phase each attached process owes, and when it is done */
+void attach_set_targets(tracer_t *t);
+int attach_done(const tracer_t *t);
 void default_signals(void); /* as a shell leaves them for a program */
 int exec_in_place(const tracer_t *t, const char *path, char *const argv[], char *const envp[],
                   int *stage); /* returns only on failure: the errno, *stage 1 filter, 2 exec */

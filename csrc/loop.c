@@ -281,7 +281,8 @@ static void on_stop(tracer_t *t, pid_t pid, int status)
     }
     switch (event) {
     case 0: /* signal-delivery-stop: pass the signal on, unless it marks a phase */
-        if (sig == SIGSYS && t->filter != NULL && t->seccomp_stops == STOPS_SYSCALL)
+        if (sig == SIGSYS && (t->filter != NULL || t->nphase_filters > 0) &&
+            t->seccomp_stops == STOPS_SYSCALL)
             kill_on_sigsys(t, task);
         sig = phases_on_signal(t, task, sig) ? 0 : sig;
         if (sig != 0 && t->adopt && task->tgid == t->root)
@@ -414,8 +415,8 @@ int loop_run(tracer_t *t)
         if (loop_stop_signal() && !t->interrupted)
             t->interrupted = loop_stop_signal();
         service_poll(t);
-        if ((t->interrupted || t->py_error || t->error.call) && !t->draining)
-            start_drain(t);
+        if ((t->interrupted || t->py_error || t->error.call || attach_done(t)) && !t->draining)
+            start_drain(t); /* attach_done: run -p installed its filters; detach */
         if (t->live_tasks <= (size_t)t->root_held)
             break;
         if (t->nawaiting > 0 && t->nawaiting + (size_t)t->root_held == t->live_tasks)

@@ -300,8 +300,12 @@ static int derive_mode(tracer_t *t, long mode, int supervise)
         problem = "unknown mode";
     else if (recording_filter && t->filter == NULL)
         problem = "a recording mode needs its filter";
-    else if ((recording_filter || enforcing) && t->attach)
-        problem = "attach mode records fully (MODE_FULL)";
+    else if (t->attach && (recording_filter || (enforcing && t->attach_target == 0)))
+        problem = "attach mode records fully, or enforces from attach_target";
+    else if (t->attach_target != 0 &&
+             (!t->attach || t->filter != NULL || t->attach_target >= t->nphase_filters ||
+              t->phase_filter_lens[t->attach_target] == 0))
+        problem = "attach_target is a phase with a filter, for attach mode without a first one";
     else if (!recording_filter && !enforcing && t->filter != NULL)
         problem = "full recording takes no filter";
     else if ((t->nknown > 0 || t->unknown_bpf != NULL) != (mode == MODE_KNOWN))
@@ -323,13 +327,14 @@ static int derive_mode(tracer_t *t, long mode, int supervise)
 
 int options_load(tracer_t *t, PyObject *opts, PyObject **keep)
 {
-    long mode, batch, phase_signal, supervise, kill_after_ns;
+    long mode, batch, phase_signal, supervise, kill_after_ns, attach_target;
     PyObject *sink = NULL, *filter = NULL, *vsink = NULL, *ssink = NULL;
     long snapshot_every_ns = 0;
     int rc = attr_long(opts, "mode", &mode) < 0 || attr_long(opts, "batch", &batch) < 0 ||
                      attr_long(opts, "phase_signal", &phase_signal) < 0 ||
                      attr_long(opts, "supervise", &supervise) < 0 ||
                      attr_long(opts, "kill_after_ns", &kill_after_ns) < 0 ||
+                     attr_long(opts, "attach_target", &attach_target) < 0 ||
                      (sink = attr(opts, "sink")) == NULL ||
                      (filter = attr(opts, "filter")) == NULL ||
                      (vsink = attr(opts, "violation_sink")) == NULL ||
@@ -356,6 +361,8 @@ int options_load(tracer_t *t, PyObject *opts, PyObject **keep)
         t->batch_max = batch < 1 ? 1 : (size_t)batch;
         t->phase_signal = (int)phase_signal;
         t->kill_after_ns = kill_after_ns < 0 ? 0 : (uint64_t)kill_after_ns;
+        t->attach_target =
+            attach_target > 0 && attach_target < MAX_PHASES ? (uint16_t)attach_target : 0;
         rc = bpf_copy(filter, "filter", &t->filter, &t->filter_len);
     }
     Py_XDECREF(sink);

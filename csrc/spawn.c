@@ -138,7 +138,8 @@ static int attach_thread(tracer_t *t, pid_t tgid, pid_t tid, int32_t leader_node
 {
     if (task_get(t, tid) != NULL)
         return 0;
-    if (ptrace(PTRACE_SEIZE, tid, 0, TRACE_OPTIONS) < 0) {
+    if (ptrace(PTRACE_SEIZE, tid, 0, TRACE_OPTIONS | (t->complain ? PTRACE_O_TRACESECCOMP : 0)) <
+        0) {
         if (errno == ESRCH)
             return 0; /* the thread exited meanwhile */
         core_fail(t, "PTRACE_SEIZE", errno, tid);
@@ -201,6 +202,7 @@ int loop_attach(tracer_t *t, pid_t pid)
         }
         closedir(d);
     }
+    attach_set_targets(t); /* run -p: each process owes its switch */
     return 0;
 }
 

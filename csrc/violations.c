@@ -62,8 +62,8 @@ void kill_on_sigsys(tracer_t *t, task_t *task)
 /* Enforcing: remember the call a dying thread was in, unless its SIGSYS already said. */
 void kill_on_exit(tracer_t *t, task_t *task)
 {
-    if (t->filter == NULL || t->seccomp_stops != STOPS_SYSCALL || task->node < 0 ||
-        t->nodes[task->node].exit_nr >= 0)
+    if ((t->filter == NULL && t->nphase_filters == 0) || t->seccomp_stops != STOPS_SYSCALL ||
+        task->node < 0 || t->nodes[task->node].exit_nr >= 0)
         return;
     arch_regs_t regs;
     struct __ptrace_syscall_info info;

@@ -83,3 +83,4 @@ class CoreOptions:
     snapshot_sink: Callable[[Any], object] | None = None  # receives the _core.TraceResult so far
     snapshot_every_ns: int = 0
     kill_after_ns: int = 10_000_000_000  # adopt: after the program's SIGINT/SIGTERM, kill the tree
+    attach_target: int = 0  # attach enforcing (run -p): the phase id every process switches to

@@ -220,14 +220,18 @@ class _Filters:
 
 
 def _core_phases(
-    config: PhaseConfig, program: str, first: tuple[str, str] = ("start", "start")
+    config: PhaseConfig,
+    program: str,
+    first: tuple[str, str] = ("start", "start"),
+    then: tuple[tuple[str, str], ...] = (),
 ) -> _Phases:
-    """The phase names by id (FIRST: phase 0's name and trigger) and the core's triggers.
+    """The phase names by id (FIRST: phase 0's name and trigger, THEN the next ids') and
+    the core's triggers.
 
     Symbols are resolved in the trigger's program, or in PROGRAM's ELF image.
     """
     exe = os.path.realpath(program)
-    names: list[tuple[str, str]] = [first]
+    names: list[tuple[str, str]] = [first, *then]
 
     def phase_id(name: str, trigger: str) -> int:
         for i, (known, _) in enumerate(names):
@@ -420,16 +424,7 @@ def attach(
     The process is in phase ``first_phase`` from the attach on (its trigger:
     ``attach``); ``phases`` start later ones, as in a spawned trace.
     """
-    if pid <= 0:
-        raise TraceeLost(f"invalid pid {pid}", pid)
-    try:
-        exe = os.readlink(f"/proc/{pid}/exe")
-    except FileNotFoundError:
-        if os.path.exists(f"/proc/{pid}"):
-            raise TraceeLost(f"process {pid} runs no program (a kernel thread)", pid) from None
-        raise TraceeLost(f"no such process: {pid}", pid) from None
-    except OSError as err:
-        raise PtraceDenied(f"process {pid}: {err.strerror}") from err
+    exe = program_of(pid)
     config = phases or PhaseConfig()
     core_phases = _core_phases(config, exe, first=(first_phase, "attach"))
     options = CoreOptions(
@@ -444,3 +439,31 @@ def attach(
         signal_names=config.signal_names,
     )
     return _result(_run_core(pid, options), attached=True, mode=Mode.FULL)
+
+
+def attach_enforced(pid: int, enforce: Enforce, phase: str) -> TraceResult:
+    """``run -p``: switch the running process PID to the filter of PHASE (a label of
+    ``enforce.phase_filters``) in every thread, then supervise its later phases, or detach
+    once none is left (sysphase._host.attach_enforcement checks what the kernel needs)."""
+    if enforce.first_filter is not None or phase not in enforce.phase_filters:
+        raise ValueError("attach_enforced switches to one of the phase filters, no first one")
+    exe = program_of(pid)
+    core_phases = _core_phases(enforce.phases, exe, ("attached", "attach"), ((phase, "attach"),))
+    filters = _enforcing(enforce, core_phases.names)
+    options = _options(enforce.phases, core_phases, filters, None, None, 256)
+    options = replace(options, attach_target=1)  # the phase right after "attached"
+    return _result(_run_core(pid, options), attached=True, mode=filters.mode)
+
+
+def program_of(pid: int) -> str:
+    """The executable process PID runs (/proc/PID/exe); TraceeLost or PtraceDenied if none."""
+    if pid <= 0:
+        raise TraceeLost(f"invalid pid {pid}", pid)
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except FileNotFoundError:
+        if os.path.exists(f"/proc/{pid}"):
+            raise TraceeLost(f"process {pid} runs no program (a kernel thread)", pid) from None
+        raise TraceeLost(f"no such process: {pid}", pid) from None
+    except OSError as err:
+        raise PtraceDenied(f"process {pid}: {err.strerror}") from err

@@ -19,9 +19,9 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 
-from sysphase._host import enforcement, files, tracer
+from sysphase._host import attach_enforcement, enforcement, files, tracer
 from sysphase.cli.run_live import LiveReport
-from sysphase.errors import UsageError
+from sysphase.errors import TracerError, UsageError
 from sysphase.model import profile_build, profile_codec
 from sysphase.model.profile_fragment import to_fragment
 from sysphase.model.tree import ProcessTree
@@ -35,6 +35,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         required=True,
         metavar="POLICY",
         help="a sysphase-policy/1 file (sysphase policy --format sysphase)",
+    )
+    p.add_argument(
+        "-p",
+        "--pid",
+        type=int,
+        metavar="PID",
+        help="sandbox a running process (no restart): every thread switches to --phase's "
+        "filter; sysphase follows the later phases, then detaches",
+    )
+    p.add_argument(
+        "--phase",
+        metavar="NAME",
+        help="with -p: the phase whose filter the process gets (default: its first)",
     )
     p.add_argument(
         "--program",
@@ -98,9 +111,9 @@ def note_kill_after(interrupted: int, kill_after: float) -> None:
         )
 
 
-def keeps_pid(_args: argparse.Namespace) -> bool:
+def keeps_pid(args: argparse.Namespace) -> bool:
     """The program runs as the process the user started (sysphase._host.keep_pid)."""
-    return True
+    return args.pid is None
 
 
 def _summary(result: tracer.TraceResult, first: str) -> None:
@@ -134,7 +147,42 @@ def _report_writer(
     return write
 
 
+def _run_attached(args: argparse.Namespace, policy: Policy) -> int:
+    """-p PID: the running process switched to one phase's filter (_host/attach_enforcement)."""
+    if args.command_argv:
+        raise UsageError("run -p takes no command after '--'")
+    if args.complain or args.report:
+        raise UsageError(
+            "run -p enforces: --complain would leave a filter that fails calls once sysphase "
+            "detaches"
+        )
+    plan = attach_enforcement.prepare(
+        policy, args.pid, args.phase, policy.default_action, args.policy, program=args.program
+    )
+    live = LiveReport(policy, plan.program, args.events)
+    result = tracer.attach_enforced(args.pid, replace(plan.enforce, on_violation=live), plan.phase)
+    live.finish()
+    if result.switches == 0:
+        raise TracerError(f"process {args.pid} ended before its filter was installed")
+    threads = sum(1 for n in result.tree.nodes if n.tgid == args.pid)
+    after = f"; {plan.phases_after} later phase(s) followed" if plan.phases_after else ""
+    gone = result.root_status is not None
+    print(
+        terminal_safe(
+            f"sysphase: process {args.pid} ({plan.program}, {threads} thread(s)) runs under "
+            f"phase {plan.phase}'s filter{after}; "
+            + ("it has ended" if gone else "detached, the filter stays")
+        ),
+        file=sys.stderr,
+    )
+    return 128 + result.interrupted if result.interrupted else 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.pid is not None:
+        return _run_attached(args, files.read_policy(args.policy)[0])
+    if args.phase:
+        raise UsageError("--phase goes with -p")
     if not args.command_argv:
         raise UsageError("run needs a command after '--'")
     if args.report and not args.complain:
