@@ -260,6 +260,19 @@ static void on_group_stop(tracer_t *t, task_t *task)
         let_go(t, task, 0, HOLD_LISTEN);
 }
 
+/* A signal-delivery-stop: pass the signal on, unless it marks a phase. */
+static void on_signal_delivery(tracer_t *t, task_t *task, int sig)
+{
+    if (sig == SIGSYS && (t->filter != NULL || t->nphase_filters > 0) &&
+        t->seccomp_stops == STOPS_SYSCALL)
+        kill_on_sigsys(t, task);
+    sig = phases_on_signal(t, task, sig) ? 0 : sig;
+    if (sig != 0 && t->adopt && task->tgid == t->root)
+        service_root_signal(t, task, sig);
+    switch_begin_at_stop(t, task); /* a breakpoint or the phase signal: hold the program */
+    loop_resume(t, task, sig);
+}
+
 static void on_stop(tracer_t *t, pid_t pid, int status)
 {
     task_t *task = task_get(t, pid);
@@ -280,15 +293,8 @@ static void on_stop(tracer_t *t, pid_t pid, int status)
         return;
     }
     switch (event) {
-    case 0: /* signal-delivery-stop: pass the signal on, unless it marks a phase */
-        if (sig == SIGSYS && (t->filter != NULL || t->nphase_filters > 0) &&
-            t->seccomp_stops == STOPS_SYSCALL)
-            kill_on_sigsys(t, task);
-        sig = phases_on_signal(t, task, sig) ? 0 : sig;
-        if (sig != 0 && t->adopt && task->tgid == t->root)
-            service_root_signal(t, task, sig);
-        switch_begin_at_stop(t, task); /* a breakpoint or the phase signal: hold the program */
-        loop_resume(t, task, sig);
+    case 0:
+        on_signal_delivery(t, task, sig);
         return;
     case PTRACE_EVENT_FORK:
     case PTRACE_EVENT_VFORK:

@@ -201,13 +201,21 @@ PyDoc_STRVAR(release_doc, "release($module, pid)\n"
                           "Let an adopted program that trace() held at its exit finish exiting\n"
                           "(PTRACE_DETACH). Returns 0, or the errno (a process that is gone: 0).");
 
+/* A pid argument: 0 and *pid set, or -1 with a Python error. */
+static int pid_arg(PyObject *arg, pid_t *pid)
+{
+    long v = PyLong_AsLong(arg);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    *pid = (pid_t)v;
+    return 0;
+}
+
 static PyObject *core_release(PyObject *self, PyObject *arg)
 {
     (void)self;
-    long pid = PyLong_AsLong(arg);
-    if (pid == -1 && PyErr_Occurred())
-        return NULL;
-    return PyLong_FromLong(service_release((pid_t)pid));
+    pid_t pid;
+    return pid_arg(arg, &pid) < 0 ? NULL : PyLong_FromLong(service_release(pid));
 }
 
 PyDoc_STRVAR(ptracer_doc,
@@ -219,8 +227,8 @@ PyDoc_STRVAR(ptracer_doc,
 static PyObject *core_allow_tracer(PyObject *self, PyObject *arg)
 {
     (void)self;
-    long pid = PyLong_AsLong(arg);
-    if (pid == -1 && PyErr_Occurred())
+    pid_t pid;
+    if (pid_arg(arg, &pid) < 0)
         return NULL;
     return PyLong_FromLong(prctl(PR_SET_PTRACER, (unsigned long)pid, 0, 0, 0) < 0 ? errno : 0);
 }

@@ -149,3 +149,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         with open(core.__file__, "rb") as f:
             if b"__asan_init" not in f.read():
                 raise pytest.UsageError(f"{core.__file__} is not an ASan build")
+
+
+def make_policy(profile: os.PathLike[str] | str, policy: os.PathLike[str] | str) -> str:
+    """`sysphase policy --format sysphase -o POLICY PROFILE`, which must succeed; POLICY."""
+    made = subprocess.run(
+        sysphase_cmd("policy", "--format", "sysphase", "-o", str(policy), str(profile)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    return str(policy)

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.conftest import TRACEE_ENV, sysphase_cmd
+from tests.conftest import TRACEE_ENV, make_policy, sysphase_cmd
 
 
 def sysphase(*args: str) -> subprocess.CompletedProcess[str]:
@@ -44,9 +44,7 @@ def _record(fx: dict[str, str], d, *phase: str) -> str:
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    made = sysphase("policy", "--format", "sysphase", "-o", str(pol), str(prof))
-    assert made.returncode == 0, made.stderr
-    return str(pol)
+    return make_policy(prof, pol)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from typing import IO
 
 import pytest
 
-from tests.conftest import TRACEE_ENV, sysphase_cmd
+from tests.conftest import TRACEE_ENV, make_policy, sysphase_cmd
 
 KILL = re.compile(
     r"killed by seccomp: umask \(95\) in (?P<exe>\S+), phase start; pid (?P<pid>\d+), "
@@ -60,12 +60,7 @@ def policy(fx, tmp_path_factory) -> str:
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    made = subprocess.run(
-        sysphase_cmd("policy", "--format", "sysphase", "-o", str(pol), str(prof)),
-        capture_output=True,
-        check=False,
-    )
-    assert made.returncode == 0, made.stderr
+    make_policy(prof, pol)
     return str(pol)
 
 

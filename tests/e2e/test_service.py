@@ -22,7 +22,7 @@ from typing import IO
 
 import pytest
 
-from tests.conftest import TRACEE_ENV, alive, sysphase_cmd, wait_gone
+from tests.conftest import TRACEE_ENV, alive, make_policy, sysphase_cmd, wait_gone
 
 _started: list[subprocess.Popen[bytes]] = []
 
@@ -102,12 +102,7 @@ def policy(fx, tmp_path_factory) -> str:
     status, out, err = svc.end()
     assert (status, out) == (0, "bye\n"), err
     pol = d / "p.pol"
-    made = subprocess.run(
-        sysphase_cmd("policy", "--format", "sysphase", "-o", str(pol), str(prof)),
-        capture_output=True,
-        check=False,
-    )
-    assert made.returncode == 0, made.stderr
+    make_policy(prof, pol)
     return str(pol)
 
 

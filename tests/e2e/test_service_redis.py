@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -19,20 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI, TRACEE_ENV, sysphase_cmd
+from tests.conftest import TRACEE_ENV, make_policy, sysphase_cmd
 from tests.e2e.test_record import _free_port, _redis
+from tests.e2e.test_run_redis import _server
 
 BYE = "Redis is now ready to exit, bye bye..."
-
-
-def _server() -> str:
-    server = shutil.which("redis-server")
-    if server is None:
-        msg = "redis-server is not installed (apt-get install redis-server); CI installs it"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return server
 
 
 def _wait_log(log: Path, pattern: str, proc: subprocess.Popen[bytes]) -> re.Match[str]:
@@ -88,12 +78,7 @@ def test_redis_records_and_runs_as_its_harness_expects(tmp_path):
     (program,) = json.loads(stats.stdout)["programs"].values()
     seen = {name for rows in program["phases"].values() for name in rows}
     assert "unlink" in seen  # the pid file's removal: the shutdown was recorded
-    made = subprocess.run(
-        sysphase_cmd("policy", "--format", "sysphase", "-o", str(pol), str(prof)),
-        capture_output=True,
-        check=False,
-    )
-    assert made.returncode == 0, made.stderr
+    make_policy(prof, pol)
     (tmp_path / "run").mkdir()
     status, log = _harness(["run", "--policy", str(pol)], tmp_path / "run")
     assert status == 0 and BYE in log

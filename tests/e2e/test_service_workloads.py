@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from sysphase.policy import codec
-from sysphase.workloads import memcached_driver, nginx_driver, redis_driver, runner
+from sysphase.workloads import memcached_driver, nginx_driver, redis_driver, runner, service_driver
 from tests.conftest import IN_CI, TRACEE_ENV, sysphase_cmd
 
 #: what start-up does and serving must not
@@ -162,6 +162,11 @@ def test_enforced_under_test_traffic(recorded, workload):
         proc, driver = _enforced(workload, pol, folder)
         driver.start()
         try:
+            deadline = time.monotonic() + 60
+            while not (pids := service_driver.server_pids(driver.program, folder)):
+                assert time.monotonic() < deadline and proc.poll() is None, "no server"
+                time.sleep(0.05)
+            assert pids[0] == proc.pid  # the server (nginx's master) kept sysphase's pid
             _, err = proc.communicate(timeout=120)
         finally:
             driver.finished.set()

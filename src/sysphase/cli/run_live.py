@@ -45,11 +45,11 @@ class LiveReport:
     def __call__(self, batch: list[ViolationEvent]) -> None:
         for event in batch:
             self.counts[violation_lines.key(self.reporter, event)] += 1
-            print(violation_lines.line(self.reporter, event), file=sys.stderr, flush=True)
-            if self.events is not None:
+            if self.events is not None:  # first: a line on stderr means the file has it too
                 record = violation_lines.json_record(self.reporter, event)
                 self.events.write(json.dumps(record) + "\n")
                 self.events.flush()
+            print(violation_lines.line(self.reporter, event), file=sys.stderr, flush=True)
 
     def finish(self) -> None:
         """The summary at exit; closes ``--events``."""
