@@ -187,6 +187,7 @@ typedef struct task_s {
     uint8_t held_entry;  /* held at a syscall-entry stop (its call not yet checked) */
     int held_sig;        /* the signal to pass on when it is let go */
     uint8_t in_vfork;    /* waiting in the kernel for its vfork child: runs no code */
+    uint8_t exited;      /* past its exit event: runs no code (a leader stays a zombie) */
     pending_t *pending;  /* live mode only */
 } task_t;
 

@@ -316,6 +316,7 @@ static void on_stop(tracer_t *t, pid_t pid, int status)
         break;
     case PTRACE_EVENT_EXIT: /* it runs no code of the program again: never held by a switch */
         kill_on_exit(t, task);
+        task->exited = 1;
         switch_forget(t, task);
         if (!service_hold_exit(t, task)) /* adopt: the root waits for the results */
             let_go(t, task, 0, HOLD_RESUME);

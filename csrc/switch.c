@@ -131,9 +131,10 @@ static void begin(tracer_t *t, task_t *actor, int ready)
     for (size_t i = 0; i < t->ntasks; i++) {
         task_t *o = t->tasks[i];
         if (o->tid == 0 || o == actor || o->held || o->holding || o->awaiting || o->in_vfork ||
-            (t->root_held && o->tid == t->root))
-            continue; /* stopped already (at its exit, for a service), or blocked in the kernel
-                       * until its vfork child goes */
+            o->exited || (t->root_held && o->tid == t->root))
+            continue; /* stopped already (at its exit, for a service), blocked in the kernel
+                       * until its vfork child goes, or past its exit (a zombie leader's
+                       * death is reported only after its last thread's) */
         if (ptrace(PTRACE_INTERRUPT, o->tid, 0, 0) < 0 && errno != ESRCH) {
             switch_fail(t, "PTRACE_INTERRUPT failed for thread %d: %s", (int)o->tid,
                         strerror(errno));
@@ -213,6 +214,10 @@ int switch_request(tracer_t *t, task_t *task)
          * this thread of the same process switches it; the other one is held */
         t->sw.actor = task;
         t->sw.ready = 1;
+        if (task->holding) { /* interrupted by begin(): its stop is this one */
+            task->holding = 0;
+            t->sw.waiting--;
+        }
         if (ptrace(PTRACE_INTERRUPT, actor->tid, 0, 0) < 0 && errno != ESRCH) {
             switch_fail(t, "PTRACE_INTERRUPT failed for thread %d: %s", (int)actor->tid,
                         strerror(errno));

@@ -249,8 +249,8 @@ int switch_verify(tracer_t *t, task_t *a, long pre_count, char *why, size_t size
     long want = pre_count + 1;
     for (size_t i = 0; i < t->ntasks; i++) {
         task_t *o = t->tasks[i];
-        if (o->tid == 0 || o->tgid != a->tgid)
-            continue;
+        if (o->tid == 0 || o->tgid != a->tgid || o->exited)
+            continue; /* past its exit: TSYNC skips it, and it runs no code */
         long n = filter_count(o->tgid, o->tid);
         if (n < 0 && errno == ENOENT)
             continue; /* exited meanwhile */

@@ -149,6 +149,32 @@ def test_a_breakpoint_switch_holds_while_the_thread_spins(fx, by_symbol, capfd):
     assert "ESCAPED" not in capfd.readouterr().out
 
 
+def test_a_breakpoint_switch_carried_by_another_threads_call_completes(fx, capfd):
+    # the main thread hits escape_serve while the helper is in a sched_yield loop: the
+    # helper's next call carries the switch; it must not wait for its own stop (nginx's
+    # thread pools stalled this way for 10 s, then were killed)
+    policy = _policy(fx, "serve=symbol:escape_serve", mode="busy")
+    runs = 5 if SANITIZED else 12
+    capfd.readouterr()  # the recording's own output
+    for _ in range(runs):
+        out = enforce(fx, policy, "busy")
+        assert out.result is not None, out.refused
+        assert out.result.exit_status == 0 and out.result.switches == 1
+    assert capfd.readouterr().out.count("serving busy") == runs
+
+
+def test_a_switch_does_not_wait_for_a_leader_that_has_exited(fx, capfd):
+    # the main thread ended with pthread_exit: its death is reported only with the last
+    # thread's, and it runs no code; the switch goes on without it (by syscall and symbol)
+    for trigger in ("serve=syscall:chdir", "serve=symbol:escape_serve"):
+        policy = _policy(fx, trigger, mode="leaderexit")
+        capfd.readouterr()
+        out = enforce(fx, policy, "leaderexit")
+        assert out.result is not None, out.refused
+        assert out.result.exit_status == 0 and out.result.switches == 1
+        assert "serving leaderexit" in capfd.readouterr().out
+
+
 def _repeat(fx, policy: Policy, mode: str, check) -> Counter[str]:
     tally: Counter[str] = Counter()
     deadline = time.monotonic() + RACE_SECONDS
