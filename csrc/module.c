@@ -95,6 +95,18 @@ static int run(tracer_t *t, const char *path, char **argv, char **envp, pid_t pi
     return 0;
 }
 
+/* What trace() and exec_program() hold for the length of a call, given back. */
+static void call_end(tracer_t *t, PyObject *path, char **argv, char **envp, PyObject *keep[2])
+{
+    phases_free(t);
+    options_free(t);
+    free_strv(argv);
+    free_strv(envp);
+    Py_XDECREF(path);
+    Py_XDECREF(keep[0]);
+    Py_XDECREF(keep[1]);
+}
+
 PyDoc_STRVAR(trace_doc,
              "trace($module, target, options)\n"
              "--\n\n"
@@ -148,14 +160,8 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
     }
     result = results_build(&t);
 out:
-    phases_free(&t);
-    options_free(&t);
     tables_free(&t);
-    free_strv(argv);
-    free_strv(envp);
-    Py_XDECREF(path);
-    Py_XDECREF(keep[0]);
-    Py_XDECREF(keep[1]);
+    call_end(&t, path, argv, envp, keep);
     return result;
 }
 
@@ -186,13 +192,7 @@ static PyObject *core_exec_program(PyObject *self, PyObject *args)
     } else if (!PyErr_Occurred()) {
         PyErr_SetString(PyExc_TypeError, "target.path must be bytes");
     }
-    phases_free(&t);
-    options_free(&t);
-    free_strv(argv);
-    free_strv(envp);
-    Py_XDECREF(path);
-    Py_XDECREF(keep[0]);
-    Py_XDECREF(keep[1]);
+    call_end(&t, path, argv, envp, keep);
     return result;
 }
 

@@ -187,13 +187,7 @@ def _drive_redis(
                 redis_driver.replica_server(values["tmp"], ports["replica"], ports["server"])
             )
         driver = redis_driver.Driver(scenario.steps, ports, lambda text: _fill(text, values))
-        driver.start()
-        try:
-            result = trace(argv, env)
-        finally:
-            driver.finished.set()
-            driver.join(redis_driver.STEP_TIMEOUT)
-    return result, driver.error
+        return _drive(driver, argv, env, trace)
 
 
 class _Driver(Protocol):
