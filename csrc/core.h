@@ -66,6 +66,9 @@ enum { TRIG_SYSCALL = 0, TRIG_BREAKPOINT = 1 };
 #define MARKER_FD SYSPHASE_MARKER_FD /* write(MARKER_FD, name, len): SYSPHASE_MARK */
 #define MARKER_NAME_MAX 63           /* longer marker names are cut */
 #define MAX_FORMER_BPS 8
+/* Known sets: the first calls of a new thread are recorded at their entry stops, known or
+ * not, so the thread's own start-up calls are in its profile node (see known.c). */
+#define WATCH_CALLS 32
 
 typedef struct {
     int kind;
@@ -172,6 +175,8 @@ typedef struct task_s {
     size_t cur_len, want_len;
     uint8_t switch_pending;
     uint8_t degraded;   /* a filter could not be stacked: every entry stops and is counted */
+    uint8_t watch;      /* known sets: calls of a new thread still recorded at their entry */
+    uint8_t entry_seen; /* this call was recorded at its entry stop: its seccomp stop is not */
     uint8_t injecting;  /* the next stop is the exit of the injected seccomp() */
     void *saved_regs;   /* registers of the call the injection replaced */
     uint64_t inject_ns; /* when the injection began */

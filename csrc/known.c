@@ -13,7 +13,9 @@
  * breakpoint or the phase signal at the thread's next syscall-entry stop
  * (the process runs with PTRACE_SYSCALL until then). A filter that cannot be
  * stacked (the kernel's 32768-instruction limit per process) degrades the
- * process to syscall-entry stops, where every call is counted.
+ * process to syscall-entry stops, where every call is counted. A new thread's first
+ * WATCH_CALLS calls are recorded at its own entry stops, known or not (loop.c sets
+ * task->watch, syscalls.c counts them): its start-up calls belong in its own node.
  */
 #include "core.h"
 

@@ -84,7 +84,8 @@ void let_go(tracer_t *t, task_t *task, int sig, int how)
         /* the filter's TRACE stops come with PTRACE_CONT; syscall stops only for the exit
          * of a call that stopped (filtered tracing), a pending or running filter switch,
          * or a process whose switch failed */
-        int stops = task->injecting || task->switch_pending || task->degraded ||
+        int stops = task->injecting || task->switch_pending || task->degraded || task->watch ||
+                    task->entry_seen ||
                     (t->seccomp_stops == STOPS_SECCOMP_EXIT && task->in_syscall);
         req = stops ? PTRACE_SYSCALL : PTRACE_CONT;
     } else {
@@ -174,6 +175,8 @@ static void on_new_task_event(tracer_t *t, task_t *task, int event)
     phases_inherit(ct, task);
     if (kind != KIND_THREAD)
         ct->fphase = task->run_fphase; /* the filter the creating thread ran under */
+    if (kind == KIND_THREAD && (t->nknown > 0 || t->unknown_bpf != NULL))
+        ct->watch = WATCH_CALLS; /* its start-up calls, known or not, into its own node */
     if (kind == KIND_VFORK)
         task->in_vfork = 1; /* runs no code until the child execs or exits (VFORK_DONE) */
     node_enter_phase(t, node, ct->phase);

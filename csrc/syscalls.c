@@ -97,14 +97,21 @@ void on_syscall_stop(tracer_t *t, task_t *task)
             core_fail(t, "PTRACE_GET_SYSCALL_INFO", errno, task->tid);
         return;
     }
+    if (info.op != PTRACE_SYSCALL_INFO_ENTRY)
+        task->entry_seen = 0; /* the call recorded at its entry is over */
     if (info.op == PTRACE_SYSCALL_INFO_ENTRY && t->seccomp_stops != STOPS_SYSCALL) {
-        /* asked for by a pending filter switch, or a process whose switch failed */
-        if (task->degraded) {
+        /* asked for by a pending filter switch, a process whose switch failed, or a new
+         * thread's first calls (known sets) */
+        if (task->degraded || (task->watch > 0 && !task->switch_pending)) {
             uint64_t nr = info.entry.nr;
             uint8_t arch = arch_code(info.arch, &nr);
             on_entry(t, task, arch, nr32(nr), info.entry.args, info.instruction_pointer);
             if (t->seccomp_stops == STOPS_SECCOMP)
                 count_at_entry(t, task);
+            if (!task->degraded) {
+                task->watch--;
+                task->entry_seen = 1; /* its seccomp stop, if the filter asks, follows */
+            }
         } else {
             uint64_t nr = info.entry.nr;
             task->entry_arch = arch_code(info.arch, &nr);
@@ -143,7 +150,8 @@ void on_syscall_stop(tracer_t *t, task_t *task)
  * or at its exit stop when filtered tracing wants results). Resuming lets it run. */
 void on_seccomp(tracer_t *t, task_t *task)
 {
-    if (!t->complain && (t->seccomp_stops == STOPS_SYSCALL || task->injecting || task->degraded))
+    if (!t->complain && (t->seccomp_stops == STOPS_SYSCALL || task->injecting || task->degraded ||
+                         task->entry_seen))
         return; /* our own seccomp() swap, or already seen at its entry stop */
     struct __ptrace_syscall_info info;
     if (ptrace(PTRACE_GET_SYSCALL_INFO, task->tid, sizeof(info), &info) < 0) {

@@ -23,6 +23,7 @@ from sysphase.model import profile as prof
 from sysphase.model import profile_build, profile_merge, syscalls
 from sysphase.model.events import X86_64
 from sysphase.model.phases import parse_trigger
+from sysphase.model.tree import NodeKind
 from tests.conftest import TRACEE_ENV, need_root
 
 Keys = set[tuple[str, str, str]]
@@ -129,6 +130,24 @@ def test_baseline_of_a_known_program_makes_almost_no_stops(fx):
     fast, p = run(argv, baseline=base)
     assert fast.stops < 40  # the exec and exit events, execve's and clone's stops
     assert keys(p) == set()
+
+
+def test_baseline_records_each_new_threads_own_start_up_calls(fx):
+    # the baseline knows every call, yet each thread's first calls land in its own node:
+    # a thread alive across a switch may make them after it (policy generation counts a
+    # thread's earlier calls in its later phases), so they must not hide behind the
+    # process's known set
+    argv = [fx["threads"], "4", "10"]
+    _, base = run(argv)
+    fast, p = run(argv, baseline=base)
+    assert fast.mode == "baseline" and fast.exit_status == 0
+    threads = [n for n in p.processes if n.created is NodeKind.THREAD]
+    assert len(threads) == 4
+    for n in threads:
+        calls = {k for ph in n.phases for k in ph.syscalls}
+        assert {"set_robust_list", "rseq", "getppid"} <= calls, calls
+    # bounded: about 2 stops for each of a thread's first calls, not one for every call
+    assert fast.stops < 4 * 2 * 40
 
 
 def test_baseline_switches_filters_at_triggers_and_markers(fx):
