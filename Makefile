@@ -18,9 +18,13 @@ asan:
 	cp -r src csrc setup.py pyproject.toml README.md build/asan/
 	rm -f build/asan/src/sysphase/*.so
 	cd build/asan && SYSPHASE_SANITIZE=1 $(PY) setup.py -q build_ext --inplace
-	LD_PRELOAD="$(ASAN_RT)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
-	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 PYTHONPATH=$(CURDIR)/build/asan/src \
-	SYSPHASE_EXPECT_SANITIZED=1 $(PY) -m pytest -p no:cacheprovider -q tests/trace
+	# reports go to build/asan/report.PID too: pytest's fd capture dies with an abort
+	LD_PRELOAD="$(ASAN_RT)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$(CURDIR)/build/asan/report \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(CURDIR)/build/asan/report \
+	PYTHONPATH=$(CURDIR)/build/asan/src SYSPHASE_EXPECT_SANITIZED=1 \
+	$(PY) -m pytest -p no:cacheprovider -q tests/trace \
+	|| { cat build/asan/report.* 2>/dev/null | head -60; exit 1; }
 
 lint:
 	ruff check .

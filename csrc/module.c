@@ -160,8 +160,8 @@ static PyObject *core_trace(PyObject *self, PyObject *args, PyObject *kw)
     }
     result = results_build(&t);
 out:
+    call_end(&t, path, argv, envp, keep); /* phases_free reads the node table: first */
     tables_free(&t);
-    call_end(&t, path, argv, envp, keep);
     return result;
 }
 
