@@ -80,6 +80,26 @@ static uint32_t nr32(uint64_t nr)
     return (uint32_t)(nr > 0xffffffffULL ? 0xffffffffULL : nr);
 }
 
+/* A syscall-entry stop while recording through filters: asked for by a pending filter
+ * switch, a process whose switch failed, or a new thread's first calls (known sets). */
+static void on_filtered_entry(tracer_t *t, task_t *task, const struct __ptrace_syscall_info *info)
+{
+    uint64_t nr = info->entry.nr;
+    uint8_t arch = arch_code(info->arch, &nr);
+    if (!task->degraded && (task->watch == 0 || task->switch_pending)) {
+        task->entry_arch = arch;
+        known_inject(t, task); /* the call runs again after the switch */
+        return;
+    }
+    on_entry(t, task, arch, nr32(nr), info->entry.args, info->instruction_pointer);
+    if (t->seccomp_stops == STOPS_SECCOMP)
+        count_at_entry(t, task);
+    if (!task->degraded) {
+        task->watch--;
+        task->entry_seen = 1; /* its seccomp stop, if the filter asks, follows */
+    }
+}
+
 void on_syscall_stop(tracer_t *t, task_t *task)
 {
     if (task->injecting) { /* the exit of the seccomp() we injected */
@@ -100,23 +120,7 @@ void on_syscall_stop(tracer_t *t, task_t *task)
     if (info.op != PTRACE_SYSCALL_INFO_ENTRY)
         task->entry_seen = 0; /* the call recorded at its entry is over */
     if (info.op == PTRACE_SYSCALL_INFO_ENTRY && t->seccomp_stops != STOPS_SYSCALL) {
-        /* asked for by a pending filter switch, a process whose switch failed, or a new
-         * thread's first calls (known sets) */
-        if (task->degraded || (task->watch > 0 && !task->switch_pending)) {
-            uint64_t nr = info.entry.nr;
-            uint8_t arch = arch_code(info.arch, &nr);
-            on_entry(t, task, arch, nr32(nr), info.entry.args, info.instruction_pointer);
-            if (t->seccomp_stops == STOPS_SECCOMP)
-                count_at_entry(t, task);
-            if (!task->degraded) {
-                task->watch--;
-                task->entry_seen = 1; /* its seccomp stop, if the filter asks, follows */
-            }
-        } else {
-            uint64_t nr = info.entry.nr;
-            task->entry_arch = arch_code(info.arch, &nr);
-            known_inject(t, task); /* the call runs again after the switch */
-        }
+        on_filtered_entry(t, task, &info);
     } else if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
         uint64_t nr = info.entry.nr;
         uint8_t arch = arch_code(info.arch, &nr);
