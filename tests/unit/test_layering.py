@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "sysphase"
-PURE = ["model", "report", "policy", "recording"]
+PURE = ["model", "report", "policy", "recording", "coverage"]
 FORBIDDEN = {
     "os",
     "subprocess",

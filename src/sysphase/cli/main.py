@@ -35,6 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("validate_cmd", "run a workload's test scenarios under a policy, report misses"),
     "patch": ("patch_cmd", "write a copy of a binary that sandboxes itself with a policy"),
     "audit": ("audit_cmd", "read the kernel's seccomp audit records: call, program, phase"),
+    "coverage": (
+        "coverage_cmd",
+        "per program and phase: the syscalls seen against those its code can reach",
+    ),
 }
 
 #: commands whose results survive a SIGKILL of the process the user started (cli/survive.py)
