@@ -295,7 +295,7 @@ def test_stats_and_diff_commands(monkeypatch, tmp_path, tty):  # type: ignore[no
     path_a.write_text(profile_codec.encode(a))
     path_b.write_text(profile_codec.encode(b))
     commands = (
-        (stats_cmd, argparse.Namespace(profiles=[str(path_a)], json=False)),
+        (stats_cmd, argparse.Namespace(profiles=[str(path_a)], json=False, coverage=False)),
         (diff_cmd, argparse.Namespace(a=str(path_a), b=str(path_b))),
     )
     outputs = []

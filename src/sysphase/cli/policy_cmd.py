@@ -1,7 +1,9 @@
 """`sysphase policy`: a profile in, a seccomp policy out, in the format people deploy.
 
 Besides what the profile recorded: ``--allow`` and ``--deny`` for what the
-operator knows better (:mod:`sysphase.policy.manual_calls`), and what to do
+operator knows better (:mod:`sysphase.policy.manual_calls`), ``--allow-reachable``
+for what an imported function can reach (:mod:`sysphase.cli.policy_reach`,
+like ``--explain``'s seen / reachable / added marks), and what to do
 with a program seen only in complain-mode reports (``--allow-fragments``,
 ``--omit-fragments``; refused by default).
 """
@@ -20,6 +22,7 @@ from sysphase.policy.ir import DEFAULT_ACTIONS, Policy
 from sysphase.policy.manual_calls import ManualSpec, parse_spec
 
 _SPEC = "NAME[,NAME...][@PROGRAM[:PHASE]]"
+_FUNCTIONS = "FUNCTION[,FUNCTION...][@PROGRAM[:PHASE]]"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,7 +53,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     _add_manual_arguments(p)
     p.add_argument(
-        "--explain", action="store_true", help="print where each allowed call came from (to stderr)"
+        "--explain",
+        action="store_true",
+        help="print where each allowed call came from, marked seen, reachable (from the "
+        "program's code) or added (to stderr)",
     )
     p.add_argument(
         "-o",
@@ -79,6 +85,14 @@ def _add_manual_arguments(p: argparse.ArgumentParser) -> None:
         help="refuse these calls: in every program, every phase of PROGRAM, or its PHASE and "
         "the phases after it (repeatable; never exit, exit_group, rt_sigreturn, "
         "restart_syscall, nor what phase switches need)",
+    )
+    p.add_argument(
+        "--allow-reachable",
+        action="append",
+        default=[],
+        metavar=_FUNCTIONS,
+        help="also allow what these imported functions can reach in the program's code and "
+        "libraries, targeted as --allow is (repeatable)",
     )
     fragments = p.add_mutually_exclusive_group()
     fragments.add_argument(
@@ -127,6 +141,12 @@ def run(args: argparse.Namespace) -> int:
         *(parse_spec("deny", text) for text in args.deny),
     ]
     profile = files.read_profile(args.profile)
+    reach = None
+    if args.allow_reachable or args.explain:  # the analysis takes seconds: only when asked
+        from sysphase.cli.policy_reach import PolicyReach
+
+        reach = PolicyReach(profile, args.profile)
+        manual += reach.specs(args.allow_reachable)
     policy = generate(
         profile,
         default_action=args.default_action,
@@ -138,8 +158,9 @@ def run(args: argparse.Namespace) -> int:
     # compiled for every format: proves each phase fits the kernel's limits
     bpf = compile_phases(policy)
     out = formats.render(args.format, policy, bpf)
-    if args.explain:
-        print(explain(policy), end="", file=sys.stderr)
+    if reach is not None and args.explain:
+        marker, legend, unknown = reach.marks()
+        print(explain(policy, marker, legend, unknown), end="", file=sys.stderr)
     if isinstance(out, bytes):
         files.write_bytes_atomic(args.output, out)
     else:

@@ -20,7 +20,7 @@ from sysphase.coverage.report import DIRECT, ProgramReach
 from sysphase.model import syscalls
 from sysphase.model.events import X86_64
 
-__all__ = ["UNRESOLVED", "library_label", "program_reach"]
+__all__ = ["UNRESOLVED", "function_calls", "library_label", "program_reach"]
 
 #: kind of unresolved library site -> how the report says it (then "in LIBRARY")
 UNRESOLVED: Final = {
@@ -43,6 +43,19 @@ def _names(numbers: frozenset[int]) -> frozenset[str]:
     known = syscalls.names(X86_64)
     named = {syscalls.name(X86_64, nr) for nr in numbers if 0 <= nr < 0x10000}
     return frozenset(n for n in named if n in known or int(n[10:], 16) < _UNNAMED_BELOW)
+
+
+def function_calls(linker: Linker, name: str) -> frozenset[str] | None:
+    """The syscalls function ``name`` reaches through the libraries, by their table names.
+
+    None when no library of ``linker`` defines it. Numbers without a name in the
+    table are left out (a policy names its calls).
+    """
+    reach = linker.reach(name)
+    if reach is None:
+        return None
+    known = syscalls.names(X86_64)
+    return frozenset(n for n in _names(reach.syscalls) if n in known)
 
 
 def _own(binary: BinaryReach) -> dict[str, int]:

@@ -6,17 +6,24 @@ conditions and notes on them, then the calls the trace saw that the policy
 refuses (another ABI). Where many phases made a call, its provenance lists
 the first few and the note says how many there were (so the text grows
 linearly with the phases).
+
+With a ``marker`` (``policy --explain`` passes
+:class:`sysphase.coverage.marks.CallMarks`), each allowed call also gets a
+mark (``seen``, ``reachable``, ``added``) after its name, a legend line
+heads the text, and ``unknown`` gives, per program whose reach is unknown,
+the one line saying why.
 """
 
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable, Mapping
 from typing import Final
 
-from sysphase.policy.ir import Policy
+from sysphase.policy.ir import AllowedCall, Policy, PolicyPhase
 from sysphase.report.escape import terminal_safe
 
-__all__ = ["ACTION_TEXT", "explain"]
+__all__ = ["ACTION_TEXT", "Marker", "explain"]
 
 #: What each default action does, in words.
 ACTION_TEXT: Final = {
@@ -27,10 +34,19 @@ ACTION_TEXT: Final = {
 }
 
 _WIDTH: Final = 20
+_MARK_WIDTH: Final = len("reachable")
+
+#: (executable, phase name, allowed call) -> its mark
+Marker = Callable[[str, str, AllowedCall], str]
 
 
-def explain(policy: Policy) -> str:
-    """The explanation text, ending in a newline."""
+def explain(
+    policy: Policy,
+    marker: Marker | None = None,
+    legend: str = "",
+    unknown: Mapping[str, str] | None = None,
+) -> str:
+    """The explanation text, ending in a newline (module doc for ``marker`` and ``unknown``)."""
     options = [f"--{k}" for k, v in policy.options.items() if v]
     lines = [
         f"Policy for {shlex.join(policy.command) or '(no command)'} ({policy.arch})",
@@ -38,24 +54,38 @@ def explain(policy: Policy) -> str:
         f"({ACTION_TEXT.get(policy.default_action, policy.default_action)})",
         f"Options: {' '.join(options) or 'none'}",
     ]
-    pad = " " * (4 + _WIDTH + 1)
+    if legend:
+        lines.append(legend)
     for pos, program in enumerate(policy.programs):
         lines.append("")
         lines.append(program.executable + (" (root program)" if pos == 0 else ""))
+        why = (unknown or {}).get(program.executable)
+        if why:
+            lines.append(f"  reachability unknown (marks seen or added only): {why}")
         for phase in program.phases:
-            n = len(phase.allowed)
-            lines.append(
-                f"  phase {phase.name} (trigger: {phase.trigger}): "
-                f"{n} syscall{'' if n == 1 else 's'} allowed"
-            )
-            for call in phase.allowed:
-                lines.append(f"    {call.syscall:<{_WIDTH}} {call.describe()}")
-                if call.rule.when:
-                    lines.append(f"{pad}when {call.rule.describe()}")
-                if call.note:
-                    lines.append(f"{pad}note: {call.note}")
-            for refused in phase.refused:
-                where = "; ".join(p.describe() for p in refused.provenance)
-                lines.append(f"    {refused.syscall:<{_WIDTH}} {where}; {refused.reason}")
+            lines += _phase_lines(phase, program.executable, marker)
     # names come from the profile: no control character reaches the terminal
     return "\n".join(terminal_safe(line) for line in lines) + "\n"
+
+
+def _phase_lines(phase: PolicyPhase, executable: str, marker: Marker | None) -> list[str]:
+    n = len(phase.allowed)
+    lines = [
+        f"  phase {phase.name} (trigger: {phase.trigger}): "
+        f"{n} syscall{'' if n == 1 else 's'} allowed"
+    ]
+    width = _WIDTH + (_MARK_WIDTH + 1 if marker else 0)
+    pad = " " * (4 + width + 1)
+    for call in phase.allowed:
+        name = call.syscall
+        if marker is not None:
+            name = f"{name:<{_WIDTH}} {marker(executable, phase.name, call)}"
+        lines.append(f"    {name:<{width}} {call.describe()}")
+        if call.rule.when:
+            lines.append(f"{pad}when {call.rule.describe()}")
+        if call.note:
+            lines.append(f"{pad}note: {call.note}")
+    for refused in phase.refused:
+        where = "; ".join(p.describe() for p in refused.provenance)
+        lines.append(f"    {refused.syscall:<{width}} {where}; {refused.reason}")
+    return lines

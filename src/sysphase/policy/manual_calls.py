@@ -16,6 +16,12 @@ pwritev@/usr/bin/redis-server:serve"), for the sweep
   (filters only narrow, so a later phase could not allow it anyway), and
   lists it under the phase's ``refused`` calls.
 
+``--allow-reachable FUNCTION[,FUNCTION...][@PROGRAM[:PHASE]]``
+(:func:`parse_reachable`) targets the same way; its specs are allows whose
+calls differ per program (what the function reaches in that program's
+libraries, filled in by the caller for the programs :func:`targets` names),
+with the origin "reachable from FUNCTION (--allow-reachable ...)".
+
 Where an allow and a deny meet at one (program, phase) the more specific one
 wins (a phase over a whole program, a program over every program); equally
 specific ones contradict each other (UsageError). Calls no program can work
@@ -31,7 +37,16 @@ from typing import Final, Literal
 from sysphase.errors import UsageError
 from sysphase.model import syscalls
 
-__all__ = ["NEVER_DENIED", "ManualCalls", "ManualSpec", "Origins", "parse_spec", "resolve"]
+__all__ = [
+    "NEVER_DENIED",
+    "ManualCalls",
+    "ManualSpec",
+    "Origins",
+    "parse_reachable",
+    "parse_spec",
+    "resolve",
+    "targets",
+]
 
 Kind = Literal["allow", "deny"]
 
@@ -49,7 +64,9 @@ class ManualSpec:
     """One ``--allow`` or ``--deny`` as given: the calls, and what follows ``@`` if anything.
 
     ``where`` is ``PROGRAM`` or ``PROGRAM:PHASE``, told apart by :func:`resolve`
-    against the profile's programs (a path may hold a colon).
+    against the profile's programs (a path may hold a colon). An
+    ``--allow-reachable`` spec has a ``function`` and its calls per program in
+    ``reached`` instead of ``calls``.
     """
 
     kind: Kind
@@ -57,10 +74,23 @@ class ManualSpec:
     where: str | None = None
     #: the text after the option, for messages
     text: str = ""
+    #: --allow-reachable: the imported function, and executable -> the calls it reaches there
+    function: str | None = None
+    reached: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def option(self) -> str:
-        return f"--{self.kind} {self.text}"
+        return f"--{'allow-reachable' if self.function else self.kind} {self.text}"
+
+    def calls_at(self, program: str) -> tuple[str, ...]:
+        """The calls the spec puts at ``program``'s phases."""
+        return self.reached.get(program, ()) if self.function else self.calls
+
+    def all_calls(self) -> tuple[str, ...]:
+        """Every call the spec names, in any program."""
+        if not self.function:
+            return self.calls
+        return tuple(sorted(set().union(*self.reached.values())))
 
 
 def parse_spec(kind: Kind, text: str) -> ManualSpec:
@@ -68,13 +98,43 @@ def parse_spec(kind: Kind, text: str) -> ManualSpec:
 
     UsageError (one sentence) for an empty name or nothing after ``@``.
     """
+    calls, where = _split(f"--{kind}", "NAME", "a syscall name", text)
+    return ManualSpec(kind, calls, where, text)
+
+
+def parse_reachable(text: str) -> tuple[ManualSpec, ...]:
+    """``FUNCTION[,FUNCTION...][@PROGRAM[:PHASE]]``: one allow spec per function, calls unset.
+
+    The caller fills ``reached`` for the programs :func:`targets` names.
+    """
+    functions, where = _split("--allow-reachable", "FUNCTION", "a function name", text)
+    return tuple(ManualSpec("allow", (), where, text, function=f) for f in functions)
+
+
+def _split(option: str, item: str, what: str, text: str) -> tuple[tuple[str, ...], str | None]:
+    """The names before ``@`` and what follows it (None without ``@``); one sentence if empty."""
     names, at, where = text.partition("@")
-    calls = tuple(n.strip() for n in names.split(","))
-    if not all(calls):
-        raise UsageError(f"--{kind} {text}: a syscall name is empty (NAME[,NAME...][@PROGRAM])")
+    found = tuple(n.strip() for n in names.split(","))
+    if not all(found):
+        raise UsageError(f"{option} {text}: {what} is empty ({item}[,{item}...][@PROGRAM])")
     if at and not where:
-        raise UsageError(f"--{kind} {text}: no program after @ (NAME[@PROGRAM[:PHASE]])")
-    return ManualSpec(kind, calls, where or None, text)
+        raise UsageError(f"{option} {text}: no program after @ ({item}[@PROGRAM[:PHASE]])")
+    return found, where or None
+
+
+def targets(spec: ManualSpec, programs: Collection[str]) -> tuple[str, ...]:
+    """The executables of ``programs`` a spec names: every one without ``@PROGRAM``.
+
+    () when it names none (:func:`resolve` then says why in one sentence).
+    """
+    if spec.where is None:
+        return tuple(programs)
+    found = _find_program(spec.where, programs)
+    if isinstance(found, str):
+        return (found,)
+    name, colon, _phase = spec.where.rpartition(":")
+    found = _find_program(name, programs) if colon and name else []
+    return (found,) if isinstance(found, str) else ()
 
 
 #: syscall -> the options that put it at one (program, phase), in the order given
@@ -126,8 +186,8 @@ def resolve(
             )
         level = 0 if program is None else 1 if phase is None else 2
         for exe, name in _places(spec.kind, program, phase, orders):
-            for call in spec.calls:
-                origin = _origin(spec.kind, call, program, phase)
+            for call in spec.calls_at(exe):
+                origin = _origin(spec, call, program, phase)
                 table.setdefault((exe, name), {}).setdefault(call, []).append(
                     (spec.kind, level, origin)
                 )
@@ -142,7 +202,7 @@ def resolve(
 
 
 def _check_names(spec: ManualSpec, arch: str) -> None:
-    unknown = [c for c in spec.calls if syscalls.number(arch, c) is None]
+    unknown = [c for c in spec.all_calls() if syscalls.number(arch, c) is None]
     if unknown:
         many = "s" if len(unknown) > 1 else ""
         raise UsageError(f"{spec.option}: unknown syscall{many} {', '.join(unknown)} for {arch}")
@@ -184,7 +244,7 @@ def _program_and_phase(
     raise UsageError(f"{spec.option}: the profile has no program {spec.where} (it has {have})")
 
 
-def _find_program(text: str, orders: Mapping[str, Sequence[str]]) -> str | list[str]:
+def _find_program(text: str, orders: Collection[str]) -> str | list[str]:
     """The executable TEXT names (its path, or a unique basename), else the candidates."""
     if text in orders:
         return text
@@ -209,9 +269,11 @@ def _places(
     return out
 
 
-def _origin(kind: Kind, call: str, program: str | None, phase: str | None) -> str:
+def _origin(spec: ManualSpec, call: str, program: str | None, phase: str | None) -> str:
     where = "" if program is None else f"@{program}" + ("" if phase is None else f":{phase}")
-    return f"--{kind} {call}{where}"
+    if spec.function:
+        return f"reachable from {spec.function} (--allow-reachable {spec.function}{where})"
+    return f"--{spec.kind} {call}{where}"
 
 
 def _winner(entries: Sequence[_Entry], exe: str, name: str) -> Kind:
