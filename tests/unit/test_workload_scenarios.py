@@ -64,7 +64,7 @@ BAD = [
     ('workload = "w"\nprogram = "cat"\nscenario = []\n', "scenario: must be a non-empty"),
     (
         'workload = "w"\nprogram = "cat"\nextra = 1\n[[scenario]]\n',
-        'extra: unknown key "extra" (known: description, driver, fixture, phases, program,',
+        'extra: unknown key "extra" (known: description, driver, fixture, generate, phases,',
     ),
     ('workload = 5\nprogram = "cat"\nscenario = [{}]\n', "workload: expected a string, got 5"),
     (

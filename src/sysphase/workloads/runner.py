@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Protocol
@@ -36,8 +38,8 @@ from sysphase.model import profile as prof
 from sysphase.model.phases import check_distinct, parse_trigger
 from sysphase.policy.ir import Policy
 from sysphase.recording.plan import Recording, Run, RunMode, RunReport
-from sysphase.workloads import fixtures, memcached_driver, nginx_driver, redis_driver
-from sysphase.workloads.scenario import Scenario, Workload, parse
+from sysphase.workloads import fixtures, help_options, memcached_driver, nginx_driver, redis_driver
+from sysphase.workloads.scenario import GENERATORS, Scenario, Workload, parse
 
 __all__ = [
     "BUILTIN",
@@ -55,14 +57,14 @@ Trace = Callable[[list[str], dict[str, str]], tracer.TraceResult]
 
 
 def load(name_or_file: str) -> Workload:
-    """A built-in workload by name, or a scenario file by path."""
+    """A built-in workload by name, or a scenario file by path, with its generated scenarios."""
     if name_or_file in BUILTIN:
         text = (
             resources.files("sysphase.workloads")
             .joinpath(f"scenarios/{name_or_file}.toml")
             .read_text(encoding="utf-8")
         )
-        return parse(text, f"{name_or_file}.toml")
+        return _generated(parse(text, f"{name_or_file}.toml"))
     if not name_or_file.endswith(".toml") and not os.path.exists(name_or_file):
         raise UsageError(
             f"--workload {name_or_file}: neither a built-in workload "
@@ -70,7 +72,31 @@ def load(name_or_file: str) -> Workload:
         )
     # a regular file of at most 64 MiB: a FIFO or /dev/zero is one sentence, never a hang
     text = files.read_text_bounded(name_or_file, files.TEXT_LIMIT, "a scenario file")
-    return parse(text, name_or_file)
+    return _generated(parse(text, name_or_file))
+
+
+def _generated(workload: Workload) -> Workload:
+    """The workload with the train scenarios its ``generate`` key asks for added after its own.
+
+    ``ls-help``: ``PROGRAM --help`` under LC_ALL=C, one scenario per option it lists.
+    """
+    if not workload.generate:
+        return workload
+    program = shutil.which(workload.program) or workload.program
+    env = {**os.environ, "LC_ALL": "C"}
+    try:
+        done = subprocess.run(
+            [program, "--help"], capture_output=True, text=True, env=env, timeout=30, check=True
+        )
+    except (OSError, subprocess.SubprocessError) as err:
+        raise WorkloadError(f"workload {workload.name}: {program} --help failed ({err})") from err
+    specs = help_options.parse_help(done.stdout)
+    made = help_options.option_scenarios(workload.program, specs, GENERATORS[workload.generate])
+    own = {s.name for s in workload.scenarios}
+    for s in made:
+        if s.name in own:
+            raise UsageError(f"workload {workload.name}: scenario {s.name!r} is also generated")
+    return replace(workload, scenarios=workload.scenarios + made)
 
 
 def _fill(text: str, values: Mapping[str, str]) -> str:

@@ -29,6 +29,7 @@ from sysphase.workloads.scenario_steps import PLACEHOLDERS, CacheStep, HttpStep,
 __all__ = [
     "DRIVERS",
     "FIXTURES",
+    "GENERATORS",
     "PLACEHOLDERS",
     "TAGS",
     "Scenario",
@@ -39,6 +40,9 @@ __all__ = [
 
 TAGS = ("train", "test")
 FIXTURES = ("none", "ls-tree")
+#: ``generate``: where generated train scenarios come from, and the operands each one lists
+#: ("ls-help": one per option ``PROGRAM --help`` lists, sysphase.workloads.help_options)
+GENERATORS = {"ls-help": ("{tree}",)}
 #: how the runner talks to the program: stdin in / stdout checked, or a server and its client
 DRIVERS = ("stdin", "redis", "nginx", "memcached")
 #: what a redis step may be: exactly one of these keys
@@ -62,7 +66,9 @@ _STEP_KEYS = {
 }
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
-_TOP = Fields(("workload", "program", "scenario"), ("fixture", "description", "driver", "phases"))
+_TOP = Fields(
+    ("workload", "program", "scenario"), ("fixture", "description", "driver", "phases", "generate")
+)
 _SCENARIO = Fields(("name", "tag", "argv"), ("stdin", "exit", "stdout_contains", "env", "files"))
 #: the keys a scenario has with each server driver
 _DRIVER_KEYS = {
@@ -137,6 +143,8 @@ class Workload:
     driver: str = "stdin"
     #: phase triggers for recording, as for ``record --phase`` (NAME=syscall:X, ...)
     phases: tuple[str, ...] = ()
+    #: a key of GENERATORS, or "": the runner adds the generated scenarios at load time
+    generate: str = ""
 
     def tagged(self, tag: str) -> tuple[Scenario, ...]:
         """The scenarios with this tag, in file order."""
@@ -308,6 +316,9 @@ class _Parser(ServiceDecoder):
                 parse_trigger(spec)
             except UsageError as err:
                 self.fail(f"phases[{i}]", str(err))
+        generate = self.string(data.get("generate", ""), "generate")
+        if generate and generate not in GENERATORS:
+            self.fail("generate", f"{generate!r} is not one of {', '.join(GENERATORS)}")
         raw = data["scenario"]
         if not isinstance(raw, list) or not raw:
             self.fail("scenario", "must be a non-empty array of tables ([[scenario]])")
@@ -317,7 +328,7 @@ class _Parser(ServiceDecoder):
             if s.name in seen:
                 self.fail(f"scenario {s.name!r}.name", "appears twice")
             seen.add(s.name)
-        return Workload(name, program, fixture, description, scenarios, driver, phases)
+        return Workload(name, program, fixture, description, scenarios, driver, phases, generate)
 
 
 def parse(text: str, source: str) -> Workload:
