@@ -317,7 +317,7 @@ def _options(
     arg_kinds: Mapping[str, bytes] | None,
     batch: int,
 ) -> CoreOptions:
-    """The one options object of a spawned trace."""
+    """The one options object of a trace (spawned, or attached with no filters)."""
     return CoreOptions(
         mode=filters.mode.value,
         sink=None if sink is None else (lambda b: sink(core_records.events(b))),
@@ -427,17 +427,7 @@ def attach(
     exe = program_of(pid)
     config = phases or PhaseConfig()
     core_phases = _core_phases(config, exe, first=(first_phase, "attach"))
-    options = CoreOptions(
-        mode=Mode.FULL.value,
-        sink=None if sink is None else (lambda b: sink(core_records.events(b))),
-        batch=batch,
-        arg_kinds=_kinds_for_core(arg_kinds),
-        arg_watch={_core.ARCH_X86_64: arg_watch.table(X86_64)},
-        phase_names=core_phases.names,
-        triggers=core_phases.triggers,
-        phase_signal=config.signal,
-        signal_names=config.signal_names,
-    )
+    options = _options(config, core_phases, _Filters(Mode.FULL), sink, arg_kinds, batch)
     return _result(_run_core(pid, options), attached=True, mode=Mode.FULL)
 
 
