@@ -200,6 +200,8 @@ typedef struct {
     uint64_t key; /* 0 = empty slot */
     uint64_t calls, errors, time_ns, unfinished;
     uint64_t in_flight; /* calls a thread was in when its process entered this phase */
+    uint64_t first_ns;  /* monotonic time of the first stop that counted it */
+    uint64_t last_ns;   /* ... and of the latest */
 } counter_t;
 
 /* An open-addressing hash of counters; cap is a power of two. */

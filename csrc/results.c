@@ -68,6 +68,8 @@ static PyStructSequence_Field counter_fields[] = {
     FIELD("time_ns", "time from entry to exit, summed"),
     FIELD("unfinished", "calls that never returned"),
     FIELD("in_flight", "calls a thread was in when its process entered this phase"),
+    FIELD("first_ns", "monotonic time of the first stop that counted it"),
+    FIELD("last_ns", "monotonic time of the latest"),
     {NULL, NULL}};
 
 static PyStructSequence_Field argvalue_fields[] = {
@@ -173,8 +175,10 @@ static PyObject *counter_record(const void *item)
                      U64(c->errors),
                      U64(c->time_ns),
                      U64(c->unfinished),
-                     U64(c->in_flight)};
-    return record(counter_type, v, 9);
+                     U64(c->in_flight),
+                     U64(c->first_ns),
+                     U64(c->last_ns)};
+    return record(counter_type, v, 11);
 }
 
 static PyObject *counters_list(const counter_table_t *tab)

@@ -6,9 +6,10 @@
  *   - signals sent to the program reach it as without sysphase; the tracer sees
  *     their delivery. The first SIGINT or SIGTERM arms a deadline (kill_after),
  *     and so does the program's end (what it leaves running gets as long, as
- *     under systemd): when it passes (interrupted = SIGKILL), or a second
- *     SIGINT or SIGTERM comes, the whole tree is killed (the trace drains,
- *     results are still returned);
+ *     under systemd): when it passes (interrupted = SIGKILL) the whole tree is
+ *     killed (the trace drains, results are still returned). Later SIGINTs and
+ *     SIGTERMs are only delivered: what a second one means is the program's
+ *     (redis exits at once, deleting its temporary files first);
  *   - signals sent to the tracer itself (SIGINT, SIGTERM, SIGHUP, SIGQUIT,
  *     SIGUSR1, SIGUSR2, SIGWINCH) are forwarded to the program, unless the
  *     program got the same signal at about the same time (systemd signals a
@@ -51,10 +52,10 @@ void service_root_signal(tracer_t *t, task_t *task, int sig)
     t->root_sig_from[sig] = from;
     if (!stops_service(sig) || (from > 0 && task_get(t, from) != NULL))
         return; /* not a stop, or one the program sent itself (a handler's raise()) */
+    /* the first arms the deadline; a later one is the program's own business (redis exits
+     * at once on a second SIGINT, and cleans up first): it is delivered, nothing more */
     if (t->kill_at_ns == 0)
         t->kill_at_ns = t->kill_after_ns == 0 ? UINT64_MAX /* never */ : now + t->kill_after_ns;
-    else if (!t->interrupted)
-        t->interrupted = sig; /* a second one: the whole tree, now */
 }
 
 /* Forward the signals the tracer got to the program; a SIGINT or SIGTERM only once its

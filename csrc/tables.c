@@ -262,12 +262,17 @@ counter_t *counter_get(tracer_t *t, counter_table_t *tab, uint64_t key)
     }
     size_t mask = tab->cap - 1;
     size_t i = hash_key(key) & mask;
+    uint64_t now = now_ns();
     while (tab->slots[i].key != 0) {
-        if (tab->slots[i].key == key)
+        if (tab->slots[i].key == key) {
+            tab->slots[i].last_ns = now;
             return &tab->slots[i];
+        }
         i = (i + 1) & mask;
     }
     tab->slots[i].key = key;
+    tab->slots[i].first_ns = now;
+    tab->slots[i].last_ns = now;
     tab->n++;
     return &tab->slots[i];
 }

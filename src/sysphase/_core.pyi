@@ -90,7 +90,7 @@ class Image(structseq[Any], tuple[bytes, bytes, str]):
     def build_id(self) -> str: ...
 
 @final
-class Counter(structseq[int], tuple[int, int, int, int, int, int, int, int, int]):
+class Counter(structseq[int], tuple[int, int, int, int, int, int, int, int, int, int, int]):
     @property
     def node(self) -> int: ...
     @property
@@ -109,6 +109,10 @@ class Counter(structseq[int], tuple[int, int, int, int, int, int, int, int, int]
     def unfinished(self) -> int: ...
     @property
     def in_flight(self) -> int: ...
+    @property
+    def first_ns(self) -> int: ...
+    @property
+    def last_ns(self) -> int: ...
 
 @final
 class ArgValue(structseq[int], tuple[int, int, int, int, int, int]):

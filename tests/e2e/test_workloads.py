@@ -2,8 +2,10 @@
 
 Records the train scenarios, generates a policy, validates on the test scenarios
 it never saw, and asserts the issue's results: no call outside the policy on any
-test scenario, and for redis the drop from start-up to serving (execve, socket,
-bind and listen gone, the serving phase at most 40 syscalls recorded).
+test scenario, and for redis the drop from start-up to serving (execve, bind
+and listen gone; socket stays, for connecting out as a replica or in MIGRATE),
+the serving phase at most 60 syscalls allowed, sqlite3 at most 48, ls at most 45
+(the bounds of issue 14: completeness from exploring, not from allowing more).
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import re
 import shutil
 import signal
 import subprocess
+from importlib import resources
 
 import pytest
 
 from sysphase.policy import codec
+from sysphase.workloads.scenario import parse
 from tests.conftest import TRACEE_ENV, sysphase_cmd
 
 #: the vDSO fallbacks and signal/exit calls every phase gets (sysphase.policy.generate)
@@ -60,7 +64,9 @@ def test_record_policy_validate(tmp_path, workload, program, train, test):
     binary = "redis-server" if workload == "redis" else program
     assert shutil.which(binary) is not None, f"{binary} is not installed (.ci/run installs it)"
     prof, pol = tmp_path / "p.json", tmp_path / "p.policy"
-    rec = sysphase("record", "-o", str(prof), "--workload", workload, "--runs", "2")
+    # sqlite's ~290 generated scenarios twice each: a sample here, all once below
+    some = ("--generated", "30") if workload == "sqlite" else ()
+    rec = sysphase("record", "-o", str(prof), "--workload", workload, "--runs", "2", *some)
     assert rec.returncode == 0, rec.stderr
     for name in train:
         assert f"scenario {name}, run 1: " in rec.stderr
@@ -82,9 +88,15 @@ def test_record_policy_validate(tmp_path, workload, program, train, test):
     if workload == "redis":
         start, serve = set(phases["start"]), set(phases["serve"])
         assert {"execve", "socket", "bind", "listen"} <= start
-        assert not {"execve", "socket", "bind", "listen"} & serve
+        assert not {"execve", "bind", "listen"} & serve
+        assert {"socket", "connect"} <= serve  # replica-of, migrate: the server connects out
         assert serve < start
-        assert len(serve - ALWAYS_ADDED) <= 40
+        # getrandom: OpenSSL seeding, a start-up call a race lets into serve in some runs
+        # (docs/results.md); the bound is on the rest
+        assert len(serve - {"getrandom"}) <= 60
+    if workload != "redis":  # a single phase; redis's bound is its serving phase's, above
+        bound = {"ls": 45, "sqlite": 48}[workload]
+        assert all(len(allowed) <= bound for allowed in phases.values()), phases
 
 
 def test_user_scenario_file(tmp_path):
@@ -164,11 +176,40 @@ def _sets(path) -> dict[tuple[str, str], set[str]]:
 def test_set_only_recording_finds_the_same_sets_as_full_tracing(tmp_path):
     """record --workload is set-only with a growing baseline by default; --full traces all."""
     fast, full = tmp_path / "fast.json", tmp_path / "full.json"
-    assert sysphase("record", "-o", str(fast), "--workload", "sqlite").returncode == 0
-    assert sysphase("record", "-o", str(full), "--workload", "sqlite", "--full").returncode == 0
+    some = ("--workload", "sqlite", "--generated", "30")  # every generated one: below
+    assert sysphase("record", "-o", str(fast), *some).returncode == 0
+    assert sysphase("record", "-o", str(full), *some, "--full").returncode == 0
     a, b = _sets(fast), _sets(full)
     # timing-dependent calls (the two writers' busy wait) may differ; everything else not
     racy = {"clock_nanosleep", "futex"}
     assert a.keys() == b.keys()
     for key in a:
         assert a[key] - racy == b[key] - racy, key
+
+
+def test_every_generated_sqlite_scenario_runs(tmp_path):
+    """Each pragma, function and dot-command scenario runs once under the tracer and passes."""
+    prof = tmp_path / "p.json"
+    rec = sysphase("record", "-o", str(prof), "--workload", "sqlite", "--runs", "1")
+    assert rec.returncode == 0, rec.stderr
+    runs = re.findall(r"^scenario (\S+), run 1: ", rec.stderr, re.M)
+    assert sum(name.startswith("pragma-") for name in runs) > 50
+    assert sum(name.startswith("function-") for name in runs) > 100
+    assert sum(name.startswith("dot-") for name in runs) > 50
+    seen = json.loads(prof.read_text())["first_seen"]
+    # the shell's .cd is the only way it changes directory: found by the generated dot-cd
+    (chdir,) = [f for f in seen if f["syscall"] == "chdir" and f["program"].endswith("sqlite3")]
+    assert chdir["scenario"] == "dot-cd" and chdir["step"] == ""
+
+
+def test_generated_takes_a_bounded_sample(tmp_path):
+    rec = sysphase(
+        "record", "-o", str(tmp_path / "p.json"), "--workload", "sqlite", "--generated", "3"
+    )
+    assert rec.returncode == 0, rec.stderr
+    runs = set(re.findall(r"^scenario (\S+), run \d+: ", rec.stderr, re.M))
+    text = resources.files("sysphase.workloads").joinpath("scenarios/sqlite.toml").read_text()
+    own = {s.name for s in parse(text, "sqlite.toml").scenarios if s.tag == "train"}
+    assert own <= runs and len(runs - own) == 3
+    bad = sysphase("record", "-o", str(tmp_path / "q.json"), "--generated", "3", "--", "true")
+    assert bad.returncode == 2 and bad.stderr.strip() == "sysphase: --generated needs --workload"

@@ -24,7 +24,7 @@ from hypothesis import find, given, settings
 from sysphase.errors import SysphaseError
 from sysphase.model import profile_codec
 from sysphase.model.frozen import FrozenMap
-from sysphase.model.profile import FORMAT, Phase, ProcessNode, Profile, SyscallStat
+from sysphase.model.profile import FORMAT, FirstSeen, Phase, ProcessNode, Profile, SyscallStat
 from sysphase.model.strict_json import Fields
 from sysphase.policy import codec as policy_codec
 from sysphase.policy.ir import (
@@ -52,6 +52,8 @@ def _profile_objects(doc: Any) -> Iterator[tuple[str, dict[str, Any]]]:
             yield "phase", phase
             for stat in phase["syscalls"].values():
                 yield "stat", stat
+    for item in doc.get("first_seen", []):
+        yield "firstSeen", item
 
 
 def _policy_objects(doc: Any) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -76,7 +78,7 @@ def _policy_objects(doc: Any) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _full_profile() -> Profile:
-    """The sample profile with every optional field set (build_id, in_flight, fragment too)."""
+    """The sample profile with every optional field set (build_id, in_flight, fragment, ...)."""
     p = sample_profile()
     sh = p.processes[0]
     start = sh.phases[0]
@@ -89,7 +91,8 @@ def _full_profile() -> Profile:
     sh = dataclasses.replace(sh, phases=(start, *sh.phases[1:]), build_id="3f5c1ab2d9e07c44")
     # a fragment: every process from_fragment (the decoder and the schema's "if" insist)
     nodes = [dataclasses.replace(n, from_fragment=True) for n in (sh, *p.processes[1:])]
-    return dataclasses.replace(p, processes=tuple(nodes), fragment=True)
+    seen = (FirstSeen((0, 2), sh.executable, "start", "read", "greet", "SET"),)
+    return dataclasses.replace(p, processes=tuple(nodes), fragment=True, first_seen=seen)
 
 
 def _full_policy() -> Policy:
@@ -133,8 +136,15 @@ FORMATS = {
             "process": ("$defs", "process"),
             "phase": ("$defs", "phase"),
             "stat": ("$defs", "stat"),
+            "firstSeen": ("$defs", "firstSeen"),
         },
-        classes={"profile": Profile, "process": ProcessNode, "phase": Phase, "stat": SyscallStat},
+        classes={
+            "profile": Profile,
+            "process": ProcessNode,
+            "phase": Phase,
+            "stat": SyscallStat,
+            "firstSeen": FirstSeen,
+        },
         renamed={},
         # Profile.format is a ClassVar (the constant FORMAT), not a field
         json_only={"profile": {"format"}},

@@ -133,7 +133,7 @@ def test_redis_scenario_parses() -> None:
         (
             'on = "replica"',
             'on = "elsewhere"',
-            "steps[2].on: 'elsewhere' is neither 'server' nor 'replica'",
+            "steps[2].on: 'elsewhere' is not 'server', 'replica' or 'peer'",
         ),
         (
             '{ shutdown = "SAVE" },',

@@ -75,7 +75,17 @@ def counts(rows: list[_core.Counter]) -> list[Count]:
         arch, nr = _arch_nr(c.arch, c.nr)
         out.append(
             Count(
-                c.node, c.phase, arch, nr, c.calls, c.errors, c.time_ns, c.unfinished, c.in_flight
+                c.node,
+                c.phase,
+                arch,
+                nr,
+                c.calls,
+                c.errors,
+                c.time_ns,
+                c.unfinished,
+                c.in_flight,
+                c.first_ns,
+                c.last_ns,
             )
         )
     out.sort(key=lambda c: (c.node, c.phase, c.arch, c.nr))

@@ -103,10 +103,15 @@ def _trace_ebpf(argv: Sequence[str], mode: RunMode) -> tracer.TraceResult:
     return result
 
 
-def to_run(result: tracer.TraceResult, command: Sequence[str]) -> Run:
-    """One traced run as the plan takes it; its profile is incomplete if it was interrupted."""
+def to_run(result: tracer.TraceResult, command: Sequence[str], mode: RunMode | None = None) -> Run:
+    """One traced run as the plan takes it; its profile is incomplete if it was interrupted.
+
+    ``mode``: the run's; a known-set run's baseline tells the trigger warnings
+    which calls ran without a stop.
+    """
     profile = from_tree(result.tree, command, "x86_64", complete=not result.interrupted)
-    warnings = tuple(trigger_warnings(result.tree, result.fires))
+    known = mode.baseline if mode is not None else None
+    warnings = tuple(trigger_warnings(result.tree, result.fires, known))
     return Run(profile, result.exit_status, result.interrupted, warnings)
 
 
@@ -139,7 +144,7 @@ def record_command(
     def run_once(mode: RunMode) -> Run:
         if backend == "ebpf":
             return to_run(_trace_ebpf(argv, mode), argv)
-        return to_run(trace(argv, mode, phases=phases, service=service), argv)
+        return to_run(trace(argv, mode, phases=phases, service=service), argv, mode)
 
     with interruptible(rec):
         drive(rec, run_once, report)

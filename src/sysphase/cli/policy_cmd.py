@@ -160,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
     out = formats.render(args.format, policy, bpf)
     if reach is not None and args.explain:
         marker, legend, unknown = reach.marks()
-        print(explain(policy, marker, legend, unknown), end="", file=sys.stderr)
+        seen = {(f.program, f.phase, f.syscall): f for f in profile.first_seen}
+        print(explain(policy, marker, legend, unknown, seen), end="", file=sys.stderr)
     if isinstance(out, bytes):
         files.write_bytes_atomic(args.output, out)
     else:

@@ -36,6 +36,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "or a scenario file (docs/workloads.md)",
     )
     p.add_argument(
+        "--generated",
+        type=int,
+        metavar="N",
+        help="with --workload: of the scenarios the workload generates (docs/workloads.md), "
+        "record only N, spread evenly over them (default: all)",
+    )
+    p.add_argument(
         "--runs",
         type=int,
         metavar="N",
@@ -201,11 +208,13 @@ def _record_workload(args: argparse.Namespace, stop: StopRule) -> int:
         raise UsageError("record --workload takes no command after '--'")
     if args.phase or args.phase_signal or args.phase_names:
         raise UsageError("record --workload takes no --phase, --phase-signal or --phase-names")
+    if args.generated is not None and args.generated < 0:
+        raise UsageError(f"--generated {args.generated}: expected 0 or more scenarios")
     baseline = _baseline(args)
     # set-only by default, each run knowing every earlier run's and scenario's sets
     modes = Modes.full() if args.full else Modes(Mode.SETS)
     rec = Recording(stop, modes, baseline)
-    merged = runner.record_workload(args.workload, rec, _progress)
+    merged = runner.record_workload(args.workload, rec, _progress, args.generated)
     _write(args.output, merged)
     return 128 + rec.interrupted if rec.interrupted else 0
 
@@ -214,6 +223,8 @@ def run(args: argparse.Namespace) -> int:
     stop = StopRule(args.runs, args.until_stable)
     if args.workload and args.backend == "ebpf":
         raise UsageError("record --workload records through ptrace: it takes no --backend ebpf")
+    if args.generated is not None and not args.workload:
+        raise UsageError("--generated needs --workload")
     if args.workload:
         return _record_workload(args, stop)
     if args.pid is not None:

@@ -40,6 +40,7 @@ __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "ArgValues",
+    "FirstSeen",
     "Phase",
     "ProcessNode",
     "Profile",
@@ -146,6 +147,25 @@ class ProcessNode:
     from_fragment: bool = False
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class FirstSeen:
+    """Where a workload recording first saw a syscall of a program's phase.
+
+    ``scenario`` / ``step`` name the workload's scenario and the step running
+    when the call was first counted (``step`` is "" for a scenario without
+    steps, "start" for the calls before its first step); ``order`` is
+    (scenario's position in the workload, step's position in it), what merge
+    compares to keep the earliest of two.
+    """
+
+    order: tuple[int, int]
+    program: str
+    phase: str
+    syscall: str
+    scenario: str
+    step: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class Profile:
     """A recording (or several merged): command, architecture, runs and process tree.
@@ -164,6 +184,9 @@ class Profile:
     complete: bool
     processes: tuple[ProcessNode, ...]
     fragment: bool = False
+    #: workload recordings: where each (program, phase, syscall) was first seen, sorted by
+    #: (program, phase, syscall); empty for other recordings
+    first_seen: tuple[FirstSeen, ...] = ()
 
 
 # --- syscall keys ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from sysphase.model.profile import (
     BUILD_ID,
     FORMAT_NAME,
     FORMAT_VERSION,
+    FirstSeen,
     Phase,
     ProcessNode,
     Profile,
@@ -41,7 +42,7 @@ from sysphase.model.tree import NodeKind
 __all__ = ["OBJECTS", "decode", "encode", "stat_to_dict", "to_dict"]
 
 PROFILE: Final = Fields(
-    ("format", "command", "arch", "runs", "complete", "processes"), ("fragment",)
+    ("format", "command", "arch", "runs", "complete", "processes"), ("fragment", "first_seen")
 )
 PROCESS: Final = Fields(
     ("id", "parent", "created", "executable", "argv", "phases"),
@@ -49,9 +50,16 @@ PROCESS: Final = Fields(
 )
 PHASE: Final = Fields(("index", "name", "trigger", "syscalls"), ("arg_values",))
 STAT: Final = Fields(("calls",), ("errors", "time_ns", "unfinished", "in_flight"))
+FIRST_SEEN: Final = Fields(("program", "phase", "syscall", "scenario", "step", "order"), ())
 #: The fields of every kind of object in a profile, by the schema's name for it
 #: ("profile" is the document; the others are its "$defs").
-OBJECTS: Final = {"profile": PROFILE, "process": PROCESS, "phase": PHASE, "stat": STAT}
+OBJECTS: Final = {
+    "profile": PROFILE,
+    "process": PROCESS,
+    "phase": PHASE,
+    "stat": STAT,
+    "firstSeen": FIRST_SEEN,
+}
 
 
 # --- JSON encoding --------------------------------------------------------------------------
@@ -90,8 +98,9 @@ def _phase_dict(phase: Phase) -> dict[str, object]:
 def to_dict(profile: Profile) -> dict[str, object]:
     """The profile as plain JSON data (fields in documentation order, map keys sorted).
 
-    ``fragment`` and ``from_fragment`` are written only when true, so a
-    profile without fragments is written as before they existed.
+    ``fragment`` and ``from_fragment`` are written only when true, and
+    ``first_seen`` only when not empty, so a profile without them is written as
+    before they existed.
     """
     return {
         "format": profile.format,
@@ -116,6 +125,22 @@ def to_dict(profile: Profile) -> dict[str, object]:
             }
             for n in profile.processes
         ],
+        **(
+            {"first_seen": [_first_seen_dict(f) for f in profile.first_seen]}
+            if profile.first_seen
+            else {}
+        ),
+    }
+
+
+def _first_seen_dict(f: FirstSeen) -> dict[str, object]:
+    return {
+        "program": f.program,
+        "phase": f.phase,
+        "syscall": f.syscall,
+        "scenario": f.scenario,
+        "step": f.step,
+        "order": list(f.order),
     }
 
 
@@ -171,7 +196,24 @@ class _Decoder(strict_json.Decoder):
         if fragment:
             for i, (value, node) in enumerate(zip(items, processes, strict=True)):
                 self.fragment_process(value, node, f"$.processes[{i}]")
-        return Profile(command, arch, runs, complete, processes, fragment)
+        seen = self.array(fields.get("first_seen", []), "$.first_seen")
+        first_seen = tuple(self.first_seen(v, f"$.first_seen[{i}]") for i, v in enumerate(seen))
+        return Profile(command, arch, runs, complete, processes, fragment, first_seen)
+
+    def first_seen(self, value: object, path: str) -> FirstSeen:
+        fields = self.obj(value, path, *FIRST_SEEN)
+        order = self.array(fields["order"], f"{path}.order")
+        if len(order) != 2:
+            self.fail(f"{path}.order", "expected [scenario position, step position]")
+        where = tuple(self.integer(v, f"{path}.order[{i}]", minimum=0) for i, v in enumerate(order))
+        return FirstSeen(
+            (where[0], where[1]),
+            self.string(fields["program"], f"{path}.program"),
+            self.string(fields["phase"], f"{path}.phase"),
+            self.key(self.string(fields["syscall"], f"{path}.syscall"), f"{path}.syscall"),
+            self.string(fields["scenario"], f"{path}.scenario"),
+            self.string(fields["step"], f"{path}.step"),
+        )
 
     def fragment_process(self, value: object, node: ProcessNode, path: str) -> None:
         """A process of a fragment (``"fragment": true``) must say it is from one."""

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from sysphase.errors import UsageError
 from sysphase.model.frozen import FrozenMap
-from sysphase.model.profile import Phase, ProcessNode, Profile, SyscallStat
+from sysphase.model.profile import FirstSeen, Phase, ProcessNode, Profile, SyscallStat
 from sysphase.model.tree import NodeKind
 
 __all__ = ["merge", "merge_all"]
@@ -142,7 +142,19 @@ def merge_all(profiles: Iterable[Profile]) -> Profile:
         complete=all(p.complete for p in items),
         processes=processes,
         fragment=all(p.fragment for p in items),
+        first_seen=_first_seen(items),
     )
+
+
+def _first_seen(profiles: list[Profile]) -> tuple[FirstSeen, ...]:
+    """Per (program, phase, syscall), the earliest record: the smallest (order, scenario, step)."""
+    best: dict[tuple[str, str, str], FirstSeen] = {}
+    for profile in profiles:
+        for f in profile.first_seen:
+            key = (f.program, f.phase, f.syscall)
+            if key not in best or f < best[key]:
+                best[key] = f
+    return tuple(best[k] for k in sorted(best))
 
 
 def _accumulate(profiles: list[Profile]) -> dict[_Path, _NodeAcc]:
@@ -174,7 +186,9 @@ def merge(a: Profile, b: Profile) -> Profile:
     Matched nodes: counters add, argument value sets unite, argv is the
     smaller, load_base/entry/exit are kept when equal and None otherwise.
     Phases match by (index, name); of differing triggers the smaller is kept.
-    Profile: runs add, complete only if both are, the smaller command is kept.
+    Profile: runs add, complete only if both are, the smaller command is kept;
+    of two first-seen records of one (program, phase, syscall) the earlier
+    (smaller order, then scenario and step names) is kept.
     Fragments: a node stays ``from_fragment`` only if every input that has it
     says so (a recording of it clears the flag); the result is a fragment
     only if both inputs are.

@@ -56,6 +56,9 @@ class Count:
     unfinished: int = 0
     #: calls another thread was in when the process entered this phase (see SyscallStat)
     in_flight: int = 0
+    #: CLOCK_MONOTONIC ns of the first and the latest stop that counted it (0: unknown)
+    first_ns: int = 0
+    last_ns: int = 0
 
     @property
     def name(self) -> str:

@@ -6,7 +6,9 @@ the serving phase then keeps ``socket``, ``bind`` and ``listen``, and nothing
 said so. After a recording, :func:`trigger_warnings` names each trigger that
 fired in a thread other than its process's main thread, and each that fired
 before the process called ``listen`` or ``bind`` (made in the trigger's phase
-or a later one), with the qualifier that fixes it (``@main``,
+or a later one and never before it: a server that listened at start-up and
+listens again later, as redis does on ``CONFIG SET port``, is not warned
+about), with the qualifier that fixes it (``@main``,
 ``,after=listen``; sysphase.model.phases). One sentence each. Pure.
 """
 
@@ -18,6 +20,7 @@ from dataclasses import replace
 from sysphase.errors import UsageError
 from sysphase.model import syscalls
 from sysphase.model.phases import parse_trigger
+from sysphase.model.profile import Profile
 from sysphase.model.tree import Node, NodeKind, ProcessTree
 
 __all__ = ["SETUP_CALLS", "trigger_warnings"]
@@ -26,8 +29,15 @@ __all__ = ["SETUP_CALLS", "trigger_warnings"]
 SETUP_CALLS = ("listen", "bind")
 
 
-def trigger_warnings(tree: ProcessTree, fires: Sequence[tuple[int, int]]) -> list[str]:
-    """One line per surprising trigger: FIRES holds (node of the firing thread, phase id)."""
+def trigger_warnings(
+    tree: ProcessTree, fires: Sequence[tuple[int, int]], known: Profile | None = None
+) -> list[str]:
+    """One line per surprising trigger: FIRES holds (node of the firing thread, phase id).
+
+    ``known``: the profile whose calls a known-set run did not stop for (they are
+    missing from the tree but were made): a set-up call it holds for an earlier
+    phase of the program counts as made before the trigger.
+    """
     out: list[str] = []
     for node_id, phase in fires:
         node = tree.nodes[node_id]
@@ -41,11 +51,16 @@ def trigger_warnings(tree: ProcessTree, fires: Sequence[tuple[int, int]]) -> lis
             )
         later = _phases_from(process, phase)
         ids = {n.index for n in process}
+        calls = [c for c in tree.counts if c.calls and c.node in ids]
+        # a call the process made before the phase too is a reconfiguration at run time
+        # (redis's CONFIG SET port), not a set-up the trigger came too early for
+        before = {syscalls.name(c.arch, c.nr) for c in calls if c.phase not in later}
+        earlier = {tree.phase_names[p][0] for n in process for p in n.phases if p not in later}
+        before |= _known_calls(known, node.exe, earlier)
         made = sorted(
-            {syscalls.name(c.arch, c.nr) for c in tree.counts
-             if c.calls and c.phase in later and c.node in ids}
-            & set(SETUP_CALLS)
-        )  # fmt: skip
+            {syscalls.name(c.arch, c.nr) for c in calls if c.phase in later}
+            & set(SETUP_CALLS) - before
+        )
         if made:
             call = made[-1]  # listen if both: it comes after bind
             out.append(
@@ -63,6 +78,20 @@ def _qualified(trigger: str, main: bool = False, after: str = "") -> str:
     except UsageError:
         return trigger
     return replace(parsed, main_only=parsed.main_only or main, after=after or parsed.after).spec
+
+
+def _known_calls(known: Profile | None, exe: str, phases: set[str]) -> set[str]:
+    """The calls KNOWN holds for program EXE in any of PHASES."""
+    if known is None:
+        return set()
+    return {
+        k
+        for n in known.processes
+        if n.executable == exe
+        for ph in n.phases
+        if ph.name in phases
+        for k in ph.syscalls
+    }
 
 
 def _phases_from(process: Sequence[Node], phase: int) -> set[int]:

@@ -11,7 +11,9 @@ With a ``marker`` (``policy --explain`` passes
 :class:`sysphase.coverage.marks.CallMarks`), each allowed call also gets a
 mark (``seen``, ``reachable``, ``added``) after its name, a legend line
 heads the text, and ``unknown`` gives, per program whose reach is unknown,
-the one line saying why.
+the one line saying why. With ``first_seen`` (a workload recording's
+profile), a call seen in training also says where it first appeared:
+``first seen: scenario replica-of, step REPLICAOF``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import shlex
 from collections.abc import Callable, Mapping
 from typing import Final
 
+from sysphase.model.profile import FirstSeen
 from sysphase.policy.ir import AllowedCall, Policy, PolicyPhase
 from sysphase.report.escape import terminal_safe
 
@@ -38,6 +41,8 @@ _MARK_WIDTH: Final = len("reachable")
 
 #: (executable, phase name, allowed call) -> its mark
 Marker = Callable[[str, str, AllowedCall], str]
+#: (program, phase, syscall) -> where a workload recording first saw it
+FirstSeenMap = Mapping[tuple[str, str, str], FirstSeen]
 
 
 def explain(
@@ -45,8 +50,9 @@ def explain(
     marker: Marker | None = None,
     legend: str = "",
     unknown: Mapping[str, str] | None = None,
+    first_seen: FirstSeenMap | None = None,
 ) -> str:
-    """The explanation text, ending in a newline (module doc for ``marker`` and ``unknown``)."""
+    """The explanation text, ending in a newline (module doc for the optional arguments)."""
     options = [f"--{k}" for k, v in policy.options.items() if v]
     lines = [
         f"Policy for {shlex.join(policy.command) or '(no command)'} ({policy.arch})",
@@ -63,12 +69,28 @@ def explain(
         if why:
             lines.append(f"  reachability unknown (marks seen or added only): {why}")
         for phase in program.phases:
-            lines += _phase_lines(phase, program.executable, marker)
+            lines += _phase_lines(phase, program.executable, marker, first_seen or {})
     # names come from the profile: no control character reaches the terminal
     return "\n".join(terminal_safe(line) for line in lines) + "\n"
 
 
-def _phase_lines(phase: PolicyPhase, executable: str, marker: Marker | None) -> list[str]:
+def _first_seen(call: AllowedCall, phase: str, first_seen: FirstSeenMap) -> str:
+    """Where the call was first seen in PHASE (else in the earliest of its provenances), or ""."""
+    found = [
+        first_seen[(p.program, p.phase, call.syscall)]
+        for p in call.provenance
+        if (p.program, p.phase, call.syscall) in first_seen
+    ]
+    if not found:
+        return ""
+    f = min(found, key=lambda f: (f.phase != phase, f))
+    step = f", step {f.step}" if f.step else ""
+    return f"first seen: scenario {f.scenario}{step}"
+
+
+def _phase_lines(
+    phase: PolicyPhase, executable: str, marker: Marker | None, first_seen: FirstSeenMap
+) -> list[str]:
     n = len(phase.allowed)
     lines = [
         f"  phase {phase.name} (trigger: {phase.trigger}): "
@@ -81,6 +103,8 @@ def _phase_lines(phase: PolicyPhase, executable: str, marker: Marker | None) -> 
         if marker is not None:
             name = f"{name:<{_WIDTH}} {marker(executable, phase.name, call)}"
         lines.append(f"    {name:<{width}} {call.describe()}")
+        if where := _first_seen(call, phase.name, first_seen):
+            lines.append(f"{pad}{where}")
         if call.rule.when:
             lines.append(f"{pad}when {call.rule.describe()}")
         if call.note:

@@ -6,8 +6,12 @@ tracer's ``waitpid(-1)`` would collect them). The driver waits for the port,
 runs the steps (commands, pushed messages, pauses), ends with SHUTDOWN, and
 keeps the first failure for the runner to report. When it fails, or the
 server never answers, it SIGKILLs the server so the trace ends. An optional
-replica is a second, untraced ``redis-server`` started before the trace.
-:func:`check` (a reply against a step's expectations) is pure.
+replica (or a peer: a standalone server the traced one replicates from or
+migrates keys to) is a second, untraced ``redis-server`` started before the
+trace. A generated ``probe`` step runs on a connection of its own and accepts
+any reply. The driver logs when each step began (``steps_began``: monotonic
+ns, what it covers) so a recording can say which step first made a call.
+:func:`check` (a reply against a step's expectations) and :func:`label` are pure.
 """
 
 from __future__ import annotations
@@ -24,10 +28,17 @@ from contextlib import contextmanager, suppress
 from sysphase.workloads import resp
 from sysphase.workloads.scenario import Expected, Step
 
-__all__ = ["Driver", "check", "config_text", "free_port", "replica_server"]
+__all__ = ["Driver", "check", "config_text", "free_port", "label", "side_server"]
 
 #: seconds a step (or the server's start) may take before the scenario fails
 STEP_TIMEOUT = 60.0
+#: seconds a probe's command may take: a generated call never blocks long
+PROBE_TIMEOUT = 10.0
+#: commands whose second word names a subcommand (provenance says "CONFIG SET", not "CONFIG")
+CONTAINERS = frozenset(
+    {"ACL", "CLIENT", "CLUSTER", "COMMAND", "CONFIG", "DEBUG", "FUNCTION", "LATENCY", "MEMORY",
+     "MODULE", "OBJECT", "PUBSUB", "SCRIPT", "SLOWLOG", "XGROUP", "XINFO"}
+)  # fmt: skip
 #: between two tries of an ``until`` step
 POLL = 0.05
 
@@ -57,13 +68,18 @@ def config_text(tmp: str, port: int, extra: Sequence[tuple[str, str]]) -> str:
 
 
 @contextmanager
-def replica_server(tmp: str, port: int, master_port: int) -> Iterator[None]:
-    """An untraced redis-server on PORT replicating the one on MASTER_PORT, for the block."""
-    folder = os.path.join(tmp, "replica")
+def side_server(
+    tmp: str, name: str, port: int, extra: Sequence[tuple[str, str]] = ()
+) -> Iterator[None]:
+    """An untraced redis-server on PORT, data in ``tmp/NAME``, for the block.
+
+    The replica has ``extra`` = replicaof the traced server; a peer has none.
+    """
+    folder = os.path.join(tmp, name)
     os.makedirs(folder, exist_ok=True)
     conf = os.path.join(folder, "redis.conf")
     with open(conf, "w", encoding="utf-8") as f:
-        f.write(config_text(folder, port, [("replicaof", f"127.0.0.1 {master_port}")]))
+        f.write(config_text(folder, port, extra))
     log = open(os.path.join(folder, "out.log"), "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         ["redis-server", conf], stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=folder
@@ -121,8 +137,18 @@ def _waiting(step: Step, reply: resp.Reply) -> bool:
     return step.until_not is not None and step.until_not in text
 
 
+def label(step: Step) -> str:
+    """What a step covers, as provenance names it: ``SET``, ``CONFIG SET``, ``SHUTDOWN``."""
+    if step.label:
+        return step.label
+    if step.kind in ("cmd", "probe", "shutdown") and step.args:
+        words = [a.upper() for a in step.args[:2]]
+        return " ".join(words) if words[0] in CONTAINERS and len(words) > 1 else words[0]
+    return step.kind if step.kind != "read" else f"read {step.conn}"
+
+
 def _describe(step: Step) -> str:
-    if step.kind == "cmd":
+    if step.kind in ("cmd", "probe"):
         shown = " ".join(step.args)
         return repr(shown if len(shown) <= 60 else shown[:57] + "...")
     if step.kind == "read":
@@ -143,11 +169,14 @@ class Driver(threading.Thread):
         self.error: str | None = None
         self.finished = threading.Event()  # set by the runner when the trace has ended
         self.conns: dict[tuple[str, str], resp.Connection] = {}
+        #: (CLOCK_MONOTONIC ns, label) as each step began, in order
+        self.steps_began: list[tuple[int, str]] = []
 
     def run(self) -> None:
         try:
             self._wait_for_server()
             for i, step in enumerate(self.steps, 1):
+                self.steps_began.append((time.monotonic_ns(), label(step)))
                 problem = self._step(step)
                 if problem is not None:
                     self.error = f"step {i} ({_describe(step)}): {problem}"
@@ -179,9 +208,16 @@ class Driver(threading.Thread):
         raise resp.Closed("redis-server exited before it answered")
 
     def _conn(self, name: str, on: str) -> resp.Connection:
+        """The connection NAME to ON; a replica or peer (started with the trace) is waited for."""
         key = (name, on)
-        if key not in self.conns:
-            self.conns[key] = resp.Connection(self.ports[on], STEP_TIMEOUT)
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while key not in self.conns:
+            try:
+                self.conns[key] = resp.Connection(self.ports[on], STEP_TIMEOUT)
+            except ConnectionRefusedError:
+                if on == "server" or time.monotonic() > deadline:
+                    raise
+                time.sleep(POLL)
         return self.conns[key]
 
     def _step(self, step: Step) -> str | None:
@@ -190,6 +226,8 @@ class Driver(threading.Thread):
             return None
         if step.kind == "shutdown":
             return self._shutdown(step.args)
+        if step.kind == "probe":
+            return self._probe(step)
         if step.kind == "read":
             if (step.conn, "server") not in self.conns:
                 return f"no connection named {step.conn!r} was opened before"
@@ -206,6 +244,28 @@ class Driver(threading.Thread):
             for _ in range(step.repeat):
                 problem = problem or check(step, c.read())
         return problem
+
+    def _probe(self, step: Step) -> str | None:
+        """SETUP then the command on a connection of its own; any reply or a close passes.
+
+        Only a server that refuses the connection or does not answer within
+        PROBE_TIMEOUT fails the step.
+        """
+        conn = resp.Connection(self.ports[step.on], PROBE_TIMEOUT)
+        try:
+            for args in step.setup:
+                conn.call([self.fill(a) for a in args])
+            if tuple(a.upper() for a in step.args[:2]) == ("CLIENT", "REPLY"):
+                _quiet_call(conn, step.args)
+            else:
+                conn.call([self.fill(a) for a in step.args])
+        except (resp.Closed, resp.ProtocolError, ConnectionResetError):
+            pass  # QUIT, HELLO 3, CLIENT KILL of itself: the command's own doing
+        except TimeoutError:
+            return f"no reply within {PROBE_TIMEOUT:.0f} s"
+        finally:
+            conn.close()
+        return None
 
     def _until(self, step: Step, args: list[str]) -> str | None:
         conn = self._conn(step.conn, step.on)
@@ -226,6 +286,20 @@ class Driver(threading.Thread):
         except resp.Closed:
             return None
         return f"SHUTDOWN answered {reply!r} instead of exiting"
+
+
+def _quiet_call(conn: resp.Connection, args: Sequence[str]) -> None:
+    """A command that may silence its connection (CLIENT REPLY OFF / SKIP), then replies on.
+
+    ``CLIENT REPLY ON`` and ``PING MARK`` follow it; the replies are read until
+    PING's, whatever the command did to the ones before.
+    """
+    mark = "sysphase-probe-end"
+    conn.send(list(args))
+    conn.send(["CLIENT", "REPLY", "ON"])
+    conn.send(["PING", mark])
+    while conn.read() != mark:
+        pass
 
 
 def _kill_traced_children() -> None:

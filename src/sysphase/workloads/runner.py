@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -37,9 +36,19 @@ from sysphase.errors import UsageError, WorkloadError
 from sysphase.model import profile as prof
 from sysphase.model.phases import check_distinct, parse_trigger
 from sysphase.policy.ir import Policy
+from sysphase.recording.first_seen import first_seen
 from sysphase.recording.plan import Recording, Run, RunMode, RunReport
-from sysphase.workloads import fixtures, help_options, memcached_driver, nginx_driver, redis_driver
-from sysphase.workloads.scenario import GENERATORS, Scenario, Workload, parse
+from sysphase.workloads import (
+    fixtures,
+    help_options,
+    memcached_driver,
+    nginx_driver,
+    redis_commands,
+    redis_driver,
+    self_description,
+    sqlite_catalog,
+)
+from sysphase.workloads.scenario import ANY_EXIT, Scenario, Workload, parse
 
 __all__ = [
     "BUILTIN",
@@ -56,15 +65,19 @@ BUILTIN = ("ls", "sqlite", "redis", "nginx", "memcached")
 Trace = Callable[[list[str], dict[str, str]], tracer.TraceResult]
 
 
-def load(name_or_file: str) -> Workload:
-    """A built-in workload by name, or a scenario file by path, with its generated scenarios."""
+def load(name_or_file: str, generated: int | None = None) -> Workload:
+    """A built-in workload by name, or a scenario file by path, with its generated scenarios.
+
+    ``generated``: keep only that many of the generated scenarios, spread evenly
+    over them (:func:`spread`); None keeps all.
+    """
     if name_or_file in BUILTIN:
         text = (
             resources.files("sysphase.workloads")
             .joinpath(f"scenarios/{name_or_file}.toml")
             .read_text(encoding="utf-8")
         )
-        return _generated(parse(text, f"{name_or_file}.toml"))
+        return _generated(parse(text, f"{name_or_file}.toml"), generated)
     if not name_or_file.endswith(".toml") and not os.path.exists(name_or_file):
         raise UsageError(
             f"--workload {name_or_file}: neither a built-in workload "
@@ -72,31 +85,51 @@ def load(name_or_file: str) -> Workload:
         )
     # a regular file of at most 64 MiB: a FIFO or /dev/zero is one sentence, never a hang
     text = files.read_text_bounded(name_or_file, files.TEXT_LIMIT, "a scenario file")
-    return _generated(parse(text, name_or_file))
+    return _generated(parse(text, name_or_file), generated)
 
 
-def _generated(workload: Workload) -> Workload:
+def spread(items: tuple[Scenario, ...], n: int | None) -> tuple[Scenario, ...]:
+    """N of ITEMS taken evenly (the first, then every len/N-th), in order; all when N is None."""
+    if n is None or n >= len(items):
+        return items
+    return tuple(items[(i * len(items)) // n] for i in range(n))
+
+
+def _generated(workload: Workload, limit: int | None = None) -> Workload:
     """The workload with the train scenarios its ``generate`` key asks for added after its own.
 
-    ``ls-help``: ``PROGRAM --help`` under LC_ALL=C, one scenario per option it lists.
+    The program describes itself (sysphase.workloads.self_description, untraced);
+    a pure generator turns that into scenarios (see GENERATORS).
     """
     if not workload.generate:
         return workload
-    program = shutil.which(workload.program) or workload.program
-    env = {**os.environ, "LC_ALL": "C"}
     try:
-        done = subprocess.run(
-            [program, "--help"], capture_output=True, text=True, env=env, timeout=30, check=True
-        )
-    except (OSError, subprocess.SubprocessError) as err:
-        raise WorkloadError(f"workload {workload.name}: {program} --help failed ({err})") from err
-    specs = help_options.parse_help(done.stdout)
-    made = help_options.option_scenarios(workload.program, specs, GENERATORS[workload.generate])
+        made = spread(_generate(workload), limit)
+    except WorkloadError as err:
+        raise WorkloadError(f"workload {workload.name}: {err}") from err
     own = {s.name for s in workload.scenarios}
     for s in made:
         if s.name in own:
             raise UsageError(f"workload {workload.name}: scenario {s.name!r} is also generated")
     return replace(workload, scenarios=workload.scenarios + made)
+
+
+def _generate(workload: Workload) -> tuple[Scenario, ...]:
+    program = workload.program
+    if workload.generate == "ls-help":
+        specs = help_options.parse_help(self_description.help_text(program))
+        return help_options.option_scenarios(program, specs, ("{tree}",))
+    if workload.generate == "redis-commands":
+        said = self_description.redis(program)
+        argv = (program, "{tmp}/redis.conf")
+        debug = redis_commands.parse_debug_help(said.debug_help)
+        return (
+            *redis_commands.command_scenarios(redis_commands.parse_docs(said.docs), argv),
+            redis_commands.debug_scenario(debug, argv),
+            redis_commands.config_scenario(said.config, argv),
+        )
+    catalog = sqlite_catalog.parse(self_description.sqlite(program, sqlite_catalog.QUERY))
+    return sqlite_catalog.scenarios(program, catalog)
 
 
 def _fill(text: str, values: Mapping[str, str]) -> str:
@@ -142,10 +175,18 @@ def _redirected(stdin_path: str, stdout_path: str, stderr_path: str, cwd: str) -
             os.close(fd)
 
 
-def _run_one(workload: Workload, scenario: Scenario, tree: str, trace: Trace) -> tracer.TraceResult:
+#: (CLOCK_MONOTONIC ns, what the step covers) as each step of a driver began
+Steps = list[tuple[int, str]]
+
+
+def _run_one(
+    workload: Workload, scenario: Scenario, tree: str, trace: Trace
+) -> tuple[tracer.TraceResult, Steps]:
     """Run one scenario in a fresh {tmp} through ``trace`` and check it.
 
-    Raises WorkloadError on a failed check (not for a run a signal cut short).
+    Returns the trace and when each step of a server driver began (none for
+    ``stdin``). Raises WorkloadError on a failed check (not for a run a signal
+    cut short).
     """
     tmp = tempfile.mkdtemp(prefix=f"sysphase-{workload.name}-")
     try:
@@ -153,6 +194,7 @@ def _run_one(workload: Workload, scenario: Scenario, tree: str, trace: Trace) ->
         if workload.driver != "stdin":
             values["port"] = str(redis_driver.free_port())
             values["replica_port"] = str(redis_driver.free_port())
+            values["peer_port"] = str(redis_driver.free_port())
         for rel, content in scenario.files:
             path = os.path.join(tmp, rel)
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -178,12 +220,12 @@ def _run_one(workload: Workload, scenario: Scenario, tree: str, trace: Trace) ->
             env.update({k: _fill(v, values) for k, v in scenario.env})
             with _redirected(stdin_path, out, err, tmp):
                 if workload.driver == "redis":
-                    result, problem = _drive_redis(scenario, values, argv, env, trace)
+                    result, problem, steps = _drive_redis(scenario, values, argv, env, trace)
                 elif workload.driver != "stdin":
                     driver = _service(workload.driver, scenario, values, argv[0])
-                    result, problem = _drive(driver, argv, env, trace)
+                    result, problem, steps = _drive(driver, argv, env, trace)
                 else:
-                    result, problem = trace(argv, env), None
+                    result, problem, steps = trace(argv, env), None, []
             stdout = Path(out).read_bytes().decode("utf-8", "replace")
             stderr = Path(err).read_bytes().decode("utf-8", "replace")
         finally:
@@ -195,7 +237,7 @@ def _run_one(workload: Workload, scenario: Scenario, tree: str, trace: Trace) ->
         if problem is not None:
             raise WorkloadError(f"workload {workload.name}, scenario {scenario.name}: {problem}")
         _check(workload, scenario, result, stdout, stderr)
-    return result
+    return result, steps
 
 
 def _drive_redis(
@@ -204,14 +246,21 @@ def _drive_redis(
     argv: list[str],
     env: dict[str, str],
     trace: Trace,
-) -> tuple[tracer.TraceResult, str | None]:
+) -> tuple[tracer.TraceResult, str | None, Steps]:
     """Trace the server on this thread while a driver thread plays the steps against it."""
-    ports = {"server": int(values["port"]), "replica": int(values["replica_port"])}
+    ports = {
+        "server": int(values["port"]),
+        "replica": int(values["replica_port"]),
+        "peer": int(values["peer_port"]),
+    }
     with ExitStack() as stack:
         if scenario.replica:
+            master = [("replicaof", f"127.0.0.1 {ports['server']}")]
             stack.enter_context(
-                redis_driver.replica_server(values["tmp"], ports["replica"], ports["server"])
+                redis_driver.side_server(values["tmp"], "replica", ports["replica"], master)
             )
+        if scenario.peer:
+            stack.enter_context(redis_driver.side_server(values["tmp"], "peer", ports["peer"]))
         driver = redis_driver.Driver(scenario.steps, ports, lambda text: _fill(text, values))
         return _drive(driver, argv, env, trace)
 
@@ -221,6 +270,7 @@ class _Driver(Protocol):
 
     error: str | None
     finished: threading.Event
+    steps_began: Steps
 
     def start(self) -> None: ...
     def join(self, timeout: float | None = None) -> None: ...
@@ -240,7 +290,7 @@ def _service(driver: str, scenario: Scenario, values: Mapping[str, str], program
 
 def _drive(
     driver: _Driver, argv: list[str], env: dict[str, str], trace: Trace
-) -> tuple[tracer.TraceResult, str | None]:
+) -> tuple[tracer.TraceResult, str | None, Steps]:
     """Trace the server on this thread while the driver thread plays the steps against it."""
     driver.start()
     try:
@@ -248,7 +298,7 @@ def _drive(
     finally:
         driver.finished.set()
         driver.join(redis_driver.STEP_TIMEOUT)
-    return result, driver.error
+    return result, driver.error, list(driver.steps_began)
 
 
 def _phases(workload: Workload) -> tracer.PhaseConfig:
@@ -263,7 +313,9 @@ def _check(
     where = f"workload {workload.name}, scenario {scenario.name}"
     last = stderr.strip().splitlines()[-1:] if stderr.strip() else []
     said = f" (stderr: {last[0][:200]})" if last else ""
-    if result.exit_status != scenario.exit:
+    if scenario.exit == ANY_EXIT and result.exit_status >= 128:
+        raise WorkloadError(f"{where}: killed by signal {result.exit_status - 128}{said}")
+    if scenario.exit != ANY_EXIT and result.exit_status != scenario.exit:
         raise WorkloadError(
             f"{where}: exit status {result.exit_status}, expected {scenario.exit}{said}"
         )
@@ -273,7 +325,10 @@ def _check(
 
 
 def record_workload(
-    name_or_file: str, rec: Recording, report: recording.Report | None = None
+    name_or_file: str,
+    rec: Recording,
+    report: recording.Report | None = None,
+    generated: int | None = None,
 ) -> prof.Profile | None:
     """Record every train scenario, one series of runs each, as ``rec`` plans them.
 
@@ -284,18 +339,19 @@ def record_workload(
     not cut short. A signal ends the recording (``rec.interrupted``; the profile
     so far is marked incomplete); a failed check raises WorkloadError.
 
+    ``generated`` bounds the generated scenarios recorded (see :func:`load`).
     Returns the merged profile with the workload's program as its command (so the
     policy's root program is that program), or None if nothing was recorded.
     """
-    workload = load(name_or_file)
+    workload = load(name_or_file, generated)
     train = workload.tagged("train")
     if not train:
         raise UsageError(f"{name_or_file}: no scenario is tagged 'train'")
     phases = _phases(workload)
     with recording.interruptible(rec), _fixture(workload) as tree:
-        for scenario in train:
+        for position, scenario in enumerate(train):
             rec.begin(scenario.name)
-            run_once = _scenario_runs(workload, scenario, tree, phases)
+            run_once = _scenario_runs(workload, scenario, tree, phases, position)
             recording.drive(rec, run_once, _completed(report))
             if rec.interrupted:
                 break
@@ -303,15 +359,21 @@ def record_workload(
 
 
 def _scenario_runs(
-    workload: Workload, scenario: Scenario, tree: str, phases: tracer.PhaseConfig
+    workload: Workload, scenario: Scenario, tree: str, phases: tracer.PhaseConfig, position: int
 ) -> recording.RunOnce:
-    """One recorded run of the scenario, in the mode the plan asks for."""
+    """One recorded run of the scenario (the workload's train scenario number ``position``).
+
+    The run's profile says where each of its calls was first seen (scenario, step).
+    """
 
     def run_once(mode: RunMode) -> Run:
         def trace(argv: list[str], env: dict[str, str]) -> tracer.TraceResult:
             return recording.trace(argv, mode, phases=phases, env=env)
 
-        return recording.to_run(_run_one(workload, scenario, tree, trace), scenario.argv)
+        result, steps = _run_one(workload, scenario, tree, trace)
+        run = recording.to_run(result, scenario.argv, mode)
+        seen = first_seen(result.tree, run.profile.arch, scenario.name, position, steps)
+        return replace(run, profile=replace(run.profile, first_seen=seen))
 
     return run_once
 
@@ -330,13 +392,7 @@ def _completed(report: recording.Report | None) -> recording.Report | None:
 
 def _named(workload: Workload, merged: prof.Profile) -> prof.Profile:
     """The merged profile with the workload as its command."""
-    return prof.Profile(
-        (workload.program, f"<workload {workload.name}>"),
-        merged.arch,
-        merged.runs,
-        merged.complete,
-        merged.processes,
-    )
+    return replace(merged, command=(workload.program, f"<workload {workload.name}>"))
 
 
 def validate_workload(name_or_file: str, policy: Policy) -> list[tuple[str, list[Violation]]]:
@@ -355,7 +411,7 @@ def validate_workload(name_or_file: str, policy: Policy) -> list[tuple[str, list
     with _fixture(workload) as tree:
         for scenario in test:
             plan = enforcement.prepare(policy, scenario.argv[0], "trace", "the policy")
-            result = _run_one(workload, scenario, tree, _complaining(plan))
+            result, _ = _run_one(workload, scenario, tree, _complaining(plan))
             out.append(
                 (scenario.name, enforcement.outside_policy(result, plan.program.phases[0].name))
             )

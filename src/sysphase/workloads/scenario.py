@@ -27,6 +27,7 @@ from sysphase.model.strict_json import Fields
 from sysphase.workloads.scenario_steps import PLACEHOLDERS, CacheStep, HttpStep, ServiceDecoder
 
 __all__ = [
+    "ANY_EXIT",
     "DRIVERS",
     "FIXTURES",
     "GENERATORS",
@@ -39,10 +40,17 @@ __all__ = [
 ]
 
 TAGS = ("train", "test")
+#: Scenario.exit of a generated scenario that goes past errors: any status but a signal's
+ANY_EXIT = -1
 FIXTURES = ("none", "ls-tree")
-#: ``generate``: where generated train scenarios come from, and the operands each one lists
-#: ("ls-help": one per option ``PROGRAM --help`` lists, sysphase.workloads.help_options)
-GENERATORS = {"ls-help": ("{tree}",)}
+#: ``generate``: where generated train scenarios come from (the runner adds them at load time)
+GENERATORS = {
+    "ls-help": "one per option PROGRAM --help lists, over {tree} (workloads.help_options)",
+    "redis-commands": "every command of COMMAND DOCS, DEBUG HELP, CONFIG GET * "
+    "(workloads.redis_commands)",
+    "sqlite-catalog": "every pragma, SQL function and dot-command the shell lists "
+    "(workloads.sqlite_catalog)",
+}
 #: how the runner talks to the program: stdin in / stdout checked, or a server and its client
 DRIVERS = ("stdin", "redis", "nginx", "memcached")
 #: what a redis step may be: exactly one of these keys
@@ -72,7 +80,7 @@ _TOP = Fields(
 _SCENARIO = Fields(("name", "tag", "argv"), ("stdin", "exit", "stdout_contains", "env", "files"))
 #: the keys a scenario has with each server driver
 _DRIVER_KEYS = {
-    "redis": ("config", "replica", "steps"),
+    "redis": ("config", "replica", "peer", "steps"),
     "nginx": ("config", "steps"),
     "memcached": ("steps",),
 }
@@ -84,7 +92,9 @@ Expected: TypeAlias = "str | int | bool | tuple[Expected, ...]"
 class Step:
     """One step of a redis scenario: a command, a pushed message to read, a pause or SHUTDOWN.
 
-    ``kind`` is one of STEP_KINDS. A ``cmd`` step sends ``args`` on connection ``conn``
+    ``kind`` is one of STEP_KINDS, or ``probe`` (generated, never in a file): ``args``
+    sent after ``setup`` on a connection opened for it and closed after, any reply
+    accepted. A ``cmd`` step sends ``args`` on connection ``conn``
     to the server (``on`` = "server") or the replica; ``repeat`` pipelines the command
     that many times on each of ``clients`` connections. Checks (on the last reply):
     ``reply`` equals it (false meaning nil), ``error`` prefixes an error reply (otherwise
@@ -104,6 +114,11 @@ class Step:
     repeat: int = 1
     clients: int = 1
     seconds: float = 0.0
+    #: kind ``probe`` (generated steps, sysphase.workloads.redis_commands): commands sent
+    #: first on the probe's own connection
+    setup: tuple[tuple[str, ...], ...] = ()
+    #: what the step covers, as provenance names it ("CLIENT NO-EVICT"); "" = its command
+    label: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +138,8 @@ class Scenario:
     config: tuple[tuple[str, str], ...] = ()
     #: driver "redis": start an untraced replica of the server first
     replica: bool = False
+    #: driver "redis": start an untraced standalone server on {peer_port} first
+    peer: bool = False
     #: driver "redis": what the client does, in order
     steps: tuple[Step, ...] = ()
     #: driver "nginx": the HTTP client's steps (``config``: directives per nginx.conf context)
@@ -219,8 +236,8 @@ class _Parser(ServiceDecoder):
         for i, a in enumerate(args):
             self.placeholders(a, f"{where}.cmd[{i}]")
         on = self.string(data.get("on", "server"), f"{where}.on", nonempty=True)
-        if on not in ("server", "replica"):
-            self.fail(f"{where}.on", f"{on!r} is neither 'server' nor 'replica'")
+        if on not in ("server", "replica", "peer"):
+            self.fail(f"{where}.on", f"{on!r} is not 'server', 'replica' or 'peer'")
         return Step(
             "cmd",
             args=args,
@@ -237,9 +254,10 @@ class _Parser(ServiceDecoder):
 
     def redis_parts(
         self, data: Mapping[str, object], where: str
-    ) -> tuple[tuple[tuple[str, str], ...], bool, tuple[Step, ...]]:
+    ) -> tuple[tuple[tuple[str, str], ...], bool, bool, tuple[Step, ...]]:
         config = self.texts(data.get("config", {}), f"{where}.config", _directive_problem, True)
         replica = self.boolean(data.get("replica", False), f"{where}.replica")
+        peer = self.boolean(data.get("peer", False), f"{where}.peer")
         raw = data.get("steps", [])
         if not isinstance(raw, list) or not raw:
             self.fail(f"{where}.steps", "must be a non-empty array of step tables")
@@ -248,7 +266,9 @@ class _Parser(ServiceDecoder):
         )
         if not replica and any(s.on == "replica" for s in steps):
             self.fail(f"{where}.steps", "a step runs on the replica but replica is not true")
-        return config, replica, steps
+        if not peer and any(s.on == "peer" for s in steps):
+            self.fail(f"{where}.steps", "a step runs on the peer but peer is not true")
+        return config, replica, peer, steps
 
     # --- scenarios and the file ---
 
@@ -282,8 +302,8 @@ class _Parser(ServiceDecoder):
     ) -> Scenario:
         """PLAIN with the keys of a server driver's scenario: config, replica, steps."""
         if driver == "redis":
-            config, replica, steps = self.redis_parts(data, where)
-            return replace(plain, config=config, replica=replica, steps=steps)
+            config, replica, peer, steps = self.redis_parts(data, where)
+            return replace(plain, config=config, replica=replica, peer=peer, steps=steps)
         if driver == "nginx":
             config = self.nginx_config(data.get("config", {}), f"{where}.config")
             steps_http = self.http_steps(data.get("steps"), f"{where}.steps")

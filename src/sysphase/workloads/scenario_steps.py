@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 #: placeholders argv, stdin, env values, file contents, config values and steps may hold
-PLACEHOLDERS = ("tmp", "db", "tree", "port", "replica_port")
+PLACEHOLDERS = ("tmp", "db", "tree", "port", "replica_port", "peer_port")
 #: the contexts of the generated nginx.conf a scenario's ``config`` may add directives to
 NGINX_CONTEXTS = ("main", "events", "http", "server")
 #: signals a step may send the server: name -> whether the server exits on it (last step only)

@@ -104,6 +104,8 @@ class ServiceDriver(threading.Thread, Generic[S]):
         self.fill = fill
         self.error: str | None = None
         self.finished = threading.Event()  # set by the runner when the trace has ended
+        #: (CLOCK_MONOTONIC ns, description) as each step began, in order
+        self.steps_began: list[tuple[int, str]] = []
 
     def play(self, step: S) -> str | None:
         raise NotImplementedError
@@ -122,6 +124,7 @@ class ServiceDriver(threading.Thread, Generic[S]):
             self._wait_for_port()
             for i, step in enumerate(self.steps, 1):
                 where = f"step {i} ({self.describe(step)}): "
+                self.steps_began.append((time.monotonic_ns(), self.describe(step)))
                 problem = self._step(step)
                 if problem is not None:
                     self.error = where + problem
