@@ -213,3 +213,22 @@ def test_generated_takes_a_bounded_sample(tmp_path):
     assert own <= runs and len(runs - own) == 3
     bad = sysphase("record", "-o", str(tmp_path / "q.json"), "--generated", "3", "--", "true")
     assert bad.returncode == 2 and bad.stderr.strip() == "sysphase: --generated needs --workload"
+
+
+def test_a_program_past_its_timeout_is_killed_and_named(tmp_path):
+    scen = tmp_path / "w.toml"
+    scen.write_text(
+        'workload = "hang"\nprogram = "sleep"\n'
+        '[[scenario]]\nname = "forever"\ntag = "train"\nargv = ["sleep", "100"]\ntimeout = 1\n'
+    )
+    rec = sysphase("record", "-o", str(tmp_path / "p.json"), "--workload", str(scen), timeout=60)
+    assert rec.returncode == 1
+    assert rec.stderr.strip() == (
+        "sysphase: workload hang, scenario forever: sleep did not end within 1 s (killed)"
+    )
+    assert not (tmp_path / "p.json").exists()
+    bad = scen.read_text().replace("timeout = 1", "timeout = 0")
+    scen.write_text(bad)
+    rec = sysphase("record", "-o", str(tmp_path / "p.json"), "--workload", str(scen))
+    assert rec.returncode == 2
+    assert "scenario 'forever'.timeout: must be a number of seconds from 0.1 to 3600" in rec.stderr

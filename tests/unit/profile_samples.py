@@ -12,7 +12,15 @@ from hypothesis import strategies as st
 
 from sysphase.model import syscalls
 from sysphase.model.frozen import FrozenMap
-from sysphase.model.profile import ARG_INDEXES, ARG_MAX, Phase, ProcessNode, Profile, SyscallStat
+from sysphase.model.profile import (
+    ARG_INDEXES,
+    ARG_MAX,
+    Phase,
+    ProcessNode,
+    Profile,
+    Spread,
+    SyscallStat,
+)
 from sysphase.model.profile_build import from_tree
 from sysphase.model.tree import Count, Node, NodeEnd, NodeKind, ProcessTree
 
@@ -233,13 +241,41 @@ def profiles(
                 from_fragment=fragment or draw(st.booleans()),
             )
         )
+    runs = draw(st.integers(1, 5))
+    # how the runs were recorded (or not said), and the spread of the full ones
+    full = draw(st.integers(0, runs))
+    modes = {"full": full, "known": runs - full}
+    recording = draw(
+        st.just(FrozenMap({m: k for m, k in modes.items() if k})) | st.just(FrozenMap())
+    )
+    spread = tuple(
+        sorted(
+            {
+                (node.executable, phase.name, key): Spread(
+                    node.executable,
+                    phase.name,
+                    key,
+                    draw(st.integers(1, full)),
+                    stat.calls,
+                    stat.calls + 1,
+                )
+                for node in nodes
+                for phase in node.phases
+                for key, stat in phase.syscalls.items()
+            }.values()
+        )
+        if full and recording
+        else ()
+    )
     return Profile(
         command=tuple(draw(st.lists(text, max_size=3))),
         arch=arch_,
-        runs=draw(st.integers(1, 5)),
+        runs=runs,
         complete=draw(st.booleans()),
         processes=tuple(nodes),
         fragment=fragment,
+        recording=recording,
+        spread=spread,
     )
 
 

@@ -24,7 +24,15 @@ from hypothesis import find, given, settings
 from sysphase.errors import SysphaseError
 from sysphase.model import profile_codec
 from sysphase.model.frozen import FrozenMap
-from sysphase.model.profile import FORMAT, FirstSeen, Phase, ProcessNode, Profile, SyscallStat
+from sysphase.model.profile import (
+    FORMAT,
+    FirstSeen,
+    Phase,
+    ProcessNode,
+    Profile,
+    Spread,
+    SyscallStat,
+)
 from sysphase.model.strict_json import Fields
 from sysphase.policy import codec as policy_codec
 from sysphase.policy.ir import (
@@ -54,6 +62,8 @@ def _profile_objects(doc: Any) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield "stat", stat
     for item in doc.get("first_seen", []):
         yield "firstSeen", item
+    for item in doc.get("spread", []):
+        yield "spread", item
 
 
 def _policy_objects(doc: Any) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -92,7 +102,15 @@ def _full_profile() -> Profile:
     # a fragment: every process from_fragment (the decoder and the schema's "if" insist)
     nodes = [dataclasses.replace(n, from_fragment=True) for n in (sh, *p.processes[1:])]
     seen = (FirstSeen((0, 2), sh.executable, "start", "read", "greet", "SET"),)
-    return dataclasses.replace(p, processes=tuple(nodes), fragment=True, first_seen=seen)
+    spread = (Spread(sh.executable, "start", "read", 1, 2, 2),)
+    return dataclasses.replace(
+        p,
+        processes=tuple(nodes),
+        fragment=True,
+        first_seen=seen,
+        recording=FrozenMap({"full": p.runs}),
+        spread=spread,
+    )
 
 
 def _full_policy() -> Policy:
@@ -137,6 +155,7 @@ FORMATS = {
             "phase": ("$defs", "phase"),
             "stat": ("$defs", "stat"),
             "firstSeen": ("$defs", "firstSeen"),
+            "spread": ("$defs", "spread"),
         },
         classes={
             "profile": Profile,
@@ -144,6 +163,7 @@ FORMATS = {
             "phase": Phase,
             "stat": SyscallStat,
             "firstSeen": FirstSeen,
+            "spread": Spread,
         },
         renamed={},
         # Profile.format is a ClassVar (the constant FORMAT), not a field

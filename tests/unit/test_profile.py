@@ -142,6 +142,7 @@ def test_render_stats() -> None:
     assert render_stats(sample_profile()) == (
         "profile of sh -c 'ls /'\n"
         "x86_64, 1 run, complete\n"
+        "how the runs were recorded is not said (a profile from before it was)\n"
         "\n"
         "/bin/sh (2 processes, 1 thread)\n"
         "  phase start\n"
@@ -168,6 +169,7 @@ def test_render_stats() -> None:
     assert render_stats(empty) == (
         "profile of (attached)\n"
         "x86_64, 2 runs, incomplete: a recording was interrupted\n"
+        "how the runs were recorded is not said (a profile from before it was)\n"
         "\n"
         "no processes\n"
     )

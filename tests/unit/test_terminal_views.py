@@ -207,6 +207,7 @@ def test_rich_stats_and_process_tree() -> None:
     assert out.startswith(
         "profile of redis-server\n"
         "x86_64, 1 run, complete\n"
+        "how the runs were recorded is not said (a profile from before it was)\n"
         "\n"
         "/usr/bin/redis-server (2 processes, 9 threads)\n"
         "  phase start\n"

@@ -23,6 +23,7 @@ from sysphase._host import files, tracer
 from sysphase.model import profile as prof
 from sysphase.model.profile_build import from_tree
 from sysphase.model.profile_codec import encode
+from sysphase.model.profile_runs import stamp
 from sysphase.model.trigger_warnings import trigger_warnings
 from sysphase.recording.plan import Mode, Recording, Run, RunMode, RunReport
 
@@ -106,10 +107,13 @@ def _trace_ebpf(argv: Sequence[str], mode: RunMode) -> tracer.TraceResult:
 def to_run(result: tracer.TraceResult, command: Sequence[str], mode: RunMode | None = None) -> Run:
     """One traced run as the plan takes it; its profile is incomplete if it was interrupted.
 
-    ``mode``: the run's; a known-set run's baseline tells the trigger warnings
-    which calls ran without a stop.
+    ``mode``: the run's (None: full, as ``record -p`` and the eBPF backend
+    record); the profile says it, with each call's count if the run was full
+    (sysphase.model.profile_runs), and a known-set run's baseline tells the
+    trigger warnings which calls ran without a stop.
     """
     profile = from_tree(result.tree, command, "x86_64", complete=not result.interrupted)
+    profile = stamp(profile, mode.mode.value if mode is not None else Mode.FULL.value)
     known = mode.baseline if mode is not None else None
     warnings = tuple(trigger_warnings(result.tree, result.fires, known))
     return Run(profile, result.exit_status, result.interrupted, warnings)
@@ -143,7 +147,7 @@ def record_command(
 
     def run_once(mode: RunMode) -> Run:
         if backend == "ebpf":
-            return to_run(_trace_ebpf(argv, mode), argv)
+            return to_run(_trace_ebpf(argv, mode), argv)  # full: the eBPF backend's one mode
         return to_run(trace(argv, mode, phases=phases, service=service), argv, mode)
 
     with interruptible(rec):

@@ -161,7 +161,17 @@ def run(args: argparse.Namespace) -> int:
     if reach is not None and args.explain:
         marker, legend, unknown = reach.marks()
         seen = {(f.program, f.phase, f.syscall): f for f in profile.first_seen}
-        print(explain(policy, marker, legend, unknown, seen), end="", file=sys.stderr)
+        full = profile.recording.get("full", 0)
+        some = {
+            (
+                x.program,
+                x.phase,
+                x.syscall,
+            ): f"{x.program} {x.phase}: seen in {x.runs} of {full} runs"
+            for x in profile.spread
+            if x.runs < full
+        }
+        print(explain(policy, marker, legend, unknown, seen, some), end="", file=sys.stderr)
     if isinstance(out, bytes):
         files.write_bytes_atomic(args.output, out)
     else:

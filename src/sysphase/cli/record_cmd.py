@@ -91,10 +91,16 @@ def _record_attached(args: argparse.Namespace, stop: StopRule) -> int:
     """-p PID: one recording of a running process, from now until it ends or we are stopped."""
     if args.command_argv or args.workload:
         raise UsageError("record -p takes no command after '--' and no --workload")
-    if stop.max_runs != 1 or args.backend != "ptrace" or args.sets_only or args.baseline:
+    if (
+        stop.max_runs != 1
+        or args.backend != "ptrace"
+        or args.sets_only
+        or args.baseline
+        or args.fast
+    ):
         raise UsageError(
             "record -p records one attached run in full: it takes no --runs, --until-stable, "
-            "--backend ebpf, --sets-only or --baseline"
+            "--backend ebpf, --sets-only, --baseline or --fast"
         )
     name = args.phase_name or "start"
     check_phase_name(name, "--phase-name")
@@ -153,8 +159,14 @@ def _add_mode_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--full",
         action="store_true",
-        help="stop at every call's entry and exit in every run (exact counts, errors "
-        "and times); by default runs after the first use the profile so far as baseline",
+        help="with --workload: stop at every call's entry and exit in every run (exact "
+        "counts, errors and times; a command's runs are full by default)",
+    )
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="runs after the first know the profile so far: its calls run without a stop "
+        "(sets exact over all runs, counts, errors and times from the first run only)",
     )
 
 
@@ -173,8 +185,8 @@ def _config(args: argparse.Namespace) -> tracer.PhaseConfig:
 
 
 def _baseline(args: argparse.Namespace) -> prof.Profile | None:
-    if args.full and (args.sets_only or args.baseline):
-        raise UsageError("--full cannot be combined with --sets-only or --baseline")
+    if args.full and (args.sets_only or args.baseline or args.fast):
+        raise UsageError("--full cannot be combined with --sets-only, --baseline or --fast")
     return files.read_profile(args.baseline) if args.baseline else None
 
 
@@ -208,6 +220,10 @@ def _record_workload(args: argparse.Namespace, stop: StopRule) -> int:
         raise UsageError("record --workload takes no command after '--'")
     if args.phase or args.phase_signal or args.phase_names:
         raise UsageError("record --workload takes no --phase, --phase-signal or --phase-names")
+    if args.fast:
+        raise UsageError(
+            "record --workload is fast already (set-only, known sets); --full records it exactly"
+        )
     if args.generated is not None and args.generated < 0:
         raise UsageError(f"--generated {args.generated}: expected 0 or more scenarios")
     baseline = _baseline(args)
@@ -235,17 +251,19 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("record needs a command after '--'")
     config = _config(args)
     if args.backend == "ebpf" and (
-        config.triggers or config.signal or args.sets_only or args.baseline
+        config.triggers or config.signal or args.sets_only or args.baseline or args.fast
     ):
         raise UsageError(
-            "--backend ebpf starts phases only at exec: it takes no --phase, --phase-signal, "
-            "--sets-only or --baseline"
+            "--backend ebpf starts phases only at exec and records every run in full: it takes "
+            "no --phase, --phase-signal, --sets-only, --baseline or --fast"
         )
     baseline = _baseline(args)
-    if args.full or args.backend == "ebpf":
+    if args.sets_only:  # set-only, later runs knowing the profile so far
+        modes = Modes(Mode.SETS)
+    elif args.fast or args.baseline:  # the first run in full, later ones known sets
+        modes = Modes(Mode.FULL)
+    else:  # every run in full: calls, errors and times exact over all of them
         modes = Modes.full()
-    else:  # the first run in full (or set-only), later ones knowing the profile so far
-        modes = Modes(Mode.SETS if args.sets_only else Mode.FULL)
     rec = Recording(stop, modes, baseline)
     service = tracer.Service(args.kill_after) if args.keep_pid else None
     recording.record_command(

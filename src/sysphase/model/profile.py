@@ -39,11 +39,13 @@ __all__ = [
     "FORMAT",
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "RECORDING_MODES",
     "ArgValues",
     "FirstSeen",
     "Phase",
     "ProcessNode",
     "Profile",
+    "Spread",
     "SyscallStat",
     "split_key",
     "syscall_key",
@@ -147,6 +149,27 @@ class ProcessNode:
     from_fragment: bool = False
 
 
+#: how a run was recorded (sysphase.recording.plan.Mode's values): what its counts mean
+RECORDING_MODES: Final = ("full", "sets", "known")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Spread:
+    """How one (program, phase, syscall) varied over a profile's full runs.
+
+    ``runs``: in how many full runs the program made it in that phase;
+    ``min_calls`` / ``max_calls``: the fewest and most calls (completed and
+    unfinished, over all the program's processes) in one of those runs.
+    """
+
+    program: str
+    phase: str
+    syscall: str
+    runs: int
+    min_calls: int
+    max_calls: int
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class FirstSeen:
     """Where a workload recording first saw a syscall of a program's phase.
@@ -187,6 +210,10 @@ class Profile:
     #: workload recordings: where each (program, phase, syscall) was first seen, sorted by
     #: (program, phase, syscall); empty for other recordings
     first_seen: tuple[FirstSeen, ...] = ()
+    #: how many runs were recorded in each of RECORDING_MODES (empty: not said, an old file)
+    recording: FrozenMap[int] = field(default_factory=FrozenMap)
+    #: per (program, phase, syscall) seen in a full run: in how many, fewest and most calls
+    spread: tuple[Spread, ...] = ()
 
 
 # --- syscall keys ---------------------------------------------------------------------------

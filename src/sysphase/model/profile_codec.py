@@ -26,10 +26,12 @@ from sysphase.model.profile import (
     BUILD_ID,
     FORMAT_NAME,
     FORMAT_VERSION,
+    RECORDING_MODES,
     FirstSeen,
     Phase,
     ProcessNode,
     Profile,
+    Spread,
     SyscallStat,
     split_key,
 )
@@ -42,7 +44,8 @@ from sysphase.model.tree import NodeKind
 __all__ = ["OBJECTS", "decode", "encode", "stat_to_dict", "to_dict"]
 
 PROFILE: Final = Fields(
-    ("format", "command", "arch", "runs", "complete", "processes"), ("fragment", "first_seen")
+    ("format", "command", "arch", "runs", "complete", "processes"),
+    ("fragment", "recording", "first_seen", "spread"),
 )
 PROCESS: Final = Fields(
     ("id", "parent", "created", "executable", "argv", "phases"),
@@ -51,6 +54,7 @@ PROCESS: Final = Fields(
 PHASE: Final = Fields(("index", "name", "trigger", "syscalls"), ("arg_values",))
 STAT: Final = Fields(("calls",), ("errors", "time_ns", "unfinished", "in_flight"))
 FIRST_SEEN: Final = Fields(("program", "phase", "syscall", "scenario", "step", "order"), ())
+SPREAD: Final = Fields(("program", "phase", "syscall", "runs", "min_calls", "max_calls"), ())
 #: The fields of every kind of object in a profile, by the schema's name for it
 #: ("profile" is the document; the others are its "$defs").
 OBJECTS: Final = {
@@ -59,6 +63,7 @@ OBJECTS: Final = {
     "phase": PHASE,
     "stat": STAT,
     "firstSeen": FIRST_SEEN,
+    "spread": SPREAD,
 }
 
 
@@ -109,6 +114,7 @@ def to_dict(profile: Profile) -> dict[str, object]:
         "runs": profile.runs,
         "complete": profile.complete,
         **({"fragment": True} if profile.fragment else {}),
+        **({"recording": dict(profile.recording)} if profile.recording else {}),
         "processes": [
             {
                 "id": n.id,
@@ -130,6 +136,18 @@ def to_dict(profile: Profile) -> dict[str, object]:
             if profile.first_seen
             else {}
         ),
+        **({"spread": [_spread_dict(x) for x in profile.spread]} if profile.spread else {}),
+    }
+
+
+def _spread_dict(x: Spread) -> dict[str, object]:
+    return {
+        "program": x.program,
+        "phase": x.phase,
+        "syscall": x.syscall,
+        "runs": x.runs,
+        "min_calls": x.min_calls,
+        "max_calls": x.max_calls,
     }
 
 
@@ -198,7 +216,43 @@ class _Decoder(strict_json.Decoder):
                 self.fragment_process(value, node, f"$.processes[{i}]")
         seen = self.array(fields.get("first_seen", []), "$.first_seen")
         first_seen = tuple(self.first_seen(v, f"$.first_seen[{i}]") for i, v in enumerate(seen))
-        return Profile(command, arch, runs, complete, processes, fragment, first_seen)
+        recording = self.recording(fields.get("recording", {}), runs)
+        items = self.array(fields.get("spread", []), "$.spread")
+        spread = tuple(self.spread(v, f"$.spread[{i}]", runs) for i, v in enumerate(items))
+        return Profile(
+            command, arch, runs, complete, processes, fragment, first_seen, recording, spread
+        )
+
+    def recording(self, value: object, runs: int) -> FrozenMap[int]:
+        data = self.map(value, "$.recording")
+        out: dict[str, int] = {}
+        for mode, n in data.items():
+            if mode not in RECORDING_MODES:
+                self.fail(
+                    f"$.recording.{mode}", f"not a recording mode ({', '.join(RECORDING_MODES)})"
+                )
+            out[mode] = self.integer(n, f"$.recording.{mode}", minimum=1)
+        if out and sum(out.values()) != runs:
+            self.fail("$.recording", f"its runs add up to {sum(out.values())}, not runs ({runs})")
+        return FrozenMap(out)
+
+    def spread(self, value: object, path: str, runs: int) -> Spread:
+        fields = self.obj(value, path, *SPREAD)
+        seen = self.integer(fields["runs"], f"{path}.runs", minimum=1)
+        if seen > runs:
+            self.fail(f"{path}.runs", f"{seen} is more than the profile's runs ({runs})")
+        low = self.integer(fields["min_calls"], f"{path}.min_calls", minimum=0)
+        high = self.integer(fields["max_calls"], f"{path}.max_calls", minimum=0)
+        if low > high:
+            self.fail(f"{path}.min_calls", f"{low} is more than max_calls ({high})")
+        return Spread(
+            self.string(fields["program"], f"{path}.program"),
+            self.string(fields["phase"], f"{path}.phase"),
+            self.key(self.string(fields["syscall"], f"{path}.syscall"), f"{path}.syscall"),
+            seen,
+            low,
+            high,
+        )
 
     def first_seen(self, value: object, path: str) -> FirstSeen:
         fields = self.obj(value, path, *FIRST_SEEN)

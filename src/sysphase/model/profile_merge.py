@@ -17,6 +17,7 @@ from typing import TypeVar
 from sysphase.errors import UsageError
 from sysphase.model.frozen import FrozenMap
 from sysphase.model.profile import FirstSeen, Phase, ProcessNode, Profile, SyscallStat
+from sysphase.model.profile_runs import merge_recording, merge_spread
 from sysphase.model.tree import NodeKind
 
 __all__ = ["merge", "merge_all"]
@@ -143,6 +144,8 @@ def merge_all(profiles: Iterable[Profile]) -> Profile:
         processes=processes,
         fragment=all(p.fragment for p in items),
         first_seen=_first_seen(items),
+        recording=merge_recording(items),
+        spread=merge_spread(s for p in items for s in p.spread),
     )
 
 
@@ -188,7 +191,9 @@ def merge(a: Profile, b: Profile) -> Profile:
     Phases match by (index, name); of differing triggers the smaller is kept.
     Profile: runs add, complete only if both are, the smaller command is kept;
     of two first-seen records of one (program, phase, syscall) the earlier
-    (smaller order, then scenario and step names) is kept.
+    (smaller order, then scenario and step names) is kept; runs per recording
+    mode add (unknown if an input does not say); spreads fold (runs add,
+    fewest and most calls kept).
     Fragments: a node stays ``from_fragment`` only if every input that has it
     says so (a recording of it clears the flag); the result is a fragment
     only if both inputs are.

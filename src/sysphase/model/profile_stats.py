@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from sysphase.model.profile import Profile, SyscallStat
 from sysphase.model.profile_codec import stat_to_dict
+from sysphase.model.profile_runs import summary
 
 __all__ = ["distinct_syscalls", "stats_json", "syscall_sets"]
 
@@ -29,8 +30,10 @@ def stats_json(profile: Profile) -> dict[str, object]:
 
     ``{"totals": {syscall: {"calls", "errors", "time_ns", "unfinished"}},
     "programs": {executable: {"processes": N, "phases": {phase name: {syscall: {...}}}}},
-    "arch", "runs", "complete", "command"}``. Phases of one name (in any node
-    of the program, at any index) are summed.
+    "arch", "runs", "complete", "command", "recording" (runs per mode), "counts"
+    (what they are worth, in words), "seen_in_some_runs" (executable -> phase ->
+    syscall -> the full runs that made it, for calls not every full run made)}``.
+    Phases of one name (in any node of the program, at any index) are summed.
     """
     totals: dict[str, SyscallStat] = {}
     programs: dict[str, dict[str, dict[str, SyscallStat]]] = {}
@@ -54,7 +57,20 @@ def stats_json(profile: Profile) -> dict[str, object]:
         "runs": profile.runs,
         "complete": profile.complete,
         "command": list(profile.command),
+        "recording": dict(profile.recording),
+        "counts": summary(profile),
+        "seen_in_some_runs": _some_runs(profile),
     }
+
+
+def _some_runs(profile: Profile) -> dict[str, dict[str, dict[str, int]]]:
+    """executable -> phase -> syscall -> the full runs that made it, for those not all did."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    full = profile.recording.get("full", 0)
+    for s in profile.spread:
+        if s.runs < full:
+            out.setdefault(s.program, {}).setdefault(s.phase, {})[s.syscall] = s.runs
+    return out
 
 
 def syscall_sets(profile: Profile) -> dict[str, dict[str, set[str]]]:

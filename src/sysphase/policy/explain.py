@@ -13,7 +13,8 @@ mark (``seen``, ``reachable``, ``added``) after its name, a legend line
 heads the text, and ``unknown`` gives, per program whose reach is unknown,
 the one line saying why. With ``first_seen`` (a workload recording's
 profile), a call seen in training also says where it first appeared:
-``first seen: scenario replica-of, step REPLICAOF``.
+``first seen: scenario replica-of, step REPLICAOF``; with ``some_runs``, a
+call that only some full runs made says so (``seen in 2 of 10 runs``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ _MARK_WIDTH: Final = len("reachable")
 Marker = Callable[[str, str, AllowedCall], str]
 #: (program, phase, syscall) -> where a workload recording first saw it
 FirstSeenMap = Mapping[tuple[str, str, str], FirstSeen]
+#: (program, phase, syscall) -> "seen in 2 of 10 runs", for calls not every full run made
+SomeRuns = Mapping[tuple[str, str, str], str]
 
 
 def explain(
@@ -51,6 +54,7 @@ def explain(
     legend: str = "",
     unknown: Mapping[str, str] | None = None,
     first_seen: FirstSeenMap | None = None,
+    some_runs: SomeRuns | None = None,
 ) -> str:
     """The explanation text, ending in a newline (module doc for the optional arguments)."""
     options = [f"--{k}" for k, v in policy.options.items() if v]
@@ -69,7 +73,9 @@ def explain(
         if why:
             lines.append(f"  reachability unknown (marks seen or added only): {why}")
         for phase in program.phases:
-            lines += _phase_lines(phase, program.executable, marker, first_seen or {})
+            lines += _phase_lines(
+                phase, program.executable, marker, first_seen or {}, some_runs or {}
+            )
     # names come from the profile: no control character reaches the terminal
     return "\n".join(terminal_safe(line) for line in lines) + "\n"
 
@@ -89,7 +95,11 @@ def _first_seen(call: AllowedCall, phase: str, first_seen: FirstSeenMap) -> str:
 
 
 def _phase_lines(
-    phase: PolicyPhase, executable: str, marker: Marker | None, first_seen: FirstSeenMap
+    phase: PolicyPhase,
+    executable: str,
+    marker: Marker | None,
+    first_seen: FirstSeenMap,
+    some_runs: SomeRuns,
 ) -> list[str]:
     n = len(phase.allowed)
     lines = [
@@ -105,6 +115,13 @@ def _phase_lines(
         lines.append(f"    {name:<{width}} {call.describe()}")
         if where := _first_seen(call, phase.name, first_seen):
             lines.append(f"{pad}{where}")
+        runs = [
+            some_runs[(p.program, p.phase, call.syscall)]
+            for p in call.provenance
+            if (p.program, p.phase, call.syscall) in some_runs
+        ]
+        if runs:
+            lines.append(f"{pad}{'; '.join(runs)}")
         if call.rule.when:
             lines.append(f"{pad}when {call.rule.describe()}")
         if call.note:

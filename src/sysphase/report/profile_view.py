@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from sysphase.model.profile import Phase, ProcessNode, Profile, SyscallStat
 from sysphase.model.profile_diff import ProfileDiff
+from sysphase.model.profile_runs import partial, summary
 from sysphase.model.tree import NodeKind
 from sysphase.report.escape import terminal_safe
 from sysphase.report.text_tree import draw
@@ -60,6 +61,8 @@ class PhaseTable:
     unfinished: str
     #: the phase made no system call at all
     empty: bool
+    #: "futex (2 of 3 runs), ..." for calls some full runs did not make, or ""
+    partial: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +100,14 @@ def _cells(key: str, s: SyscallStat) -> tuple[str, str, str, str]:
     return (terminal_safe(key), str(s.calls), errors, f"{s.time_ns / 1e9:.6f}")
 
 
-def _phase_table(name: str, stats: dict[str, SyscallStat]) -> PhaseTable:
+def _partial_text(profile: Profile, program: str, phase: str) -> str:
+    """``futex (2 of 3 runs), ...``: the phase's calls that some full runs did not make."""
+    full = profile.recording.get("full", 0)
+    some = partial(profile, program, phase)
+    return ", ".join(f"{k} ({n} of {full} runs)" for k, n in some)
+
+
+def _phase_table(name: str, stats: dict[str, SyscallStat], some: str = "") -> PhaseTable:
     # calls that never returned are listed under the table, as in `trace -c`
     rows = sorted(
         ((k, s) for k, s in stats.items() if s.calls),
@@ -113,6 +123,7 @@ def _phase_table(name: str, stats: dict[str, SyscallStat]) -> PhaseTable:
         _cells("total", total),
         terminal_safe(", ".join(f"{k} {n}" for k, n in unfinished)),
         not stats,
+        terminal_safe(some),
     )
 
 
@@ -127,14 +138,21 @@ def stats_view(profile: Profile) -> StatsView:
     """Per program (sorted by executable) and phase: the tables of :func:`render_stats`."""
     command = shlex.join(profile.command) if profile.command else "(attached)"
     state = "complete" if profile.complete else "incomplete: a recording was interrupted"
-    header = [f"profile of {command}", f"{profile.arch}, {_plural(profile.runs, 'run')}, {state}"]
+    header = [
+        f"profile of {command}",
+        f"{profile.arch}, {_plural(profile.runs, 'run')}, {state}",
+        summary(profile),
+    ]
     programs: dict[str, list[ProcessNode]] = {}
     for node in profile.processes:
         programs.setdefault(node.executable, []).append(node)
     shown = [
         ProgramStats(
             _heading(exe, programs[exe]),
-            [_phase_table(name, stats) for name, stats in _program_phases(programs[exe])],
+            [
+                _phase_table(name, stats, _partial_text(profile, exe, name))
+                for name, stats in _program_phases(programs[exe])
+            ],
         )
         for exe in sorted(programs)
     ]
@@ -157,6 +175,8 @@ def _table_lines(phase: PhaseTable, indent: str, width: int) -> list[str]:
     lines.append(line(phase.total))
     if phase.unfinished:
         lines.append(f"{indent}did not return (not counted above): {phase.unfinished}")
+    if phase.partial:
+        lines.append(f"{indent}seen in only some runs: {phase.partial}")
     return lines
 
 

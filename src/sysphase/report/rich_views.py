@@ -130,10 +130,12 @@ def _phase(phase: PhaseTable, width: int) -> RenderableType:
         table.add_column(Text(heading), footer=Text(phase.total[i]), justify="right")
     for row in phase.rows:
         table.add_row(*(Text(cell) for cell in row))
-    if not phase.unfinished:
-        return Padding(table, (0, 0, 0, 2), expand=False)
-    unfinished = Text(f"did not return (not counted above): {phase.unfinished}")
-    return Padding(Group(table, unfinished), (0, 0, 0, 2), expand=False)
+    notes: list[RenderableType] = []
+    if phase.unfinished:
+        notes.append(Text(f"did not return (not counted above): {phase.unfinished}"))
+    if phase.partial:
+        notes.append(Text(f"seen in only some runs: {phase.partial}"))
+    return Padding(Group(table, *notes) if notes else table, (0, 0, 0, 2), expand=False)
 
 
 def stats(profile: Profile) -> Group | None:
@@ -142,7 +144,8 @@ def stats(profile: Profile) -> Group | None:
     rows = sum(len(phase.rows) + 2 for program in view.programs for phase in program.phases)
     if rows > MAX_ROWS:
         return None
-    parts: list[RenderableType] = [Text(view.header[0], style="bold"), Text(view.header[1])]
+    parts: list[RenderableType] = [Text(view.header[0], style="bold")]
+    parts += [Text(line) for line in view.header[1:]]
     for program in view.programs:
         parts += [Text(""), Text(program.heading, style="bold")]
         parts += [_phase(phase, view.width) for phase in program.phases]

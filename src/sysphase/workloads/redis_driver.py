@@ -17,15 +17,14 @@ ns, what it covers) so a recording can say which step first made a call.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 
-from sysphase.workloads import resp
+from sysphase.workloads import children, resp
 from sysphase.workloads.scenario import Expected, Step
 
 __all__ = ["Driver", "check", "config_text", "free_port", "label", "side_server"]
@@ -189,7 +188,7 @@ class Driver(threading.Thread):
             for c in self.conns.values():
                 c.close()
             if self.error is not None:
-                _kill_traced_children()
+                children.kill_children("redis")  # the traced server: the trace ends
 
     def _wait_for_server(self) -> None:
         deadline = time.monotonic() + STEP_TIMEOUT
@@ -300,20 +299,3 @@ def _quiet_call(conn: resp.Connection, args: Sequence[str]) -> None:
     conn.send(["PING", mark])
     while conn.read() != mark:
         pass
-
-
-def _kill_traced_children() -> None:
-    """SIGKILL this process's redis-server children (the traced server), so the trace ends."""
-    me = str(os.getpid())
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if fields and len(fields) > 1 and fields[1] == me and "redis" in stat[: stat.rfind(")")]:
-            with suppress(ProcessLookupError):
-                os.kill(int(entry), signal.SIGKILL)

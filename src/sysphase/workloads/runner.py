@@ -39,6 +39,7 @@ from sysphase.policy.ir import Policy
 from sysphase.recording.first_seen import first_seen
 from sysphase.recording.plan import Recording, Run, RunMode, RunReport
 from sysphase.workloads import (
+    children,
     fixtures,
     help_options,
     memcached_driver,
@@ -69,7 +70,7 @@ def load(name_or_file: str, generated: int | None = None) -> Workload:
     """A built-in workload by name, or a scenario file by path, with its generated scenarios.
 
     ``generated``: keep only that many of the generated scenarios, spread evenly
-    over them (:func:`spread`); None keeps all.
+    over them (:func:`evenly`); None keeps all.
     """
     if name_or_file in BUILTIN:
         text = (
@@ -88,7 +89,7 @@ def load(name_or_file: str, generated: int | None = None) -> Workload:
     return _generated(parse(text, name_or_file), generated)
 
 
-def spread(items: tuple[Scenario, ...], n: int | None) -> tuple[Scenario, ...]:
+def evenly(items: tuple[Scenario, ...], n: int | None) -> tuple[Scenario, ...]:
     """N of ITEMS taken evenly (the first, then every len/N-th), in order; all when N is None."""
     if n is None or n >= len(items):
         return items
@@ -104,7 +105,7 @@ def _generated(workload: Workload, limit: int | None = None) -> Workload:
     if not workload.generate:
         return workload
     try:
-        made = spread(_generate(workload), limit)
+        made = evenly(_generate(workload), limit)
     except WorkloadError as err:
         raise WorkloadError(f"workload {workload.name}: {err}") from err
     own = {s.name for s in workload.scenarios}
@@ -225,7 +226,7 @@ def _run_one(
                     driver = _service(workload.driver, scenario, values, argv[0])
                     result, problem, steps = _drive(driver, argv, env, trace)
                 else:
-                    result, problem, steps = trace(argv, env), None, []
+                    result, problem, steps = _bounded(trace, argv, env, scenario.timeout)
             stdout = Path(out).read_bytes().decode("utf-8", "replace")
             stderr = Path(err).read_bytes().decode("utf-8", "replace")
         finally:
@@ -238,6 +239,31 @@ def _run_one(
             raise WorkloadError(f"workload {workload.name}, scenario {scenario.name}: {problem}")
         _check(workload, scenario, result, stdout, stderr)
     return result, steps
+
+
+def _bounded(
+    trace: Trace, argv: list[str], env: dict[str, str], timeout: float
+) -> tuple[tracer.TraceResult, str | None, Steps]:
+    """Trace a stdin scenario's program; past TIMEOUT seconds its processes are killed.
+
+    The traced program is this process's only child while it runs (the tracer
+    is this thread), so a timer SIGKILLs this process's children.
+    """
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        children.kill_children()
+
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        result = trace(argv, env)
+    finally:
+        timer.cancel()
+    problem = f"{argv[0]} did not end within {timeout:g} s (killed)" if expired.is_set() else None
+    return result, problem, []
 
 
 def _drive_redis(

@@ -33,6 +33,7 @@ __all__ = [
     "GENERATORS",
     "PLACEHOLDERS",
     "TAGS",
+    "TIMEOUT",
     "Scenario",
     "Step",
     "Workload",
@@ -77,7 +78,11 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TOP = Fields(
     ("workload", "program", "scenario"), ("fixture", "description", "driver", "phases", "generate")
 )
-_SCENARIO = Fields(("name", "tag", "argv"), ("stdin", "exit", "stdout_contains", "env", "files"))
+_SCENARIO = Fields(
+    ("name", "tag", "argv"), ("stdin", "exit", "stdout_contains", "env", "files", "timeout")
+)
+#: seconds a scenario's program may run (driver stdin) unless its ``timeout`` says otherwise
+TIMEOUT = 120.0
 #: the keys a scenario has with each server driver
 _DRIVER_KEYS = {
     "redis": ("config", "replica", "peer", "steps"),
@@ -134,6 +139,8 @@ class Scenario:
     env: tuple[tuple[str, str], ...] = ()
     #: files written under {tmp} before the run: (relative path, content)
     files: tuple[tuple[str, str], ...] = ()
+    #: driver "stdin": seconds the program may run before it is killed and the run fails
+    timeout: float = TIMEOUT
     #: driver "redis": config directives added to the server's redis.conf
     config: tuple[tuple[str, str], ...] = ()
     #: driver "redis": start an untraced replica of the server first
@@ -187,6 +194,16 @@ def _file_problem(key: str) -> str | None:
 
 class _Parser(ServiceDecoder):
     """The scenario file's decoder: the shared checks, the service drivers' steps, redis's."""
+
+    def number(self, value: object, path: str, low: float, high: float) -> float:
+        """A number of seconds from LOW to HIGH."""
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not low <= value <= high
+        ):
+            self.fail(path, f"must be a number of seconds from {low:g} to {high:g}")
+        return float(value)
 
     def expected(self, value: object, path: str) -> Expected:
         if isinstance(value, bool):
@@ -294,7 +311,10 @@ class _Parser(ServiceDecoder):
             self.fail(f"{where}.exit", f"{exit_status} is not between 0 and 255")
         expected = self.strings(data.get("stdout_contains", []), f"{where}.stdout_contains")
         env, files = self.env_and_files(data, where)
-        plain = Scenario(name, tag, argv, stdin, exit_status, expected, env, files)
+        timeout = TIMEOUT
+        if "timeout" in data:
+            timeout = self.number(data["timeout"], f"{where}.timeout", 0.1, 3600.0)
+        plain = Scenario(name, tag, argv, stdin, exit_status, expected, env, files, timeout=timeout)
         return self.driver_parts(plain, data, where, driver)
 
     def driver_parts(

@@ -13,15 +13,18 @@ setting meets many entries.
 - a pragma is read (``PRAGMA p;``), called with a table (``PRAGMA p(t);``) and
   set (``PRAGMA p = 1;``); most accept only some of these, the rest are errors;
 - a function is called with as many arguments as it takes (one for a variable
-  number), once with numbers and once with text;
+  number), once with numbers and once with text (``'f0'``, a file name in
+  ``{tmp}``: fixed, so a run never depends on the folder's random name —
+  sqlite 3.40.1's ``decimal_mul`` loops forever on some texts);
 - a dot-command runs with its required arguments, then with its optional ones
   too, each filled in by the name the help text gives it (:data:`DOT_VALUES`).
 
 The shell goes past errors (no ``-bail``), so a generated scenario accepts any
-exit status but a signal's. Left out, with the reason (:data:`LEFT_OUT`):
-what runs other programs (``.shell``, ``.system``, ``.excel``, ``edit()``) —
-a policy trained on them would let sqlite3 start programs; write a scenario
-for it if your deployment does that.
+exit status but a signal's; each run is bounded by :data:`TIMEOUT` seconds.
+Left out, with the reason (:data:`LEFT_OUT`): what runs other programs
+(``.shell``, ``.system``, ``.excel``, ``edit()``) — a policy trained on them
+would let sqlite3 start programs; write a scenario for it if your deployment
+does that.
 """
 
 from __future__ import annotations
@@ -37,12 +40,15 @@ __all__ = [
     "LEFT_OUT",
     "QUERY",
     "SETTINGS",
+    "TIMEOUT",
     "Catalog",
     "parse",
     "scenario_name",
     "scenarios",
 ]
 
+#: seconds a generated scenario may run before it is killed and the recording fails
+TIMEOUT = 30.0
 #: what the shell is asked (its stdout is what parse reads)
 QUERY = """.mode list
 .separator |
@@ -184,6 +190,7 @@ def _scenario(
         stdin=_script(sql, body, blob),
         exit=ANY_EXIT,
         files=files,
+        timeout=TIMEOUT,
     )
 
 
@@ -200,7 +207,7 @@ def scenario_name(kind: str, name: str) -> str:
 def _function_calls(name: str, narg: int) -> list[str]:
     """SELECTs calling function NAME with NARG arguments: numbers, then text (file names)."""
     numbers = [str(i + 1) for i in range(narg)]
-    texts = [f"'{{tmp}}/f{i}'" for i in range(narg)]
+    texts = [f"'f{i}'" for i in range(narg)]  # file names in {tmp}, the working directory
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):  # an operator: a op b
         return (
             [f"SELECT {f' {name} '.join(args)};" for args in (numbers, texts)] if narg == 2 else []
