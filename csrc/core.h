@@ -124,6 +124,7 @@ typedef struct {
     int32_t exit_nr;           /* with exit_arch: */
     uint8_t exit_arch;         /* enforcing: the syscall it made when it died, -1 if unknown */
     uint16_t *phases;          /* phase ids in the order this node entered them */
+    uint64_t *phase_ns;        /* ... and the monotonic time it entered each */
     uint16_t nphases, cap_phases;
 } node_t;
 

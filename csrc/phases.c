@@ -59,8 +59,10 @@ void phases_free(tracer_t *t)
         free(t->phase_names[i].trigger);
     }
     free(t->phase_names);
-    for (size_t i = 0; i < t->nnodes; i++)
+    for (size_t i = 0; i < t->nnodes; i++) {
         free(t->nodes[i].phases);
+        free(t->nodes[i].phase_ns);
+    }
     free(t->fires);
 }
 
@@ -75,13 +77,17 @@ int node_enter_phase(tracer_t *t, int32_t node, uint16_t phase)
     if (n->nphases == n->cap_phases) {
         uint16_t ncap = n->cap_phases ? (uint16_t)(n->cap_phases * 2) : 4;
         uint16_t *p = realloc(n->phases, ncap * sizeof(uint16_t));
-        if (p == NULL) {
+        if (p != NULL)
+            n->phases = p;
+        uint64_t *when = p == NULL ? NULL : realloc(n->phase_ns, ncap * sizeof(uint64_t));
+        if (when == NULL) {
             core_fail(t, "malloc", ENOMEM, n->tid);
             return -1;
         }
-        n->phases = p;
+        n->phase_ns = when;
         n->cap_phases = ncap;
     }
+    n->phase_ns[n->nphases] = now_ns();
     n->phases[n->nphases++] = phase;
     return 0;
 }

@@ -48,6 +48,7 @@ static PyStructSequence_Field node_fields[] = {
     FIELD("load_base", "where its executable was loaded, 0 if unknown"),
     FIELD("entry", "its executable's entry point, 0 if unknown"),
     FIELD("phases", "phase ids in the order it entered them"),
+    FIELD("phase_ns", "monotonic time it entered each of them"),
     FIELD("exit_nr", "enforcing: the syscall it was in when it died, -1 if unknown"),
     FIELD("exit_arch", "that syscall's ARCH_*"),
     {NULL, NULL}};
@@ -206,11 +207,19 @@ static PyObject *node_record(const void *item)
         else
             PyTuple_SET_ITEM(phases, k, id);
     }
+    PyObject *when = PyTuple_New(n->nphases);
+    for (uint16_t k = 0; when != NULL && k < n->nphases; k++) {
+        PyObject *ns = U64(n->phase_ns[k]);
+        if (ns == NULL)
+            Py_CLEAR(when);
+        else
+            PyTuple_SET_ITEM(when, k, ns);
+    }
     PyObject *v[] = {I64(n->tid),     I64(n->tgid),      I64(n->parent),    I64(n->image),
                      I64(n->kind),    I64(n->end),       I64(n->end_value), U64(n->start_ns),
                      U64(n->end_ns),  U64(n->load_base), U64(n->entry),     phases,
-                     I64(n->exit_nr), I64(n->exit_arch)};
-    return record(node_type, v, 14);
+                     when,            I64(n->exit_nr),   I64(n->exit_arch)};
+    return record(node_type, v, 15);
 }
 
 static PyObject *image_record(const void *item)

@@ -49,7 +49,23 @@ class CoreError(OSError):
 @final
 class Node(
     structseq[Any],
-    tuple[int, int, int, int, int, int, int, int, int, int, int, tuple[int, ...], int, int],
+    tuple[
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        tuple[int, ...],
+        tuple[int, ...],
+        int,
+        int,
+    ],
 ):
     @property
     def tid(self) -> int: ...
@@ -75,6 +91,8 @@ class Node(
     def entry(self) -> int: ...
     @property
     def phases(self) -> tuple[int, ...]: ...
+    @property
+    def phase_ns(self) -> tuple[int, ...]: ...
     @property
     def exit_nr(self) -> int: ...
     @property

@@ -104,3 +104,43 @@ def test_mode_options_that_contradict_are_one_sentence(tmp_path):
     )
     bad = sysphase("record", "--fast", "-o", out, "--workload", "ls")
     assert bad.returncode == 2 and "record --workload is fast already" in bad.stderr
+
+
+def test_every_run_keeps_its_own_timeline(tmp_path):
+    """When each process began, exec'd and ended, when phases began, first and last calls."""
+    prof = tmp_path / "p.json"
+    script = "sleep 0.05; ls / > /dev/null"
+    rec = sysphase(
+        "record",
+        "--runs",
+        "2",
+        "--phase",
+        "late=syscall:wait4",
+        "-o",
+        str(prof),
+        "--",
+        "sh",
+        "-c",
+        script,
+    )
+    assert rec.returncode == 0, rec.stderr
+    doc = json.loads(prof.read_text())
+    assert [t["mode"] for t in doc["timelines"]] == ["full", "full"]
+    exe = {p["id"]: p["executable"] for p in doc["processes"]}
+    for timeline in doc["timelines"]:
+        nodes = {n["node"]: n for n in timeline["nodes"]}
+        end = max(n["end_ns"] for n in nodes.values())
+        for n in nodes.values():
+            assert 0 <= n["start_ns"] <= n["end_ns"] <= end
+            assert [p[1] for p in n["phases"]] == sorted(p[1] for p in n["phases"])
+            for phase, _syscall, first, last in n["calls"]:
+                assert first <= last <= end and phase in {p[0] for p in n["phases"]}
+        (sleep,) = [n for i, n in nodes.items() if exe[i].endswith("/sleep")]
+        (ls,) = [n for i, n in nodes.items() if exe[i].endswith("/ls")]
+        assert ls["start_ns"] >= sleep["end_ns"] - 1_000_000  # ls runs after sleep's 50 ms
+        assert sleep["end_ns"] - sleep["start_ns"] >= 40_000_000
+        (root,) = [n for i, n in nodes.items() if i == 0]
+        names = [p[0] for p in root["phases"]]
+        assert names == ["start", "late"]  # the shell waited for sleep: its phase began then
+        wait4 = [c for c in root["calls"] if c[1] == "wait4"]
+        assert wait4 and all(c[0] == "late" for c in wait4)

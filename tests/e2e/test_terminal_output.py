@@ -71,3 +71,30 @@ def test_piped_output_stays_plain(fx):
     assert "─" not in p.stderr.replace("├─", "").replace("└─", "")
     tree = [line for line in p.stderr.splitlines() if "(spawn," in line or "(fork," in line]
     assert tree[1].startswith("└─ ") and tree[2].startswith("   └─ ")
+
+
+def test_record_shows_one_updating_line_on_a_terminal(tmp_path):
+    """Runs that found nothing new update a status line; the others, and the result, stay."""
+    prof = tmp_path / "p.json"
+    status, raw = on_a_terminal("record", "--runs", "4", "-o", str(prof), "--", "true")
+    assert status == 0
+    kept = [line for line in raw.split("\n") if line and "\x1b[2K" not in line]
+    assert kept[0].startswith("run 1 of 4: ") and "new syscalls (" in kept[0]
+    for run in (2, 3, 4):  # shown in place, then erased
+        assert f"\r\x1b[2Krun {run} of 4: 0 new syscalls" in raw
+    assert raw.rstrip("\n").endswith(f"\r\x1b[2Kwrote {prof}: 4 run(s)")
+    piped = subprocess.run(
+        sysphase_cmd("record", "--runs", "4", "-o", str(prof), "--", "true"),
+        capture_output=True,
+        text=True,
+        env=TRACEE_ENV,
+        timeout=120,
+    )
+    assert "\x1b" not in piped.stderr
+    assert [line.split(":")[0] for line in piped.stderr.splitlines()] == [
+        "run 1 of 4",
+        "run 2 of 4",
+        "run 3 of 4",
+        "run 4 of 4",
+        f"wrote {prof}",
+    ]

@@ -34,6 +34,7 @@ from sysphase.model.profile import (
     SyscallStat,
 )
 from sysphase.model.strict_json import Fields
+from sysphase.model.timeline import CallTimes, NodeTimes, PhaseBegan, Timeline
 from sysphase.policy import codec as policy_codec
 from sysphase.policy.ir import (
     AllowedCall,
@@ -64,6 +65,10 @@ def _profile_objects(doc: Any) -> Iterator[tuple[str, dict[str, Any]]]:
         yield "firstSeen", item
     for item in doc.get("spread", []):
         yield "spread", item
+    for timeline in doc.get("timelines", []):
+        yield "timeline", timeline
+        for node in timeline["nodes"]:
+            yield "nodeTimes", node
 
 
 def _policy_objects(doc: Any) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -110,6 +115,20 @@ def _full_profile() -> Profile:
         first_seen=seen,
         recording=FrozenMap({"full": p.runs}),
         spread=spread,
+        timelines=(
+            Timeline(
+                "full",
+                (
+                    NodeTimes(
+                        0,
+                        0,
+                        900,
+                        (PhaseBegan("start", 0),),
+                        (CallTimes("start", "read", 10, 20),),
+                    ),
+                ),
+            ),
+        ),
     )
 
 
@@ -156,6 +175,8 @@ FORMATS = {
             "stat": ("$defs", "stat"),
             "firstSeen": ("$defs", "firstSeen"),
             "spread": ("$defs", "spread"),
+            "timeline": ("$defs", "timeline"),
+            "nodeTimes": ("$defs", "nodeTimes"),
         },
         classes={
             "profile": Profile,
@@ -164,6 +185,8 @@ FORMATS = {
             "stat": SyscallStat,
             "firstSeen": FirstSeen,
             "spread": Spread,
+            "timeline": Timeline,
+            "nodeTimes": NodeTimes,
         },
         renamed={},
         # Profile.format is a ClassVar (the constant FORMAT), not a field

@@ -108,6 +108,7 @@ def _node(i: int, n: _core.Node, images: list[tuple[str, tuple[str, ...], str]])
         n.start_ns,
         n.end_ns,
         phases=list(n.phases) or [0],
+        phase_ns=list(n.phase_ns) if n.phases else [n.start_ns],
         load_base=n.load_base,
         entry=n.entry,
         exit_nr=exit_nr if n.exit_nr >= 0 else None,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from types import FrameType
 
 from sysphase._host import files, tracer
@@ -24,6 +25,7 @@ from sysphase.model import profile as prof
 from sysphase.model.profile_build import from_tree
 from sysphase.model.profile_codec import encode
 from sysphase.model.profile_runs import stamp
+from sysphase.model.timeline import of_tree
 from sysphase.model.trigger_warnings import trigger_warnings
 from sysphase.recording.plan import Mode, Recording, Run, RunMode, RunReport
 
@@ -113,7 +115,9 @@ def to_run(result: tracer.TraceResult, command: Sequence[str], mode: RunMode | N
     trigger warnings which calls ran without a stop.
     """
     profile = from_tree(result.tree, command, "x86_64", complete=not result.interrupted)
-    profile = stamp(profile, mode.mode.value if mode is not None else Mode.FULL.value)
+    how = mode.mode.value if mode is not None else Mode.FULL.value
+    profile = stamp(profile, how)
+    profile = replace(profile, timelines=(of_tree(result.tree, profile.arch, how),))
     known = mode.baseline if mode is not None else None
     warnings = tuple(trigger_warnings(result.tree, result.fires, known))
     return Run(profile, result.exit_status, result.interrupted, warnings)

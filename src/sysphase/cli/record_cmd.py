@@ -13,6 +13,7 @@ import sys
 
 from sysphase._host import files, recording, tracer
 from sysphase.cli import run_cmd
+from sysphase.cli.progress import Progress
 from sysphase.errors import UsageError
 from sysphase.model import profile as prof
 from sysphase.model import syscalls
@@ -191,24 +192,25 @@ def _baseline(args: argparse.Namespace) -> prof.Profile | None:
 
 
 _warned: set[str] = set()
+_shown = Progress(sys.stderr)
 
 
 def _progress(report: RunReport) -> None:
-    print(report.line(), file=sys.stderr)
+    _shown.run(report.line(), bool(report.new))
     for warning in report.warnings:
         if warning not in _warned:  # once per recording, not once per run
             _warned.add(warning)
-            print(terminal_safe(warning), file=sys.stderr)
+            _shown.keep(terminal_safe(warning))
 
 
 def _write(path: str, profile: prof.Profile | None) -> None:
+    _shown.done()
     if profile is None:
         return
     recording.write_profile(path, profile)
-    print(
+    _shown.keep(
         f"wrote {path}: {profile.runs} run(s)"
-        + ("" if profile.complete else ", incomplete (interrupted)"),
-        file=sys.stderr,
+        + ("" if profile.complete else ", incomplete (interrupted)")
     )
 
 
@@ -236,6 +238,13 @@ def _record_workload(args: argparse.Namespace, stop: StopRule) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    finally:
+        _shown.done()  # an error's sentence starts on a line of its own
+
+
+def _run(args: argparse.Namespace) -> int:
     stop = StopRule(args.runs, args.until_stable)
     if args.workload and args.backend == "ebpf":
         raise UsageError("record --workload records through ptrace: it takes no --backend ebpf")

@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import ClassVar, Final
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from sysphase.model.frozen import FrozenMap
 from sysphase.model.tree import NodeKind
+
+if TYPE_CHECKING:
+    from sysphase.model.timeline import Timeline
 
 __all__ = [
     "ARG_INDEXES",
@@ -214,6 +217,8 @@ class Profile:
     recording: FrozenMap[int] = field(default_factory=FrozenMap)
     #: per (program, phase, syscall) seen in a full run: in how many, fewest and most calls
     spread: tuple[Spread, ...] = ()
+    #: when things happened, one timeline per run (sysphase.model.timeline), at most 32
+    timelines: tuple[Timeline, ...] = ()
 
 
 # --- syscall keys ---------------------------------------------------------------------------

@@ -26,14 +26,21 @@ from sysphase.model.profile import (
     BUILD_ID,
     FORMAT_NAME,
     FORMAT_VERSION,
-    RECORDING_MODES,
-    FirstSeen,
     Phase,
     ProcessNode,
     Profile,
-    Spread,
     SyscallStat,
     split_key,
+)
+from sysphase.model.profile_codec_runs import (
+    FIRST_SEEN,
+    NODE_TIMES,
+    SPREAD,
+    TIMELINE,
+    RunPartsDecoder,
+    first_seen_dict,
+    spread_dict,
+    timeline_dict,
 )
 from sysphase.model.strict_json import Fields
 from sysphase.model.strict_json import member as _member
@@ -45,7 +52,7 @@ __all__ = ["OBJECTS", "decode", "encode", "stat_to_dict", "to_dict"]
 
 PROFILE: Final = Fields(
     ("format", "command", "arch", "runs", "complete", "processes"),
-    ("fragment", "recording", "first_seen", "spread"),
+    ("fragment", "recording", "first_seen", "spread", "timelines"),
 )
 PROCESS: Final = Fields(
     ("id", "parent", "created", "executable", "argv", "phases"),
@@ -53,8 +60,6 @@ PROCESS: Final = Fields(
 )
 PHASE: Final = Fields(("index", "name", "trigger", "syscalls"), ("arg_values",))
 STAT: Final = Fields(("calls",), ("errors", "time_ns", "unfinished", "in_flight"))
-FIRST_SEEN: Final = Fields(("program", "phase", "syscall", "scenario", "step", "order"), ())
-SPREAD: Final = Fields(("program", "phase", "syscall", "runs", "min_calls", "max_calls"), ())
 #: The fields of every kind of object in a profile, by the schema's name for it
 #: ("profile" is the document; the others are its "$defs").
 OBJECTS: Final = {
@@ -64,6 +69,8 @@ OBJECTS: Final = {
     "stat": STAT,
     "firstSeen": FIRST_SEEN,
     "spread": SPREAD,
+    "timeline": TIMELINE,
+    "nodeTimes": NODE_TIMES,
 }
 
 
@@ -132,33 +139,16 @@ def to_dict(profile: Profile) -> dict[str, object]:
             for n in profile.processes
         ],
         **(
-            {"first_seen": [_first_seen_dict(f) for f in profile.first_seen]}
+            {"first_seen": [first_seen_dict(f) for f in profile.first_seen]}
             if profile.first_seen
             else {}
         ),
-        **({"spread": [_spread_dict(x) for x in profile.spread]} if profile.spread else {}),
-    }
-
-
-def _spread_dict(x: Spread) -> dict[str, object]:
-    return {
-        "program": x.program,
-        "phase": x.phase,
-        "syscall": x.syscall,
-        "runs": x.runs,
-        "min_calls": x.min_calls,
-        "max_calls": x.max_calls,
-    }
-
-
-def _first_seen_dict(f: FirstSeen) -> dict[str, object]:
-    return {
-        "program": f.program,
-        "phase": f.phase,
-        "syscall": f.syscall,
-        "scenario": f.scenario,
-        "step": f.step,
-        "order": list(f.order),
+        **({"spread": [spread_dict(x) for x in profile.spread]} if profile.spread else {}),
+        **(
+            {"timelines": [timeline_dict(t) for t in profile.timelines]}
+            if profile.timelines
+            else {}
+        ),
     }
 
 
@@ -177,7 +167,7 @@ def encode(profile: Profile) -> str:
 _HEX = re.compile(r"0[xX][0-9a-fA-F]{1,16}")
 
 
-class _Decoder(strict_json.Decoder):
+class _Decoder(RunPartsDecoder):
     """The profile's decoder: the shared checks, then the profile's own structure."""
 
     error = ProfileInvalid
@@ -219,54 +209,21 @@ class _Decoder(strict_json.Decoder):
         recording = self.recording(fields.get("recording", {}), runs)
         items = self.array(fields.get("spread", []), "$.spread")
         spread = tuple(self.spread(v, f"$.spread[{i}]", runs) for i, v in enumerate(items))
+        items = self.array(fields.get("timelines", []), "$.timelines")
+        timelines = tuple(
+            self.timeline(v, f"$.timelines[{i}]", len(processes)) for i, v in enumerate(items)
+        )
         return Profile(
-            command, arch, runs, complete, processes, fragment, first_seen, recording, spread
-        )
-
-    def recording(self, value: object, runs: int) -> FrozenMap[int]:
-        data = self.map(value, "$.recording")
-        out: dict[str, int] = {}
-        for mode, n in data.items():
-            if mode not in RECORDING_MODES:
-                self.fail(
-                    f"$.recording.{mode}", f"not a recording mode ({', '.join(RECORDING_MODES)})"
-                )
-            out[mode] = self.integer(n, f"$.recording.{mode}", minimum=1)
-        if out and sum(out.values()) != runs:
-            self.fail("$.recording", f"its runs add up to {sum(out.values())}, not runs ({runs})")
-        return FrozenMap(out)
-
-    def spread(self, value: object, path: str, runs: int) -> Spread:
-        fields = self.obj(value, path, *SPREAD)
-        seen = self.integer(fields["runs"], f"{path}.runs", minimum=1)
-        if seen > runs:
-            self.fail(f"{path}.runs", f"{seen} is more than the profile's runs ({runs})")
-        low = self.integer(fields["min_calls"], f"{path}.min_calls", minimum=0)
-        high = self.integer(fields["max_calls"], f"{path}.max_calls", minimum=0)
-        if low > high:
-            self.fail(f"{path}.min_calls", f"{low} is more than max_calls ({high})")
-        return Spread(
-            self.string(fields["program"], f"{path}.program"),
-            self.string(fields["phase"], f"{path}.phase"),
-            self.key(self.string(fields["syscall"], f"{path}.syscall"), f"{path}.syscall"),
-            seen,
-            low,
-            high,
-        )
-
-    def first_seen(self, value: object, path: str) -> FirstSeen:
-        fields = self.obj(value, path, *FIRST_SEEN)
-        order = self.array(fields["order"], f"{path}.order")
-        if len(order) != 2:
-            self.fail(f"{path}.order", "expected [scenario position, step position]")
-        where = tuple(self.integer(v, f"{path}.order[{i}]", minimum=0) for i, v in enumerate(order))
-        return FirstSeen(
-            (where[0], where[1]),
-            self.string(fields["program"], f"{path}.program"),
-            self.string(fields["phase"], f"{path}.phase"),
-            self.key(self.string(fields["syscall"], f"{path}.syscall"), f"{path}.syscall"),
-            self.string(fields["scenario"], f"{path}.scenario"),
-            self.string(fields["step"], f"{path}.step"),
+            command,
+            arch,
+            runs,
+            complete,
+            processes,
+            fragment,
+            first_seen,
+            recording,
+            spread,
+            timelines,
         )
 
     def fragment_process(self, value: object, node: ProcessNode, path: str) -> None:

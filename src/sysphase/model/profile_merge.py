@@ -18,6 +18,7 @@ from sysphase.errors import UsageError
 from sysphase.model.frozen import FrozenMap
 from sysphase.model.profile import FirstSeen, Phase, ProcessNode, Profile, SyscallStat
 from sysphase.model.profile_runs import merge_recording, merge_spread
+from sysphase.model.timeline import merge_timelines
 from sysphase.model.tree import NodeKind
 
 __all__ = ["merge", "merge_all"]
@@ -132,6 +133,13 @@ def merge_all(profiles: Iterable[Profile]) -> Profile:
     nodes = _accumulate(items)
     order = sorted(nodes)
     ids = {path: i for i, path in enumerate(order)}
+    timelines = merge_timelines(
+        [
+            (t, {old: ids[path] for old, path in enumerate(_paths(p))})
+            for p in items
+            for t in p.timelines
+        ]
+    )
     processes = tuple(
         nodes[path].node(i, ids[path[:-1]] if len(path) > 1 else None)
         for i, path in enumerate(order)
@@ -146,6 +154,7 @@ def merge_all(profiles: Iterable[Profile]) -> Profile:
         first_seen=_first_seen(items),
         recording=merge_recording(items),
         spread=merge_spread(s for p in items for s in p.spread),
+        timelines=timelines,
     )
 
 
@@ -193,7 +202,8 @@ def merge(a: Profile, b: Profile) -> Profile:
     of two first-seen records of one (program, phase, syscall) the earlier
     (smaller order, then scenario and step names) is kept; runs per recording
     mode add (unknown if an input does not say); spreads fold (runs add,
-    fewest and most calls kept).
+    fewest and most calls kept); timelines stay one per run, their node ids
+    renumbered, at most sysphase.model.timeline.LIMIT.
     Fragments: a node stays ``from_fragment`` only if every input that has it
     says so (a recording of it clears the flag); the result is a fragment
     only if both inputs are.

@@ -95,6 +95,8 @@ class Node:
     children: list[int] = field(default_factory=list)
     #: phase ids (indexes into ProcessTree.phase_names) in the order this node entered them
     phases: list[int] = field(default_factory=lambda: [0])
+    #: CLOCK_MONOTONIC ns at which it entered each of ``phases`` (empty: unknown)
+    phase_ns: list[int] = field(default_factory=list)
     #: load base and entry point of the executable image (absolute addresses), 0 if unknown
     load_base: int = 0
     entry: int = 0
