@@ -215,10 +215,10 @@ static PyObject *node_record(const void *item)
         else
             PyTuple_SET_ITEM(when, k, ns);
     }
-    PyObject *v[] = {I64(n->tid),     I64(n->tgid),      I64(n->parent),    I64(n->image),
-                     I64(n->kind),    I64(n->end),       I64(n->end_value), U64(n->start_ns),
-                     U64(n->end_ns),  U64(n->load_base), U64(n->entry),     phases,
-                     when,            I64(n->exit_nr),   I64(n->exit_arch)};
+    PyObject *v[] = {I64(n->tid),    I64(n->tgid),      I64(n->parent),    I64(n->image),
+                     I64(n->kind),   I64(n->end),       I64(n->end_value), U64(n->start_ns),
+                     U64(n->end_ns), U64(n->load_base), U64(n->entry),     phases,
+                     when,           I64(n->exit_nr),   I64(n->exit_arch)};
     return record(node_type, v, 15);
 }
 

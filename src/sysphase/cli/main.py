@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "coverage_cmd",
         "per program and phase: the syscalls seen against those its code can reach",
     ),
+    "phases": ("phases_cmd", "propose phase triggers from a profile's timelines"),
 }
 
 #: commands whose results survive a SIGKILL of the process the user started (cli/survive.py)

@@ -13,10 +13,12 @@ import sys
 
 from sysphase._host import files, recording, tracer
 from sysphase.cli import run_cmd
+from sysphase.cli.phases_cmd import THRESHOLD
 from sysphase.cli.progress import Progress
 from sysphase.errors import UsageError
 from sysphase.model import profile as prof
 from sysphase.model import syscalls
+from sysphase.model.phase_proposal import propose
 from sysphase.model.phases import PhaseTrigger, check_distinct, check_phase_name, parse_trigger
 from sysphase.recording.plan import Mode, Modes, Recording, RunReport, StopRule
 from sysphase.report.escape import terminal_safe
@@ -79,13 +81,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "its children if they have not ended within SECONDS (default 10; 0: never)",
     )
     _add_phase_arguments(p)
+    p.add_argument(
+        "--phases",
+        choices=("auto",),
+        help="auto: record once, find the best phase trigger (as `sysphase phases`), "
+        "and record again with it",
+    )
     _add_mode_arguments(p)
 
 
 def keeps_pid(args: argparse.Namespace) -> bool:
     """One ptrace run of a command keeps the pid (the program runs as this process)."""
     single = StopRule(args.runs, args.until_stable).max_runs == 1
-    return single and not args.workload and args.pid is None and args.backend == "ptrace"
+    return (
+        single
+        and not args.workload
+        and args.pid is None
+        and args.backend == "ptrace"
+        and not args.phases
+    )
 
 
 def _record_attached(args: argparse.Namespace, stop: StopRule) -> int:
@@ -214,6 +228,37 @@ def _write(path: str, profile: prof.Profile | None) -> None:
     )
 
 
+def _record_auto(args: argparse.Namespace, stop: StopRule) -> int:
+    """--phases auto: one full run, the best cut for its root program, then the runs asked for."""
+    if args.phase or args.phase_signal or args.backend == "ebpf":
+        raise UsageError(
+            "--phases auto finds the trigger itself: no --phase, --phase-signal or ebpf"
+        )
+    first = Recording(StopRule(1, None), Modes.full())
+    recording.record_command(args.command_argv, first, report=_progress)
+    if first.interrupted or first.profile is None or not first.profile.processes:
+        _write(args.output, first.profile)
+        return first.status
+    root = first.profile.processes[0].executable
+    found = propose(first.profile).get(root, [])
+    if not found:
+        _shown.keep(f"phases auto: no useful cut for {terminal_safe(root)} ({THRESHOLD})")
+        _write(args.output, first.profile)
+        return first.status
+    best = found[0]
+    _shown.keep(
+        terminal_safe(
+            f"phases auto: {best.argument()} drops {len(best.dropped)}: {' '.join(best.dropped)}"
+        )
+    )
+    config = tracer.PhaseConfig(triggers=(parse_trigger(f"serve={best.trigger}"),))
+    modes = Modes(Mode.FULL) if args.fast else Modes.full()
+    rec = Recording(stop, modes, _baseline(args))
+    recording.record_command(args.command_argv, rec, phases=config, report=_progress)
+    _write(args.output, rec.profile)
+    return rec.status
+
+
 def _record_workload(args: argparse.Namespace, stop: StopRule) -> int:
     """--workload: record every train scenario; progress per scenario run on stderr."""
     from sysphase.workloads import runner
@@ -258,6 +303,8 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--phase-name goes with -p")
     if not args.command_argv:
         raise UsageError("record needs a command after '--'")
+    if args.phases:
+        return _record_auto(args, stop)
     config = _config(args)
     if args.backend == "ebpf" and (
         config.triggers or config.signal or args.sets_only or args.baseline or args.fast

@@ -11,7 +11,20 @@ import os
 import signal
 from contextlib import suppress
 
-__all__ = ["kill_children"]
+__all__ = ["STOP_SIGNALS", "kill_children", "quiet_thread"]
+
+#: the signals that stop a recording: only the tracing thread may take them
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+
+
+def quiet_thread() -> None:
+    """Block STOP_SIGNALS in the calling thread (a driver or watchdog, not the tracer).
+
+    A signal sent to the process goes to a thread that does not block it; if
+    that were a helper thread, the tracer would not see Ctrl-C until its run
+    ended on its own.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
 def kill_children(name_part: str = "") -> None:

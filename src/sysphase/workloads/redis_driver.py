@@ -172,6 +172,7 @@ class Driver(threading.Thread):
         self.steps_began: list[tuple[int, str]] = []
 
     def run(self) -> None:
+        children.quiet_thread()
         try:
             self._wait_for_server()
             for i, step in enumerate(self.steps, 1):

@@ -247,21 +247,25 @@ def _bounded(
     """Trace a stdin scenario's program; past TIMEOUT seconds its processes are killed.
 
     The traced program is this process's only child while it runs (the tracer
-    is this thread), so a timer SIGKILLs this process's children.
+    is this thread), so a watchdog thread SIGKILLs this process's children. It
+    blocks the stop signals, which stay the tracing thread's (Ctrl-C ends the
+    recording, as without it).
     """
-    expired = threading.Event()
+    done, expired = threading.Event(), threading.Event()
 
-    def expire() -> None:
-        expired.set()
-        children.kill_children()
+    def watch() -> None:
+        children.quiet_thread()
+        if not done.wait(timeout):
+            expired.set()
+            children.kill_children()
 
-    timer = threading.Timer(timeout, expire)
-    timer.daemon = True
-    timer.start()
+    watchdog = threading.Thread(target=watch, name="sysphase-scenario-timeout", daemon=True)
+    watchdog.start()
     try:
         result = trace(argv, env)
     finally:
-        timer.cancel()
+        done.set()
+        watchdog.join()
     problem = f"{argv[0]} did not end within {timeout:g} s (killed)" if expired.is_set() else None
     return result, problem, []
 

@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from typing import Generic, Protocol, TypeVar
 
+from sysphase.workloads import children
+
 __all__ = ["POLL", "STEP_TIMEOUT", "ServiceDriver", "server_pids"]
 
 #: seconds a step (or the server's start, or its exit after the stop signal) may take
@@ -117,6 +119,7 @@ class ServiceDriver(threading.Thread, Generic[S]):
         """Close the connections the steps opened."""
 
     def run(self) -> None:
+        children.quiet_thread()
         name = os.path.basename(self.program)
         caught: tuple[type[Exception], ...] = (OSError, _Gone, *self.errors)
         where = ""
