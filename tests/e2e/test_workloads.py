@@ -150,6 +150,9 @@ def test_interrupt_writes_the_partial_profile(tmp_path, sig):
         stderr=subprocess.PIPE,
         text=True,
         env=TRACEE_ENV,
+        # a background job of a non-interactive shell (CI's) inherits SIGINT ignored, and
+        # sysphase keeps it so, like any program: this test sends it on purpose
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stderr is not None
     for line in proc.stderr:

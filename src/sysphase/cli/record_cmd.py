@@ -81,12 +81,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "its children if they have not ended within SECONDS (default 10; 0: never)",
     )
     _add_phase_arguments(p)
-    p.add_argument(
-        "--phases",
-        choices=("auto",),
-        help="auto: record once, find the best phase trigger (as `sysphase phases`), "
-        "and record again with it",
-    )
     _add_mode_arguments(p)
 
 
@@ -131,6 +125,12 @@ def _record_attached(args: argparse.Namespace, stop: StopRule) -> int:
 
 
 def _add_phase_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--phases",
+        choices=("auto",),
+        help="auto: record once, find the best phase trigger (as `sysphase phases`), "
+        "and record again with it",
+    )
     p.add_argument(
         "--phase",
         action="append",

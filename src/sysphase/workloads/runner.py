@@ -247,26 +247,13 @@ def _bounded(
     """Trace a stdin scenario's program; past TIMEOUT seconds its processes are killed.
 
     The traced program is this process's only child while it runs (the tracer
-    is this thread), so a watchdog thread SIGKILLs this process's children. It
-    blocks the stop signals, which stay the tracing thread's (Ctrl-C ends the
-    recording, as without it).
+    is this thread). The watchdog is a process that is not our child (the
+    tracer's waitpid(-1) must not collect it) and no thread of ours (a thread
+    could take the Ctrl-C meant for the tracer): children.watchdog.
     """
-    done, expired = threading.Event(), threading.Event()
-
-    def watch() -> None:
-        children.quiet_thread()
-        if not done.wait(timeout):
-            expired.set()
-            children.kill_children()
-
-    watchdog = threading.Thread(target=watch, name="sysphase-scenario-timeout", daemon=True)
-    watchdog.start()
-    try:
+    with children.watchdog(timeout) as expired:
         result = trace(argv, env)
-    finally:
-        done.set()
-        watchdog.join()
-    problem = f"{argv[0]} did not end within {timeout:g} s (killed)" if expired.is_set() else None
+    problem = f"{argv[0]} did not end within {timeout:g} s (killed)" if expired() else None
     return result, problem, []
 
 
