@@ -15,6 +15,7 @@ import sys
 
 from sysphase._host import files, seccomp
 from sysphase.errors import UsageError
+from sysphase.model.profile_runs import in_some_runs
 from sysphase.policy import formats
 from sysphase.policy.explain import explain
 from sysphase.policy.generate import generate
@@ -168,8 +169,7 @@ def run(args: argparse.Namespace) -> int:
                 x.phase,
                 x.syscall,
             ): f"{x.program} {x.phase}: seen in {x.runs} of {full} runs"
-            for x in profile.spread
-            if x.runs < full
+            for x in in_some_runs(profile)
         }
         print(explain(policy, marker, legend, unknown, seen, some), end="", file=sys.stderr)
     if isinstance(out, bytes):

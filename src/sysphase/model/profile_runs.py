@@ -17,7 +17,7 @@ from dataclasses import replace
 from sysphase.model.frozen import FrozenMap
 from sysphase.model.profile import Profile, Spread
 
-__all__ = ["merge_recording", "merge_spread", "partial", "stamp", "summary"]
+__all__ = ["in_some_runs", "merge_recording", "merge_spread", "partial", "stamp", "summary"]
 
 
 def stamp(profile: Profile, mode: str) -> Profile:
@@ -84,11 +84,16 @@ def summary(profile: Profile) -> str:
     return f"sets exact over {_runs(profile.runs)}; {counts}; {_runs(fast)} recorded {how}"
 
 
+def in_some_runs(profile: Profile) -> list[Spread]:
+    """The spreads of calls that some full runs did not make (seen in fewer than all)."""
+    full = profile.recording.get("full", 0)
+    return [s for s in profile.spread if s.runs < full]
+
+
 def partial(profile: Profile, program: str, phase: str) -> list[tuple[str, int]]:
     """The calls of PROGRAM's PHASE that some full runs did not make: (syscall, runs seen in)."""
-    full = profile.recording.get("full", 0)
     return [
         (s.syscall, s.runs)
-        for s in profile.spread
-        if s.program == program and s.phase == phase and s.runs < full
+        for s in in_some_runs(profile)
+        if s.program == program and s.phase == phase
     ]

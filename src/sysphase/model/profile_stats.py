@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from sysphase.model.profile import Profile, SyscallStat
 from sysphase.model.profile_codec import stat_to_dict
-from sysphase.model.profile_runs import summary
+from sysphase.model.profile_runs import in_some_runs, summary
 
 __all__ = ["distinct_syscalls", "stats_json", "syscall_sets"]
 
@@ -66,10 +66,8 @@ def stats_json(profile: Profile) -> dict[str, object]:
 def _some_runs(profile: Profile) -> dict[str, dict[str, dict[str, int]]]:
     """executable -> phase -> syscall -> the full runs that made it, for those not all did."""
     out: dict[str, dict[str, dict[str, int]]] = {}
-    full = profile.recording.get("full", 0)
-    for s in profile.spread:
-        if s.runs < full:
-            out.setdefault(s.program, {}).setdefault(s.phase, {})[s.syscall] = s.runs
+    for s in in_some_runs(profile):
+        out.setdefault(s.program, {}).setdefault(s.phase, {})[s.syscall] = s.runs
     return out
 
 
