@@ -40,6 +40,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "per program and phase: the syscalls seen against those its code can reach",
     ),
     "phases": ("phases_cmd", "propose phase triggers from a profile's timelines"),
+    "report": ("report_cmd", "write one self-contained HTML page of a profile (and policy, diff)"),
+    "export": ("export_cmd", "write a profile's timelines as a Perfetto / chrome://tracing trace"),
 }
 
 #: commands whose results survive a SIGKILL of the process the user started (cli/survive.py)
