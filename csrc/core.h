@@ -178,7 +178,7 @@ typedef struct task_s {
     uint8_t degraded;   /* a filter could not be stacked: every entry stops and is counted */
     uint8_t watch;      /* known sets: calls of a new thread still recorded at their entry */
     uint8_t entry_seen; /* this call was recorded at its entry stop: its seccomp stop is not */
-    uint8_t injecting;  /* the next stop is the exit of the injected seccomp() */
+    uint8_t injecting;  /* INJECT_*: the next stop is the exit of the injected call */
     void *saved_regs;   /* registers of the call the injection replaced */
     uint64_t inject_ns; /* when the injection began */
     uint8_t fired;      /* a trigger fired at this entry */
@@ -194,7 +194,10 @@ typedef struct task_s {
     int held_sig;        /* the signal to pass on when it is let go */
     uint8_t in_vfork;    /* waiting in the kernel for its vfork child: runs no code */
     uint8_t exited;      /* past its exit event: runs no code (a leader stays a zombie) */
+    uint16_t ll_owed;    /* Landlock: the phase whose ruleset this thread must restrict itself
+                          * with before its next call runs, 0 if none (landlock.c) */
     pending_t *pending;  /* live mode only */
+    void *acc;           /* path capture only: the call's paths (access.c) */
 } task_t;
 
 typedef struct {
@@ -228,6 +231,20 @@ typedef struct {
     uint64_t time_ns;
     pending_t p;
 } event_t;
+
+/* One distinct path or port a call touched (access.c, record --paths). */
+typedef struct {
+    uint64_t hash; /* 0 = empty slot */
+    int32_t node;
+    uint16_t phase;
+    uint16_t nr;
+    uint64_t flags;
+    uint8_t which;  /* 0: the call's first path, 1: its second */
+    uint8_t ftype;  /* st_mode >> 12, 0 unknown */
+    int8_t existed; /* at the call's entry: 1, 0, or -1 not checked */
+    int16_t err;    /* errno, 0 for success */
+    char *path;
+} access_t;
 
 /* One seccomp kill or complain-mode violation (violations.c). */
 typedef struct {
@@ -288,6 +305,14 @@ typedef struct {
     size_t arg_watch_len[ARCH_COUNT];
     argval_t *argvals;
     size_t nargvals, cap_argvals; /* cap is a power of two */
+    int ll_first;                 /* Landlock: the first phase's ruleset (our fd), -1 if none */
+    int *ll_tracer_fd;            /* by phase id: our descriptor of its ruleset, -1 if none */
+    int *ll_tracee_fd;            /* by phase id: the program's descriptor of the same ruleset */
+    size_t nll;
+    int capture_access; /* record --paths: note the paths and ports calls touch */
+    access_t *accesses; /* distinct ones, open addressing, cap a power of two */
+    size_t naccesses, cap_accesses;
+    uint64_t accesses_dropped; /* distinct accesses past ACCESS_MAX */
 
     /* state */
     task_t **tidmap; /* tid -> task, NULL = none */
@@ -319,6 +344,7 @@ typedef struct {
     uint8_t *unknown_bpf; /* known sets: the filter of a (program, phase) not listed */
     size_t unknown_len;
     int filter_errno;           /* the child could not install the filter */
+    int landlock_errno;         /* ... or restrict itself with the first Landlock ruleset */
     counter_table_t counters;   /* calls per (node, phase, arch, nr) */
     counter_table_t violations; /* complain mode: calls outside the filter, same keys */
     event_t *events;
@@ -390,8 +416,11 @@ void phases_on_exec(tracer_t *t, task_t *task);
 void phases_inherit(task_t *child, const task_t *parent);
 void phases_free(tracer_t *t);
 
-/* inject.c */
+/* inject.c; task_t.injecting says which call the next exit stop ends */
+enum { INJECT_NONE = 0, INJECT_SECCOMP = 1, INJECT_LANDLOCK = 2 };
 int inject_begin(tracer_t *t, task_t *task, const uint8_t *bpf, size_t len, const char **what);
+int inject_call(tracer_t *t, task_t *task, uint64_t nr, uint64_t a0, uint64_t a1,
+                const char **what);
 int inject_end(tracer_t *t, task_t *task, int64_t *rval);
 int inject_is_rerun(task_t *task, uint32_t nr, uint64_t ip);
 
@@ -423,7 +452,21 @@ int known_inject(tracer_t *t, task_t *task);
 void known_finish(tracer_t *t, task_t *task);
 void known_free(tracer_t *t);
 
+/* landlock.c */
+int landlock_child(const tracer_t *t); /* before exec: the first ruleset, later ones' fds */
+int landlock_owed(const task_t *task);
+void landlock_mark(tracer_t *t, task_t *task, uint16_t phase);
+int landlock_inject(tracer_t *t, task_t *task);
+void landlock_finish(tracer_t *t, task_t *task);
+void landlock_free(tracer_t *t);
+
+/* access.c */
+void access_entry(tracer_t *t, task_t *task, uint8_t arch, uint32_t nr, const uint64_t *args);
+void access_exit(tracer_t *t, task_t *task, int64_t rval, int is_error);
+void access_free(tracer_t *t);
+
 /* events.c */
+size_t tracee_peek(pid_t tid, uint64_t addr, char *buf, size_t len);
 void events_capture_entry(tracer_t *t, task_t *task, uint8_t arch, uint32_t nr,
                           const uint64_t *args);
 void events_capture_exit(tracer_t *t, task_t *task, int64_t rval, int returned, uint64_t dur);

@@ -13,7 +13,7 @@
 
 /* Copy up to len bytes from the tracee, stopping quietly at an unmapped
  * page: returns the number of bytes copied. */
-static size_t peek(pid_t tid, uint64_t addr, char *buf, size_t len)
+size_t tracee_peek(pid_t tid, uint64_t addr, char *buf, size_t len)
 {
     if (addr == 0 || len == 0)
         return 0;
@@ -36,7 +36,7 @@ static size_t peek(pid_t tid, uint64_t addr, char *buf, size_t len)
 
 static uint16_t copy_cstring(pid_t tid, uint64_t addr, char *out)
 {
-    size_t n = peek(tid, addr, out, STR_COPY_MAX);
+    size_t n = tracee_peek(tid, addr, out, STR_COPY_MAX);
     char *nul = memchr(out, '\0', n);
     return (uint16_t)(nul ? (size_t)(nul - out) : n);
 }
@@ -48,10 +48,10 @@ static uint16_t copy_strv(pid_t tid, uint64_t addr, int compat, char *out)
         uint64_t ptr = 0;
         if (compat) {
             uint32_t p32 = 0;
-            if (peek(tid, addr + 4 * (uint64_t)i, (char *)&p32, 4) != 4)
+            if (tracee_peek(tid, addr + 4 * (uint64_t)i, (char *)&p32, 4) != 4)
                 break;
             ptr = p32;
-        } else if (peek(tid, addr + 8 * (uint64_t)i, (char *)&ptr, 8) != 8) {
+        } else if (tracee_peek(tid, addr + 8 * (uint64_t)i, (char *)&ptr, 8) != 8) {
             break;
         }
         if (ptr == 0)
@@ -103,8 +103,8 @@ void events_capture_entry(tracer_t *t, task_t *task, uint8_t arch, uint32_t nr,
             break;
         case ARGK_BUF_IN: {
             uint64_t len = args[(k >> 4) % 6];
-            p->data_len[i] = (uint16_t)peek(task->tid, args[i], p->data[i],
-                                            len < BUF_COPY_MAX ? len : BUF_COPY_MAX);
+            p->data_len[i] = (uint16_t)tracee_peek(task->tid, args[i], p->data[i],
+                                                   len < BUF_COPY_MAX ? len : BUF_COPY_MAX);
             p->has_data[i] = args[i] != 0;
             break;
         }
@@ -143,7 +143,7 @@ void events_capture_exit(tracer_t *t, task_t *task, int64_t rval, int returned, 
         uint8_t k = kind_of(t, task->entry_arch, task->entry_nr, i) & 0xf;
         if (k == ARGK_BUF_OUT && returned && rval > 0) {
             uint64_t n = (uint64_t)rval < BUF_COPY_MAX ? (uint64_t)rval : BUF_COPY_MAX;
-            p->data_len[i] = (uint16_t)peek(task->tid, p->args[i], p->data[i], n);
+            p->data_len[i] = (uint16_t)tracee_peek(task->tid, p->args[i], p->data[i], n);
             p->has_data[i] = p->args[i] != 0;
         }
     }

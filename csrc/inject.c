@@ -1,4 +1,5 @@
-/* inject.c: make a stopped thread install a seccomp filter (the register swap).
+/* inject.c: make a stopped thread install a seccomp filter, or make another call (the
+ * register swap).
  *
  * At a syscall-entry stop (or a seccomp TRACE stop) the thread's call is
  * swapped for seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC,
@@ -7,7 +8,8 @@
  * restored so that the original call runs again, now under the new filter;
  * if that call fired a trigger, its re-run is remembered (rerun_nr,
  * rerun_ip) so it is never taken for a new call that fires the next one.
- * The registers themselves are arch.h's.
+ * inject_call swaps in any other call the same way (landlock.c's
+ * landlock_restrict_self). The registers themselves are arch.h's.
  *
  * This file is the mechanism only. Who decides and what a failure means:
  * switch.c under `sysphase run` (hold every tracee first, verify against the
@@ -25,6 +27,27 @@
 #include <sys/uio.h>
 
 #define RED_ZONE 128
+
+/* Save TASK's registers (restored by inject_end) and make it run NR(A0, A1, A2) instead. */
+static int swap_call(tracer_t *t, task_t *task, arch_regs_t *regs, uint64_t nr, uint64_t a0,
+                     uint64_t a1, uint64_t a2, const char **what)
+{
+    if (task->saved_regs == NULL && (task->saved_regs = malloc(sizeof(*regs))) == NULL) {
+        core_fail(t, "malloc", ENOMEM, task->tid);
+        *what = "malloc";
+        return ENOMEM;
+    }
+    memcpy(task->saved_regs, regs, sizeof(*regs));
+    arch_set_syscall(regs, nr, a0, a1, a2);
+    int err = arch_set_regs(task->tid, regs);
+    if (err != 0) {
+        *what = "PTRACE_SETREGS (phase switch)";
+        return err;
+    }
+    task->injecting = INJECT_SECCOMP;
+    task->inject_ns = now_ns();
+    return 0;
+}
 
 int inject_begin(tracer_t *t, task_t *task, const uint8_t *filter, size_t len, const char **what)
 {
@@ -51,20 +74,21 @@ int inject_begin(tracer_t *t, task_t *task, const uint8_t *filter, size_t len, c
         *what = "process_vm_writev (the next filter, below the stack pointer)";
         return w < 0 ? errno : EFAULT;
     }
-    if (task->saved_regs == NULL && (task->saved_regs = malloc(sizeof(regs))) == NULL) {
-        core_fail(t, "malloc", ENOMEM, task->tid);
-        *what = "malloc";
-        return ENOMEM;
-    }
-    memcpy(task->saved_regs, &regs, sizeof(regs));
-    arch_set_syscall(&regs, SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, base);
-    if ((err = arch_set_regs(task->tid, &regs)) != 0) {
-        *what = "PTRACE_SETREGS (phase switch)";
+    return swap_call(t, task, &regs, SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                     SECCOMP_FILTER_FLAG_TSYNC, base, what);
+}
+
+int inject_call(tracer_t *t, task_t *task, uint64_t nr, uint64_t a0, uint64_t a1, const char **what)
+{
+    if (task->entry_arch != ARCH_NATIVE)
+        return ARCH_NATIVE == ARCH_UNKNOWN ? ENOSYS : EINVAL;
+    arch_regs_t regs;
+    int err = arch_get_regs(task->tid, &regs);
+    if (err != 0) {
+        *what = "PTRACE_GETREGS (phase switch)";
         return err;
     }
-    task->injecting = 1;
-    task->inject_ns = now_ns();
-    return 0;
+    return swap_call(t, task, &regs, nr, a0, a1, 0, what);
 }
 
 int inject_end(tracer_t *t, task_t *task, int64_t *rval)

@@ -91,7 +91,7 @@ void let_go(tracer_t *t, task_t *task, int sig, int how)
     } else {
         /* enforcing: after a process's last phase switch, only events (fork, exec, exit) */
         int done = t->nphase_filters > 0 && task->trig_pos >= t->ntriggers && !task->injecting &&
-                   !switch_owed(t, task);
+                   !switch_owed(t, task) && !landlock_owed(task);
         req = t->no_syscall_stops || done || t->adopt_preexec ? PTRACE_CONT : PTRACE_SYSCALL;
         if (req == PTRACE_CONT)
             task->rerun = 0; /* no entry stop will show the re-run of a replaced call */
@@ -175,6 +175,7 @@ static void on_new_task_event(tracer_t *t, task_t *task, int event)
     phases_inherit(ct, task);
     if (kind != KIND_THREAD)
         ct->fphase = task->run_fphase; /* the filter the creating thread ran under */
+    ct->ll_owed = task->ll_owed;       /* created by a call in flight at a switch: it owes it too */
     if (kind == KIND_THREAD && (t->nknown > 0 || t->unknown_bpf != NULL))
         ct->watch = WATCH_CALLS; /* its start-up calls, known or not, into its own node */
     if (kind == KIND_VFORK)

@@ -87,6 +87,8 @@ static int run(tracer_t *t, const char *path, char **argv, char **envp, pid_t pi
         if (read(errfd, msg, sizeof(msg)) == (ssize_t)sizeof(msg)) {
             if (msg[0] == 1)
                 t->filter_errno = msg[1];
+            else if (msg[0] == 3)
+                t->landlock_errno = msg[1];
             else
                 t->exec_errno = msg[1];
         }
@@ -170,7 +172,8 @@ PyDoc_STRVAR(exec_doc,
              "--\n\n"
              "Become target (a Spawn): signals as a shell leaves them, options' first\n"
              "filter installed as trace() would have the spawned child install it, then\n"
-             "execve. Returns only on failure: (stage, errno), stage 1 the filter, 2 exec.");
+             "execve. Returns only on failure: (stage, errno), stage 1 the filter, 2 exec,\n"
+             "3 the first Landlock ruleset.");
 
 static PyObject *core_exec_program(PyObject *self, PyObject *args)
 {

@@ -253,6 +253,38 @@ static int load_phase_filters(tracer_t *t, PyObject *opts)
     return rc;
 }
 
+/* landlock_first: our descriptor of the first phase's ruleset, -1 if none; landlock_fds:
+ * per phase id, (the program's descriptor, ours) of its ruleset, (-1, -1) if none. */
+static int load_landlock(tracer_t *t, PyObject *opts)
+{
+    long first = -1;
+    PyObject *seq = attr(opts, "landlock_fds");
+    if (seq == NULL || attr_long(opts, "landlock_first", &first) < 0) {
+        Py_XDECREF(seq);
+        return -1;
+    }
+    t->ll_first = first >= 0 && first <= INT32_MAX ? (int)first : -1;
+    PyObject *fast = PySequence_Fast(seq, "landlock_fds must be a sequence of pairs");
+    Py_DECREF(seq);
+    if (fast == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    int rc = 0;
+    if (n > 0 && ((t->ll_tracer_fd = calloc((size_t)n, sizeof(int))) == NULL ||
+                  (t->ll_tracee_fd = calloc((size_t)n, sizeof(int))) == NULL))
+        rc = (PyErr_NoMemory(), -1);
+    for (Py_ssize_t i = 0; rc == 0 && i < n; i++) {
+        int theirs = -1, ours = -1;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, i), "ii", &theirs, &ours))
+            rc = -1;
+        t->ll_tracee_fd[i] = theirs >= 0 && ours >= 0 ? theirs : -1;
+        t->ll_tracer_fd[i] = theirs >= 0 && ours >= 0 ? ours : -1;
+        t->nll = (size_t)i + 1;
+    }
+    Py_DECREF(fast);
+    return rc;
+}
+
 /* known_filters: [CoreKnown(exe, phase, bpf)]; unknown_filter: bytes or None (copied). */
 static int load_known(tracer_t *t, PyObject *opts)
 {
@@ -312,6 +344,12 @@ static int derive_mode(tracer_t *t, long mode, int supervise)
         problem = "known filters go with MODE_KNOWN, and only with it";
     else if (t->nphase_filters > 0 && !enforcing)
         problem = "phase filters go with MODE_ENFORCE or MODE_COMPLAIN";
+    else if (t->capture_access && mode != MODE_FULL)
+        problem = "path capture needs MODE_FULL (entry and exit stops)";
+    else if ((t->ll_first >= 0 || t->nll > 0) && !enforcing)
+        problem = "Landlock rulesets go with MODE_ENFORCE or MODE_COMPLAIN";
+    else if (t->nll > 0 && t->attach)
+        problem = "Landlock rulesets need a program started under them, not attach mode";
     if (problem != NULL) {
         PyErr_Format(PyExc_ValueError, "trace options: %s", problem);
         return -1;
@@ -327,7 +365,7 @@ static int derive_mode(tracer_t *t, long mode, int supervise)
 
 int options_load(tracer_t *t, PyObject *opts, PyObject **keep)
 {
-    long mode, batch, phase_signal, supervise, kill_after_ns, attach_target;
+    long mode, batch, phase_signal, supervise, kill_after_ns, attach_target, paths;
     PyObject *sink = NULL, *filter = NULL, *vsink = NULL, *ssink = NULL;
     long snapshot_every_ns = 0;
     int rc = attr_long(opts, "mode", &mode) < 0 || attr_long(opts, "batch", &batch) < 0 ||
@@ -335,7 +373,7 @@ int options_load(tracer_t *t, PyObject *opts, PyObject **keep)
                      attr_long(opts, "supervise", &supervise) < 0 ||
                      attr_long(opts, "kill_after_ns", &kill_after_ns) < 0 ||
                      attr_long(opts, "attach_target", &attach_target) < 0 ||
-                     (sink = attr(opts, "sink")) == NULL ||
+                     attr_long(opts, "paths", &paths) < 0 || (sink = attr(opts, "sink")) == NULL ||
                      (filter = attr(opts, "filter")) == NULL ||
                      (vsink = attr(opts, "violation_sink")) == NULL ||
                      (ssink = attr(opts, "snapshot_sink")) == NULL ||
@@ -360,6 +398,7 @@ int options_load(tracer_t *t, PyObject *opts, PyObject **keep)
         t->sink = t->live ? sink : NULL; /* kept alive by the options object */
         t->batch_max = batch < 1 ? 1 : (size_t)batch;
         t->phase_signal = (int)phase_signal;
+        t->capture_access = paths != 0;
         t->kill_after_ns = kill_after_ns < 0 ? 0 : (uint64_t)kill_after_ns;
         t->attach_target =
             attach_target > 0 && attach_target < MAX_PHASES ? (uint16_t)attach_target : 0;
@@ -369,7 +408,8 @@ int options_load(tracer_t *t, PyObject *opts, PyObject **keep)
     Py_XDECREF(filter);
     if (rc < 0 || load_names(t, opts) < 0 || load_triggers(t, opts) < 0 ||
         load_signal_names(t, opts) < 0 || load_phase_filters(t, opts) < 0 ||
-        load_known(t, opts) < 0 || attr_cstr(opts, "enforce_exe", &t->enforce_exe) < 0 ||
+        load_known(t, opts) < 0 || load_landlock(t, opts) < 0 ||
+        attr_cstr(opts, "enforce_exe", &t->enforce_exe) < 0 ||
         attr_cstr(opts, "enforce_id", &t->enforce_id) < 0 ||
         arch_tables(opts, "arg_kinds", t->arg_kinds, t->arg_kinds_len, &keep[0]) < 0 ||
         arch_tables(opts, "arg_watch", t->arg_watch, t->arg_watch_len, &keep[1]) < 0)
@@ -393,6 +433,7 @@ void options_free(tracer_t *t)
         free(t->triggers[i].program_id);
     }
     free(t->triggers);
+    landlock_free(t);
     for (size_t i = 0; i < t->nsignal_names; i++)
         free(t->signal_phase_names[i]);
     free(t->signal_phase_names);

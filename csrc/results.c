@@ -10,7 +10,7 @@
 #include <string.h>
 
 static PyTypeObject *result_type, *node_type, *image_type, *counter_type, *argvalue_type,
-    *phasename_type, *event_type, *violation_type;
+    *phasename_type, *event_type, *violation_type, *access_type;
 
 #define FIELD(name, doc)                                                                           \
     {                                                                                              \
@@ -33,6 +33,9 @@ static PyStructSequence_Field result_fields[] = {
     FIELD("switches", "filters installed into stopped threads (enforcing, known sets)"),
     FIELD("switch_ns", "the time those switches took, in nanoseconds"),
     FIELD("fires", "(node, phase id) of each trigger that fired: the thread it fired in"),
+    FIELD("accesses", "path capture: the distinct paths and ports calls touched"),
+    FIELD("accesses_dropped", "distinct accesses past the table's bound"),
+    FIELD("landlock_errno", "errno of the child's failed first Landlock restriction, 0 if none"),
     {NULL, NULL}};
 
 static PyStructSequence_Field node_fields[] = {
@@ -111,6 +114,18 @@ static PyStructSequence_Field violation_fields[] = {
     FIELD("killed", "True: the filter killed it; False: complain mode let it run"),
     {NULL, NULL}};
 
+static PyStructSequence_Field access_fields[] = {
+    FIELD("node", "node index"),
+    FIELD("phase", "phase id"),
+    FIELD("nr", "syscall number (x86_64)"),
+    FIELD("which", "0: the call's first path, 1: its second"),
+    FIELD("flags", "the call's flags argument (open flags, AT_* flags, mode)"),
+    FIELD("ftype", "file type, st_mode >> 12, 0 if unknown"),
+    FIELD("existed", "the path existed at the call's entry: 1, 0, -1 not checked"),
+    FIELD("err", "errno, 0 for success"),
+    FIELD("path", "the resolved path (bytes), or tcp:PORT, udp:PORT, unix:PATH..."),
+    {NULL, NULL}};
+
 #define DESC(name, fields, doc)                                                                    \
     {                                                                                              \
         "sysphase._core." name, doc, fields, 0                                                     \
@@ -125,12 +140,14 @@ static PyStructSequence_Desc descs[] = {
     DESC("PhaseName", phasename_fields, "A phase id's name and trigger."),
     DESC("Event", event_fields, "One system call, live mode."),
     DESC("Violation", violation_fields, "A seccomp kill or complain-mode violation."),
+    DESC("Access", access_fields, "A distinct path or port a call touched."),
 };
 
 int results_init(PyObject *module)
 {
-    PyTypeObject **types[] = {&result_type,   &node_type,      &image_type, &counter_type,
-                              &argvalue_type, &phasename_type, &event_type, &violation_type};
+    PyTypeObject **types[] = {&result_type,  &node_type,      &image_type,
+                              &counter_type, &argvalue_type,  &phasename_type,
+                              &event_type,   &violation_type, &access_type};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         if (*types[i] == NULL) {
             descs[i].n_in_sequence = 0;
@@ -271,6 +288,20 @@ static PyObject *records(const void *base, size_t n, size_t size, make_fn make, 
     return list;
 }
 
+static PyObject *access_record(const void *item)
+{
+    const access_t *a = item;
+    PyObject *v[] = {I64(a->node),    I64(a->phase), I64(a->nr),
+                     I64(a->which),   U64(a->flags), I64(a->ftype),
+                     I64(a->existed), I64(a->err),   PyBytes_FromString(a->path)};
+    return record(access_type, v, 9);
+}
+
+static int access_empty(const void *a)
+{
+    return ((const access_t *)a)->hash == 0;
+}
+
 static int argval_empty(const void *a)
 {
     return ((const argval_t *)a)->key == 0;
@@ -308,8 +339,11 @@ PyObject *results_build(tracer_t *t)
         U64(t->switches),
         U64(t->switch_ns),
         fires_list(t),
+        records(t->accesses, t->cap_accesses, sizeof(access_t), access_record, access_empty),
+        U64(t->accesses_dropped),
+        I64(t->landlock_errno),
     };
-    return record(result_type, v, 15);
+    return record(result_type, v, 18);
 }
 
 PyObject *results_event(const event_t *e)

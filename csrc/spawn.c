@@ -37,15 +37,20 @@ void default_signals(void)
     (void)signal(SIGXFSZ, SIG_DFL);
 }
 
-/* The program's start in the process that becomes it: the first filter (with no_new_privs
- * unless a recording filter may go without), exec. Only async-signal-safe calls: the spawned
- * child runs it after fork. Returns only on failure: the errno, with *stage 1 (installing
- * the filter) or 2 (exec). */
+/* The program's start in the process that becomes it: the first Landlock ruleset, the first
+ * filter (with no_new_privs unless a recording filter may go without), exec. Only
+ * async-signal-safe calls: the spawned child runs it after fork. Returns only on failure:
+ * the errno, with *stage 1 (installing the filter), 2 (exec) or 3 (Landlock). */
 int exec_in_place(const tracer_t *t, const char *path, char *const argv[], char *const envp[],
                   int *stage)
 {
     struct sock_fprog prog = {(unsigned short)(t->filter_len / 8),
                               (struct sock_filter *)(uintptr_t)t->filter};
+    int err = landlock_child(t); /* before the filter, which need not allow it */
+    if (err != 0) {
+        *stage = 3;
+        return err;
+    }
     /* without no_new_privs when allowed (CAP_SYS_ADMIN) and asked for: a recording
      * filter must not change what setuid programs can do */
     long rc = t->filter == NULL || t->no_new_privs
@@ -73,7 +78,7 @@ spawned_child(tracer_t *t, const char *path, char *const argv[], char *const env
     msg[1] = exec_in_place(t, path, argv, envp, &msg[0]);
     ssize_t w = write(errfd, msg, sizeof(msg));
     (void)w;
-    _exit(msg[0] == 1 ? 126 : 127);
+    _exit(msg[0] == 2 ? 127 : 126);
 }
 
 int loop_spawn(tracer_t *t, const char *path, char *const argv[], char *const envp[])

@@ -175,8 +175,12 @@ static void release(tracer_t *t)
         task_t *o = t->tasks[i];
         if (o->tid == 0 || !o->held)
             continue;
+        int at_entry = o->held_entry;
         o->held = 0;
         o->held_entry = 0;
+        /* held at a call's entry: it restricts itself before that call runs */
+        if (at_entry && landlock_owed(o) && !t->draining && landlock_inject(t, o))
+            continue;
         let_go(t, o, o->held_sig, o->held_how);
     }
 }
@@ -275,6 +279,7 @@ void switch_finish(tracer_t *t, task_t *task)
         for (size_t i = 0; i < t->ntasks; i++)
             if (t->tasks[i]->tid != 0 && t->tasks[i]->tgid == task->tgid)
                 t->tasks[i]->fphase = phase;
+        landlock_mark(t, task, phase); /* each thread restricts itself at its next call */
         t->switches++;
         t->switch_ns += now_ns() - t->sw.start_ns;
     }

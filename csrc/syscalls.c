@@ -54,6 +54,8 @@ static void on_entry(tracer_t *t, task_t *task, uint8_t arch, uint32_t nr, const
     }
     if (t->live && !task->in_marker && t->seccomp_stops != STOPS_SECCOMP)
         events_capture_entry(t, task, arch, nr, args);
+    if (t->capture_access && !task->in_marker && !rerun)
+        access_entry(t, task, arch, nr, args);
     task->entry_ns = now_ns();
 }
 
@@ -102,6 +104,10 @@ static void on_filtered_entry(tracer_t *t, task_t *task, const struct __ptrace_s
 
 void on_syscall_stop(tracer_t *t, task_t *task)
 {
+    if (task->injecting == INJECT_LANDLOCK) { /* the exit of landlock_restrict_self */
+        landlock_finish(t, task);
+        return;
+    }
     if (task->injecting) { /* the exit of the seccomp() we injected */
         if (t->seccomp_stops == STOPS_SYSCALL) {
             switch_finish(t, task);
@@ -130,6 +136,9 @@ void on_syscall_stop(tracer_t *t, task_t *task)
             return;
         if (switch_running(t) && switch_holds(t, task, 0, HOLD_RESUME, 1))
             return;
+        /* its process switched: this thread restricts itself before this call runs */
+        if (landlock_owed(task) && landlock_inject(t, task))
+            return;
     } else if (info.op == PTRACE_SYSCALL_INFO_EXIT && task->in_syscall && task->in_marker) {
         task->in_syscall = 0; /* SYSPHASE_MARK: a phase boundary, not a call of the program */
         task->in_marker = 0;
@@ -144,6 +153,8 @@ void on_syscall_stop(tracer_t *t, task_t *task)
         }
         if (t->live)
             events_capture_exit(t, task, info.exit.rval, 1, dur);
+        if (t->capture_access)
+            access_exit(t, task, info.exit.rval, info.exit.is_error != 0);
     }
     /* an exit without its entry (just attached) is not counted, like strace */
     loop_resume(t, task, 0);

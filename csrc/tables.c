@@ -57,6 +57,7 @@ void tables_free(tracer_t *t)
 {
     for (size_t i = 0; i < t->ntasks; i++) {
         free(t->tasks[i]->pending);
+        free(t->tasks[i]->acc);
         free(t->tasks[i]->saved_regs);
         free(t->tasks[i]);
     }
@@ -73,6 +74,7 @@ void tables_free(tracer_t *t)
     free(t->violations.slots);
     free(t->argvals);
     free(t->events);
+    access_free(t);
 }
 
 task_t *task_get(tracer_t *t, pid_t tid)
@@ -102,9 +104,10 @@ task_t *task_new(tracer_t *t, pid_t tid)
         t->tasks[t->ntasks++] = task;
     }
     pending_t *keep = task->pending; /* a reused struct keeps its buffers */
-    void *regs = task->saved_regs;
+    void *regs = task->saved_regs, *acc = task->acc;
     memset(task, 0, sizeof(*task));
     task->pending = keep;
+    task->acc = acc;
     task->saved_regs = regs;
     task->tid = tid;
     task->tgid = tid;

@@ -18,7 +18,7 @@ from sysphase.bench.workloads import Workload
 from tests.conftest import need_strace
 
 CLASSIC = {"native", "sysphase", "sysphase-startup", "strace"}
-NEW_MODES = {"sets-only", "baseline", "ebpf", "bpftrace"}
+NEW_MODES = {"record", "record-paths", "sets-only", "baseline", "ebpf", "bpftrace"}
 
 
 def bench(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -57,6 +57,7 @@ def test_bench_quick_json(tmp_path: Path) -> None:
     rows = {(v["workload"], v["target"].split(" <= ")[0]) for v in out["verdicts"]}
     assert ("loop", "trace -c overhead / strace -f -c overhead") in rows
     assert ("loop", "record --sets-only overhead / strace -f -c overhead") in rows
+    assert ("loop", "record --paths overhead / strace -f -c overhead") in rows
     assert all(v["verdict"] in ("PASS", "MISS", "n/a") for v in out["verdicts"])
     for kind in ("raw", "startup_subtracted"):
         ratio = loop["ratio"][kind]

@@ -74,6 +74,7 @@ PROBES = {
     "setgroups": "setgroups(0, (const gid_t *)1)",
     "unshare": "unshare(0)",
     "setns": "setns(-1, 0)",
+    "getppid": "getppid()",
 }
 
 
@@ -87,7 +88,7 @@ def test_every_interposable_function_makes_its_system_call(tmp_path):
     functions = _functions()
     assert sorted(f.name for _, f in functions) == sorted(PROBES)
     headers = sorted({f.header for _, f in functions})
-    body = "\n".join(f"    {PROBES[f.name]};\n    syscall(SYS_getppid);" for _, f in functions)
+    body = "\n".join(f"    {PROBES[f.name]};\n    syscall(SYS_getpid);" for _, f in functions)
     source = "\n".join(
         [
             "#define _GNU_SOURCE",
@@ -98,7 +99,7 @@ def test_every_interposable_function_makes_its_system_call(tmp_path):
             "    struct timespec zero = {0, 0};",
             "    sigset_t none;",
             "    sigemptyset(&none);",
-            "    syscall(SYS_getppid);",
+            "    syscall(SYS_getpid);",
             body,
             "    return 0;",
             "}",
@@ -109,10 +110,10 @@ def test_every_interposable_function_makes_its_system_call(tmp_path):
     log = tmp_path / "strace.log"
     subprocess.run([strace, "-qq", "-o", str(log), probe], check=True, timeout=60, env=TRACEE_ENV)
     names = [line.split("(", 1)[0] for line in log.read_text().splitlines() if "(" in line]
-    calls = names[names.index("getppid") + 1 :]
+    calls = names[names.index("getpid") + 1 :]
     groups: list[list[str]] = [[]]
     for name in calls:
-        if name == "getppid":
+        if name == "getpid":
             groups.append([])
         else:
             groups[-1].append(name)

@@ -13,6 +13,8 @@ from sysphase.bench.stats import (
     BPFTRACE,
     EBPF,
     NATIVE,
+    PATHS,
+    RECORD,
     SETS_ONLY,
     STARTUP,
     STRACE,
@@ -43,6 +45,8 @@ def full_samples() -> dict[str, list[Sample]]:
 def every_mode() -> dict[str, list[Sample]]:
     samples = full_samples()  # native 0.11, trace -c 60.2, start-up 0.15, strace 88.0
     samples[SETS_ONLY] = [s(30.0, 17000)]
+    samples[RECORD] = [s(60.3, 17000)]
+    samples[PATHS] = [s(61.0, 17000)]
     samples[BASELINE] = [s(0.27, 17000)]  # 0.12 s over the start-up: 1.09 x native
     samples[EBPF] = [s(0.5, 33000)]
     samples[BPFTRACE] = [s(1.0, 99000)]

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from sysphase.model import syscalls
 from sysphase.model.frozen import FrozenMap
+from sysphase.model.landlock_needs import LandlockNeeds, depth
+from sysphase.model.landlock_rights import FS_RIGHTS, canonical
 from sysphase.model.profile import (
     ARG_INDEXES,
     ARG_MAX,
@@ -168,6 +170,31 @@ def stats(draw: st.DrawFn) -> SyscallStat:
     )
 
 
+LANDLOCK_PATHS = [
+    "/", "/etc/passwd", "/tmp", "/tmp/a", "/tmp/cache", "/usr/lib/x86_64-linux-gnu/libc.so.6",
+    "/var/lib/app/db", "/proc/12/status",
+]  # fmt: skip
+
+
+@st.composite
+def landlock_needs(draw: st.DrawFn) -> LandlockNeeds | None:
+    """None (paths not recorded), or what a phase touched, over a few shared paths."""
+    if draw(st.booleans()):
+        return None
+    rights = st.sets(st.sampled_from(FS_RIGHTS), min_size=1, max_size=3)
+    paths = draw(st.dictionaries(st.sampled_from(LANDLOCK_PATHS), rights, max_size=4))
+    ports = st.sets(st.sampled_from([0, 80, 443, 8080]), max_size=2).map(lambda s: tuple(sorted(s)))
+    deepest = max((depth(p) for p in paths), default=0)
+    return LandlockNeeds(
+        FrozenMap({p: canonical(r) for p, r in paths.items()}),
+        tuple(sorted(draw(st.sets(st.sampled_from(["/tmp/cache", "/var/lib/app"]))))),
+        draw(ports),
+        draw(ports),
+        draw(st.booleans()),
+        draw(st.none() | st.just(deepest)),
+    )
+
+
 @st.composite
 def phases(draw: st.DrawFn, arch: str) -> tuple[Phase, ...]:
     ids = draw(st.sets(st.tuples(st.integers(0, 3), st.sampled_from(PHASE_NAMES)), max_size=3))
@@ -194,6 +221,7 @@ def phases(draw: st.DrawFn, arch: str) -> tuple[Phase, ...]:
                 ),
                 FrozenMap({k: draw(stats()) for k in keys}),
                 FrozenMap(args),
+                draw(landlock_needs()),
             )
         )
     return tuple(out)
@@ -276,6 +304,7 @@ def profiles(
         fragment=fragment,
         recording=recording,
         spread=spread,
+        paths_lost=draw(st.sampled_from([0, 0, 7])),
     )
 
 

@@ -13,6 +13,8 @@ from sysphase.bench.stats import (
     BPFTRACE,
     EBPF,
     NATIVE,
+    PATHS,
+    RECORD,
     SETS_ONLY,
     STARTUP,
     STRACE,
@@ -42,8 +44,13 @@ def test_verdicts_for_every_target_on_a_timed_workload() -> None:
     vs_bpftrace = rows[TARGETS[BPFTRACE].name]
     assert vs_bpftrace.value == pytest.approx(0.5) and vs_bpftrace.verdict == "PASS"
     assert rows[TARGETS[SYSPHASE].name].verdict == "PASS"
+    full = rows[TARGETS[RECORD].name]
+    assert full.value == pytest.approx((60.3 - startup - native) / (strace - native))
+    paths = rows[TARGETS[PATHS].name]
+    assert paths.value == pytest.approx((61.0 - startup - native) / (strace - native))
+    assert full.verdict == paths.verdict == "PASS"
     assert TARGETS["memory"].name not in rows  # measured on the loop only
-    assert len(rows) == 5
+    assert len(rows) == 7
 
 
 def test_verdicts_say_why_a_mode_is_missing_and_skip_modes_not_asked_for() -> None:

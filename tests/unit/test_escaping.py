@@ -341,9 +341,21 @@ def test_run_and_validate_lines_are_clean(
     monkeypatch.setattr(
         validate_cmd.runner, "validate_workload", lambda _w, _p: [("t\x1b[2J", rows)]
     )
-    args = type("Args", (), {"command_argv": [], "policy": "p", "workload": "w"})()
+    args = type(
+        "Args", (), {"command_argv": [], "policy": "p", "workload": "w", "enforce": False}
+    )()
     assert validate_cmd.run(args) == 1  # type: ignore[arg-type]
     out = capsys.readouterr()
     for stream in (out.out, out.err):
         terminal_clean(stream)
         assert "\\x1b]0;pwn\\x07" in stream
+    monkeypatch.setattr(
+        validate_cmd.runner,
+        "validate_enforced",
+        lambda _w, _p: [("t\x1b[2J", f"check failed: {EVIL_PHASE}", [])],
+    )
+    args.enforce = True  # type: ignore[attr-defined]
+    assert validate_cmd.run(args) == 1  # type: ignore[arg-type]
+    out = capsys.readouterr()
+    terminal_clean(out.out)
+    assert "\\x1b]0;pwn\\x07" in out.out

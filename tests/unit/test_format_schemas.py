@@ -24,6 +24,7 @@ from hypothesis import find, given, settings
 from sysphase.errors import SysphaseError
 from sysphase.model import profile_codec
 from sysphase.model.frozen import FrozenMap
+from sysphase.model.landlock_needs import LandlockNeeds
 from sysphase.model.profile import (
     FORMAT,
     FirstSeen,
@@ -39,6 +40,8 @@ from sysphase.policy import codec as policy_codec
 from sysphase.policy.ir import (
     AllowedCall,
     ArgCondition,
+    LandlockRule,
+    LandlockSection,
     Policy,
     PolicyPhase,
     ProgramPolicy,
@@ -61,6 +64,8 @@ def _profile_objects(doc: Any) -> Iterator[tuple[str, dict[str, Any]]]:
             yield "phase", phase
             for stat in phase["syscalls"].values():
                 yield "stat", stat
+            if "landlock" in phase:
+                yield "landlock", phase["landlock"]
     for item in doc.get("first_seen", []):
         yield "firstSeen", item
     for item in doc.get("spread", []):
@@ -90,6 +95,10 @@ def _policy_objects(doc: Any) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield "refused", refused
                 for item in refused.get("provenance", []):
                     yield "provenance", item
+            if "landlock" in phase:
+                yield "landlock", phase["landlock"]
+                for rule in phase["landlock"]["rules"]:
+                    yield "landlockRule", rule
 
 
 def _full_profile() -> Profile:
@@ -98,10 +107,19 @@ def _full_profile() -> Profile:
     sh = p.processes[0]
     start = sh.phases[0]
     read = dataclasses.replace(start.syscalls["read"], in_flight=1)
+    landlock = LandlockNeeds(
+        FrozenMap({"/etc/passwd": ("read_file",), "/tmp": ("remove_file", "make_reg")}),
+        ("/tmp/cache",),
+        (8080,),
+        (443,),
+        True,
+        5,
+    )
     start = dataclasses.replace(
         start,
         syscalls=FrozenMap({**start.syscalls, "read": read}),
         arg_values=FrozenMap({"read": FrozenMap({"0": (0, 3)})}),
+        landlock=landlock,
     )
     sh = dataclasses.replace(sh, phases=(start, *sh.phases[1:]), build_id="3f5c1ab2d9e07c44")
     # a fragment: every process from_fragment (the decoder and the schema's "if" insist)
@@ -115,6 +133,7 @@ def _full_profile() -> Profile:
         first_seen=seen,
         recording=FrozenMap({"full": p.runs}),
         spread=spread,
+        paths_lost=3,
         timelines=(
             Timeline(
                 "full",
@@ -145,6 +164,11 @@ def _full_policy() -> Policy:
         ),
         (RefusedCall("i386:open", (where,), "another ABI"),),
     )
+    rule = LandlockRule("/etc", ("read_file",), ("directory",), 3, ("/etc/a", "/etc/b"))
+    landlock = LandlockSection(
+        7, ("write_file", "read_file"), ("bind_tcp",), ("signal",), (rule,), (80,), (), "a note"
+    )
+    start = dataclasses.replace(start, landlock=landlock)
     serve = PolicyPhase("serve", "syscall:epoll_wait", (AllowedCall(Rule("write")),))
     program = ProgramPolicy("/bin/sh", (start, serve), "3f5c1ab2d9e07c44")
     options = FrozenMap({"args": True, "portable": False})
@@ -177,6 +201,7 @@ FORMATS = {
             "spread": ("$defs", "spread"),
             "timeline": ("$defs", "timeline"),
             "nodeTimes": ("$defs", "nodeTimes"),
+            "landlock": ("$defs", "landlock"),
         },
         classes={
             "profile": Profile,
@@ -187,6 +212,7 @@ FORMATS = {
             "spread": Spread,
             "timeline": Timeline,
             "nodeTimes": NodeTimes,
+            "landlock": LandlockNeeds,
         },
         renamed={},
         # Profile.format is a ClassVar (the constant FORMAT), not a field
@@ -206,6 +232,8 @@ FORMATS = {
             "condition": ("$defs", "condition"),
             "provenance": ("$defs", "provenance", "items"),
             "refused": ("$defs", "refused"),
+            "landlock": ("$defs", "landlock"),
+            "landlockRule": ("$defs", "landlockRule"),
         },
         classes={
             "policy": Policy,
@@ -215,6 +243,8 @@ FORMATS = {
             "condition": ArgCondition,
             "provenance": Provenance,
             "refused": RefusedCall,
+            "landlock": LandlockSection,
+            "landlockRule": LandlockRule,
         },
         # AllowedCall.rule is written as the Rule's own fields
         renamed={("allowed", "rule"): tuple(f.name for f in dataclasses.fields(Rule))},
@@ -344,7 +374,12 @@ def test_the_recently_added_optional_fields_are_covered() -> None:
     assert "build_id" in policy_codec.OBJECTS["program"].optional
     assert "fragment" in profile_codec.OBJECTS["profile"].optional
     assert "from_fragment" in profile_codec.OBJECTS["process"].optional
+    assert "landlock" in profile_codec.OBJECTS["phase"].optional
+    assert "paths_lost" in profile_codec.OBJECTS["profile"].optional
+    assert "landlock" in policy_codec.OBJECTS["phase"].optional
     # the strategies draw them, so the round trip and schema tests see them
+    find(profiles(), lambda p: any(ph.landlock for n in p.processes for ph in n.phases))
+    find(profiles(), lambda p: p.paths_lost > 0)
     find(profiles(), lambda p: any(n.build_id for n in p.processes))
     find(profiles(), lambda p: p.fragment and len(p.processes) > 1)
     find(profiles(), lambda p: not p.fragment and any(n.from_fragment for n in p.processes))

@@ -41,8 +41,16 @@ def domain_error(err: OSError) -> Exception:
     return TracerError(f"tracing failed: {msg}")
 
 
-def start_error(command: str, filter_errno: int, exec_errno: int) -> SysphaseError | None:
-    """Why COMMAND did not start: its first filter was refused, or exec failed; None if it did."""
+def start_error(
+    command: str, filter_errno: int, exec_errno: int, landlock_errno: int = 0
+) -> SysphaseError | None:
+    """Why COMMAND did not start: its first Landlock ruleset or filter was refused, or exec
+    failed; None if it did."""
+    if landlock_errno:
+        return PolicyError(
+            f"the first phase's Landlock ruleset could not be applied: "
+            f"{os.strerror(landlock_errno)}"
+        )
     if filter_errno:
         return PolicyError(
             f"the seccomp filter could not be installed: {os.strerror(filter_errno)}"

@@ -84,3 +84,7 @@ class CoreOptions:
     snapshot_every_ns: int = 0
     kill_after_ns: int = 10_000_000_000  # adopt: after the program's SIGINT/SIGTERM, kill the tree
     attach_target: int = 0  # attach enforcing (run -p): the phase id every process switches to
+    paths: bool = False  # record --paths: note the paths and ports file and socket calls touch
+    landlock_first: int = -1  # our descriptor of the first phase's Landlock ruleset, -1: none
+    #: per phase id: (the program's descriptor, ours) of its Landlock ruleset, (-1, -1): none
+    landlock_fds: tuple[tuple[int, int], ...] = ()

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 import signal
+from dataclasses import replace
 
 from sysphase import _core
-from sysphase.model import syscalls
+from sysphase.model import elf, syscalls
+from sysphase.model.elf import ElfError
 from sysphase.model.events import AARCH64, I386, X32, X86_64, SyscallEvent
+from sysphase.model.file_access import FILE_TYPES, Access
 from sysphase.model.tree import ArgValue, Count, Node, NodeEnd, NodeKind, ProcessTree
 from sysphase.model.violations import ViolationEvent
 
@@ -139,7 +142,54 @@ def tree(raw: _core.TraceResult) -> ProcessTree:
     argvals = [
         ArgValue(a.node, a.phase, *_arch_nr(a.arch, a.nr), a.arg, a.value) for a in raw.arg_values
     ]
-    return ProcessTree(nodes, counts(raw.counts), names, argvals)
+    return ProcessTree(
+        nodes, counts(raw.counts), names, argvals, accesses(raw.accesses), raw.accesses_dropped
+    )
+
+
+def accesses(rows: list[_core.Access]) -> list[Access]:
+    """The paths and ports calls touched (x86_64 numbers), in a stable order; each program
+    exec'd also needs its ELF interpreter, which the kernel opens for execution itself."""
+    seen = [
+        Access(
+            a.node,
+            a.phase,
+            syscalls.name(X86_64, a.nr),
+            a.which,
+            a.flags,
+            FILE_TYPES.get(a.ftype, ""),
+            None if a.existed < 0 else a.existed == 1,
+            a.err,
+            _exec_target(syscalls.name(X86_64, a.nr), a.err, a.path),
+        )
+        for a in rows
+    ]
+    return sorted({*seen, *_interpreters(seen)})
+
+
+def _exec_target(syscall: str, err: int, path: bytes) -> str:
+    """A path as noted; an exec'd program's as the kernel ran it (symbolic links resolved)."""
+    text = os.fsdecode(path)
+    if syscall in ("execve", "execveat") and err == 0 and text.startswith("/"):
+        return os.path.realpath(text)
+    return text
+
+
+def _interpreters(seen: list[Access]) -> list[Access]:
+    """An execve access of each successfully exec'd program's interpreter (PT_INTERP)."""
+    found: list[Access] = []
+    for a in seen:
+        if a.syscall not in ("execve", "execveat") or a.errno != 0 or not a.path.startswith("/"):
+            continue
+        try:
+            with open(a.path, "rb") as f:
+                head = f.read(1 << 28)  # programs are far smaller
+            interp = elf.read_image(head).interpreter
+        except (OSError, ElfError):
+            continue  # gone since, unreadable, or not ELF (a script's interpreter is exec'd)
+        if interp:
+            found.append(replace(a, path=os.path.realpath(interp), which=0, ftype="reg"))
+    return found
 
 
 def violations(batch: list[_core.Violation]) -> list[ViolationEvent]:

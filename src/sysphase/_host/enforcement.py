@@ -8,19 +8,21 @@ program gets that program's phases; a program the policy does not have is refuse
 child installs before exec; every program's later phases become the supervisor's
 triggers, with their filters by phase label (programs other than the started one
 get their executable's name as a suffix). The C core recognises exec'd programs
-the same way (csrc/identity.c).
+the same way (csrc/identity.c). The policy's Landlock sections (``policy
+--landlock``) become rulesets only when ``run`` enforces (not in complain
+mode: Landlock has no complain mode): docs/landlock.md.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from sysphase._host import files, programs, seccomp, tracer
+from sysphase._host import files, landlock, programs, seccomp, tracer
 from sysphase.errors import UsageError
 from sysphase.model import elf, syscalls
 from sysphase.model.phases import PhaseTrigger, parse_trigger
-from sysphase.policy.ir import Policy, PolicyPhase, ProgramPolicy
+from sysphase.policy.ir import LandlockSection, Policy, PolicyPhase, ProgramPolicy
 
 __all__ = ["Enforcement", "Violation", "identify", "label", "outside_policy", "prepare"]
 
@@ -39,6 +41,16 @@ class Enforcement:
     later_filters: dict[str, bytes]
     #: the started program as it is: (real path, build-id or "")
     started: tuple[str, str] = ("", "")
+    #: the later phases' Landlock sections, by phase label (the first's is the program's)
+    later_landlock: dict[str, LandlockSection] = field(default_factory=dict)
+
+    def landlock(self) -> tuple[int, dict[str, int], list[str]]:
+        """The policy's Landlock rulesets built for this kernel (sysphase._host.landlock):
+        our descriptor of the first (-1: none), the later ones' by label, notes to print."""
+        first = self.program.phases[0]
+        if first.landlock is None and not self.later_landlock:
+            return -1, {}, []
+        return landlock.rulesets((first.name, first.landlock), self.later_landlock)
 
     def enforce(self, complain: bool) -> tracer.Enforce:
         """What tracer.trace_command(enforce=...) needs; COMPLAIN counts instead of killing."""
@@ -167,6 +179,7 @@ def prepare(
             for name, p in later.items()
         },
         started=started,
+        later_landlock={n: p.landlock for n, p in later.items() if p.landlock is not None},
     )
 
 

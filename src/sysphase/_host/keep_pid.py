@@ -99,7 +99,9 @@ def trace_in_place(spawn: Spawn, options: CoreOptions, command: str) -> _core.Tr
     if seized != 0:
         raise domain_error(_core.CoreError(seized, os.strerror(seized)))
     stage, err = _core.exec_program(spawn, options)
-    failure = start_error(command, err if stage == 1 else 0, err if stage != 1 else 0)
+    failure = start_error(
+        command, err if stage == 1 else 0, err if stage == 2 else 0, err if stage == 3 else 0
+    )
     raise failure or TracerError(f"{command}: exec returned")
 
 

@@ -4,9 +4,12 @@ The copy gets one more needed library, the *guard*, a small shared library
 built from ``sysphase/guard/guard.c`` and a C file generated from the
 policy (:mod:`sysphase.policy.guard_source`: the program's phases as
 compiled filters, ``struct sock_filter`` arrays from libseccomp, so nothing
-but libc is needed at run time, and the libc functions whose first call
-starts a later phase). The guard's constructor installs the first phase's
-filter before ``main``; see guard.c and docs/patch.md. The copy names the
+but libc is needed at run time, their Landlock rulesets, and the libc
+functions whose first call starts a later phase). The guard's constructor
+applies the first phase's ruleset and installs its filter before ``main``;
+see guard.c, guard_landlock.c and docs/patch.md. A phase's filter also
+allows the calls a later phase's Landlock switch makes under it
+(:func:`sysphase.policy.guard_landlock.switch_calls`). The copy names the
 guard ``$ORIGIN/<copy>.sysphase-guard.so``: the dynamic loader loads it from
 the copy's own directory, by path (no library search, no RPATH change,
 LD_LIBRARY_PATH cannot replace it).
@@ -33,6 +36,7 @@ from sysphase import __version__
 from sysphase._host import files, seccomp, toolchain
 from sysphase.errors import PatchError, UsageError
 from sysphase.model import elf
+from sysphase.policy import guard_landlock
 from sysphase.policy.bpf_sim import INSN
 from sysphase.policy.guard_source import (
     GUARD_SUFFIX,
@@ -42,11 +46,12 @@ from sysphase.policy.guard_source import (
     phase_hooks,
     read_guard_info,
 )
-from sysphase.policy.ir import Policy, ProgramPolicy
+from sysphase.policy.ir import Policy, PolicyPhase, ProgramPolicy
 
 __all__ = [
     "GCC_FLAGS",
     "GUARD_DIR",
+    "GUARD_SOURCES",
     "GUARD_SUFFIX",
     "CheckResult",
     "PatchResult",
@@ -59,6 +64,8 @@ __all__ = [
 
 #: The guard's C sources (package data).
 GUARD_DIR: Final = Path(__file__).resolve().parent.parent / "guard"
+#: The files of GUARD_DIR compiled with the generated one.
+GUARD_SOURCES: Final = ("guard.c", "guard_landlock.c", "guard_ruleset.c")
 
 GCC_FLAGS: Final = (
     "-std=gnu11",
@@ -167,7 +174,7 @@ def build_guard(source: str, output: str, gcc: str, soname: str) -> None:
                 f"-I{GUARD_DIR}",
                 "-o",
                 output,
-                str(GUARD_DIR / "guard.c"),
+                *(str(GUARD_DIR / c) for c in GUARD_SOURCES),
                 policy_c,
             ]
         )
@@ -259,17 +266,38 @@ def _program(
 
 
 def _filters(policy: Policy, program: ProgramPolicy) -> list[bytes]:
-    """Each phase compiled by libseccomp, with the guard's probe rule (errno 3000 + index)."""
-    return [
-        seccomp.compile_filter(
-            phase.allow_list(),
-            policy.default_action,
-            arch=policy.arch,
-            phase=phase.name,
-            probe_errno=PROBE_ERRNO + index,
+    """Each phase compiled by libseccomp, with the guard's probe rule (errno 3000 + index) and
+    the calls its Landlock switches make (guard_landlock.switch_calls)."""
+    out = []
+    added = guard_landlock.switch_calls(program)
+    for index, phase in enumerate(program.phases):
+        allow = phase.allow_list()
+        for call in added[index]:
+            allow.setdefault(call, ())
+        out.append(
+            seccomp.compile_filter(
+                allow,
+                policy.default_action,
+                arch=policy.arch,
+                phase=phase.name,
+                probe_errno=PROBE_ERRNO + index,
+            )
         )
-        for index, phase in enumerate(program.phases)
-    ]
+    return out
+
+
+def _phase_info(phase: PolicyPhase, bpf: bytes, added: Sequence[str]) -> dict[str, object]:
+    """One phase in the info string: its filter's size, its ruleset, the calls patch added."""
+    out: dict[str, object] = {
+        "name": phase.name,
+        "trigger": phase.trigger,
+        "instructions": len(bpf) // INSN.size,
+    }
+    if phase.landlock is not None:
+        out["landlock"] = guard_landlock.info(phase.landlock)
+    if added:
+        out["added"] = list(added)
+    return out
 
 
 def _info(
@@ -287,8 +315,10 @@ def _info(
         "sha256": digest,
         "program": program.executable,
         "phases": [
-            {"name": p.name, "trigger": p.trigger, "instructions": len(f) // INSN.size}
-            for p, f in zip(program.phases, filters, strict=True)
+            _phase_info(p, f, added)
+            for p, f, added in zip(
+                program.phases, filters, guard_landlock.switch_calls(program), strict=True
+            )
         ],
         "binary": os.path.abspath(binary),
         "binary_sha256": hashlib.sha256(data).hexdigest(),

@@ -92,6 +92,7 @@ def trace(
         sets_only=mode.mode is Mode.SETS,
         baseline=mode.baseline,
         service=service,
+        paths=mode.paths,
     )
 
 
@@ -114,7 +115,10 @@ def to_run(result: tracer.TraceResult, command: Sequence[str], mode: RunMode | N
     (sysphase.model.profile_runs), and a known-set run's baseline tells the
     trigger warnings which calls ran without a stop.
     """
-    profile = from_tree(result.tree, command, "x86_64", complete=not result.interrupted)
+    paths = mode.paths if mode is not None else None
+    profile = from_tree(
+        result.tree, command, "x86_64", complete=not result.interrupted, paths=paths
+    )
     how = mode.mode.value if mode is not None else Mode.FULL.value
     profile = stamp(profile, how)
     profile = replace(profile, timelines=(of_tree(result.tree, profile.arch, how),))

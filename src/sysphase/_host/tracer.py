@@ -21,9 +21,10 @@ import enum
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from sysphase import _core
-from sysphase._host import core_records, files, keep_pid, recording_filters
+from sysphase._host import core_records, files, keep_pid, landlock, recording_filters
 from sysphase._host.core_errors import domain_error, start_error
 from sysphase._host.core_options import CoreKnown, CoreOptions, CoreTrigger, Spawn
 from sysphase._host.programs import resolve_program
@@ -148,6 +149,10 @@ class Enforce:
     #: receives the trace so far every ``snapshot_every`` seconds (0: never)
     on_snapshot: Callable[[TraceResult], None] | None = None
     snapshot_every: float = 0.0
+    #: Landlock (sysphase._host.landlock): our descriptor of the first phase's ruleset (-1:
+    #: none), and later phases' by phase label
+    landlock_first: int = -1
+    landlock: Mapping[str, int] = field(default_factory=dict)
 
 
 # --- from the core's records to the model (sysphase._host.core_records) -------------------
@@ -309,6 +314,35 @@ def _enforcing(enforce: Enforce, names: Sequence[tuple[str, str]]) -> _Filters:
     )
 
 
+def _check_combination(
+    fast: bool,
+    set_only: bool,
+    sink: EventSink | None,
+    phases: PhaseConfig | None,
+    enforce: Enforce | None,
+    paths: bool,
+) -> None:
+    """UsageError for what one trace cannot do at once."""
+    if enforce is not None and (fast or phases is not None):
+        raise UsageError("recording filters and phases cannot be combined with enforcement")
+    if paths and (fast or enforce is not None):
+        raise UsageError("path capture needs full recording (not set-only, known sets or -e)")
+    if sink is not None and set_only:
+        raise UsageError("set-only recording has no live events")
+
+
+def _landlock_options(enforce: Enforce | None, names: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """The core's Landlock options: the first ruleset, and per phase id (the program's
+    descriptor number, ours) of each later phase's (sysphase._host.landlock)."""
+    if enforce is None or (enforce.landlock_first < 0 and not enforce.landlock):
+        return {}
+    theirs = iter(landlock.program_fds(len(enforce.landlock)))
+    fds = tuple(
+        (next(theirs), enforce.landlock[n]) if n in enforce.landlock else (-1, -1) for n, _ in names
+    )
+    return {"landlock_first": enforce.landlock_first, "landlock_fds": fds}
+
+
 def _options(
     config: PhaseConfig,
     core_phases: _Phases,
@@ -361,15 +395,16 @@ def trace_command(
     select: Selection | None = None,
     enforce: Enforce | None = None,
     service: Service | None = None,
+    paths: bool = False,
 ) -> TraceResult:
     """Spawn argv under the tracer and follow its whole tree until it ends.
 
     With ``service``, argv does not run in a child: this process becomes it and
     keeps its pid, traced by a detached process, the only one this returns in
     (sysphase._host.keep_pid; the caller ends with ``keep_pid.finish()``).
-
     sink, when given, receives lists of SyscallEvent (live mode); without it
-    only counters are kept and no Python runs per stop.
+    only counters are kept and no Python runs per stop. ``paths`` (full
+    recording only) notes the paths and ports calls touch (``tree.accesses``).
 
     Recording through a seccomp filter (TRACE stops instead of syscall stops;
     docs/performance.md): ``sets_only`` stops once per call, at its entry (calls
@@ -382,10 +417,7 @@ def trace_command(
     under a policy's filters instead (its phases replace ``phases``).
     """
     fast = sets_only or baseline is not None or select is not None
-    if enforce is not None and (fast or phases is not None):
-        raise UsageError("recording filters and phases cannot be combined with enforcement")
-    if sink is not None and (sets_only or baseline is not None):
-        raise UsageError("set-only recording has no live events")
+    _check_combination(fast, sets_only or baseline is not None, sink, phases, enforce, paths)
     env = dict(os.environ if env is None else env)
     path = resolve_program(argv[0], env)
     config = enforce.phases if enforce is not None else phases or PhaseConfig()
@@ -395,7 +427,11 @@ def trace_command(
         if enforce is not None
         else _recording(path, config, sets_only, baseline, select)
     )
-    options = _options(config, core_phases, filters, sink, arg_kinds, batch)
+    options = replace(
+        _options(config, core_phases, filters, sink, arg_kinds, batch),
+        paths=paths,
+        **_landlock_options(enforce, core_phases.names),
+    )
     envp = [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
     spawn = Spawn(os.fsencode(path), [os.fsencode(a) for a in argv], envp)
     if service is not None:  # this process becomes the program; only its tracer returns
@@ -403,8 +439,7 @@ def trace_command(
         raw = keep_pid.trace_in_place(spawn, options, argv[0])
     else:
         raw = _run_core(spawn, options)
-    err = start_error(argv[0], raw.filter_errno, raw.exec_errno)
-    if err is not None:
+    if err := start_error(argv[0], raw.filter_errno, raw.exec_errno, raw.landlock_errno):
         raise err
     return _result(raw, attached=False, mode=filters.mode)
 

@@ -41,7 +41,9 @@ from sysphase.bench.stats import (
     EBPF,
     MODES,
     NATIVE,
+    PATHS,
     PYTHON_MODES,
+    RECORD,
     SETS_ONLY,
     STARTUP,
     STRACE,
@@ -108,9 +110,12 @@ def mode_argv(
         if strace is None:
             raise ValueError("the strace mode needs strace")
         return [strace, "-f", "-c", "-o", os.devnull, *argv]
-    if mode in (SETS_ONLY, BASELINE):
+    if mode in (SETS_ONLY, BASELINE, RECORD, PATHS):
         if out is None:
             raise ValueError(f"the {mode} mode needs a profile to write")
+        if mode in (RECORD, PATHS):
+            paths = ["--paths"] if mode == PATHS else []
+            return [*sysphase, "record", *paths, "-o", out, "--", *argv]
         if mode == SETS_ONLY:
             return [*sysphase, "record", "--sets-only", "-o", out, "--", *argv]
         if baseline is None:

@@ -35,7 +35,9 @@ __all__ = [
     "MODES",
     "MODE_LABELS",
     "NATIVE",
+    "PATHS",
     "PYTHON_MODES",
+    "RECORD",
     "SETS_ONLY",
     "STARTUP",
     "STRACE",
@@ -67,21 +69,27 @@ STRACE = "strace"
 """``strace -f -c -o /dev/null CMD``."""
 SETS_ONLY = "sets-only"
 """``python -m sysphase record --sets-only -o TMP -- CMD``."""
+RECORD = "record"
+"""``python -m sysphase record -o TMP -- CMD`` (in full: the default)."""
+PATHS = "record-paths"
+"""``python -m sysphase record --paths -o TMP -- CMD`` (in full, noting paths and ports)."""
 BASELINE = "baseline"
 """``python -m sysphase record --baseline PROFILE -o TMP -- CMD`` (PROFILE recorded first)."""
 EBPF = "ebpf"
 """``python -m sysphase trace -c --backend ebpf -o /dev/null -- CMD``."""
 BPFTRACE = "bpftrace"
 """``bpftrace -e 'tracepoint:raw_syscalls:sys_enter /pid == cpid/ {...}' -c CMD``."""
-MODES = (NATIVE, SYSPHASE, STARTUP, STRACE, SETS_ONLY, BASELINE, EBPF, BPFTRACE)
+MODES = (NATIVE, SYSPHASE, STARTUP, STRACE, RECORD, PATHS, SETS_ONLY, BASELINE, EBPF, BPFTRACE)
 """Every mode, in the order reports list them."""
-PYTHON_MODES = (SYSPHASE, STARTUP, SETS_ONLY, BASELINE, EBPF)
+PYTHON_MODES = (SYSPHASE, STARTUP, RECORD, PATHS, SETS_ONLY, BASELINE, EBPF)
 """Modes that run sysphase's command line, so include the Python start-up."""
 MODE_LABELS = {
     NATIVE: "the program alone",
     SYSPHASE: "sysphase trace -c",
     STARTUP: "sysphase trace -c /bin/true",
     STRACE: "strace -f -c",
+    RECORD: "sysphase record (every call stopped at entry and exit)",
+    PATHS: "sysphase record --paths (the same, noting paths and ports)",
     SETS_ONLY: "sysphase record --sets-only",
     BASELINE: "sysphase record --baseline",
     EBPF: "sysphase trace -c --backend ebpf",

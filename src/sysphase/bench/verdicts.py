@@ -22,6 +22,8 @@ from sysphase.bench.stats import (
     EBPF,
     MODES,
     NATIVE,
+    PATHS,
+    RECORD,
     SETS_ONLY,
     STARTUP,
     STRACE,
@@ -62,6 +64,8 @@ MEMORY_LIMIT_MIB = 4.0
 TARGETS = {
     SYSPHASE: Target("trace -c overhead / strace -f -c overhead", TARGET_RATIO),
     SETS_ONLY: Target("record --sets-only overhead / strace -f -c overhead", 0.5),
+    RECORD: Target("record overhead / strace -f -c overhead", TARGET_RATIO),
+    PATHS: Target("record --paths overhead / strace -f -c overhead", 1.5),
     BASELINE: Target("record --baseline time / native", 1.1),
     EBPF: Target("--backend ebpf time / native", 1.1),
     BPFTRACE: Target("--backend ebpf time / bpftrace one-liner time", 1.0),
@@ -159,6 +163,18 @@ def _checks(s: WorkloadSummary) -> list[_Check]:
     return checks
 
 
+def _over_strace(s: WorkloadSummary, mode: str) -> _Check:
+    """MODE's overhead over strace's, the Python start-up subtracted."""
+
+    def ratio() -> Ratio:
+        startup = s.modes[STARTUP].median_s
+        native, strace = s.modes[NATIVE].median_s, s.modes[STRACE].median_s
+        return overhead_ratio(s.modes[mode].median_s - startup, native, strace)
+
+    needs = (NATIVE, mode, STARTUP, STRACE)
+    return _Check(mode, frozenset({mode, STRACE}), needs, ratio, "start-up subtracted")
+
+
 def _time_checks(s: WorkloadSummary) -> list[_Check]:
     """The time targets: the Python modes with the start-up subtracted, bpftrace raw."""
 
@@ -178,13 +194,7 @@ def _time_checks(s: WorkloadSummary) -> list[_Check]:
             lambda: s.ratio_startup_subtracted,
             started,
         ),
-        _Check(
-            SETS_ONLY,
-            frozenset({SETS_ONLY, STRACE}),
-            (NATIVE, SETS_ONLY, STARTUP, STRACE),
-            lambda: overhead_ratio(sub(SETS_ONLY), med(NATIVE), med(STRACE)),
-            started,
-        ),
+        *(_over_strace(s, mode) for mode in (SETS_ONLY, RECORD, PATHS)),
         _Check(
             BASELINE,
             frozenset({BASELINE}),

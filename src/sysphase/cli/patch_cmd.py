@@ -45,6 +45,22 @@ def _say(text: str, *, err: bool = False) -> None:
     print(terminal_safe(text), file=sys.stderr if err else sys.stdout)
 
 
+def _landlock(ruleset: object) -> str:
+    """``; Landlock: 3 rules, bind 1 port, connect 2 ports`` for a phase's ruleset in the info."""
+    if not isinstance(ruleset, dict):
+        return ""
+
+    def count(n: int, what: str) -> str:
+        return f"{n} {what}{'' if n == 1 else 's'}"
+
+    rules, bind, connect = (ruleset.get(k) for k in ("rules", "bind_tcp", "connect_tcp"))
+    parts = [count(rules if isinstance(rules, int) else 0, "rule")]
+    for what, ports in (("bind", bind), ("connect", connect)):
+        if isinstance(ports, list) and ports:
+            parts.append(f"{what} {count(len(ports), 'port')}")
+    return "; Landlock: " + ", ".join(parts)
+
+
 def _phases(info: dict[str, object]) -> str:
     phases = info.get("phases")
     if not isinstance(phases, list):
@@ -53,7 +69,8 @@ def _phases(info: dict[str, object]) -> str:
     for p in phases:
         if isinstance(p, dict):
             trigger = p.get("trigger")
-            parts.append(str(p.get("name")) + ("" if trigger == "start" else f" ({trigger})"))
+            details = ("" if trigger == "start" else str(trigger)) + _landlock(p.get("landlock"))
+            parts.append(str(p.get("name")) + (f" ({details.lstrip('; ')})" if details else ""))
     return ", ".join(parts)
 
 
@@ -113,9 +130,12 @@ def run(args: argparse.Namespace) -> int:
         _say(f"sysphase: note: {result.note}", err=True)
     phases = result.program.phases
     switches = "".join(f", then {p.name} at {p.trigger}" for p in phases[1:])
+    landlock = [p.name for p in phases if p.landlock is not None]
+    rulesets = f"; Landlock rulesets for {', '.join(landlock)}" if landlock else ""
     _say(
         f"sysphase: wrote {result.out} and its guard {result.guard}: "
-        f"{result.program.executable} phase {phases[0].name} from before main{switches}",
+        f"{result.program.executable} phase {phases[0].name} from before main{switches}"
+        f"{rulesets}",
         err=True,
     )
     return 0

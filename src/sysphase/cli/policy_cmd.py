@@ -5,7 +5,9 @@ operator knows better (:mod:`sysphase.policy.manual_calls`), ``--allow-reachable
 for what an imported function can reach (:mod:`sysphase.cli.policy_reach`,
 like ``--explain``'s seen / reachable / added marks), and what to do
 with a program seen only in complain-mode reports (``--allow-fragments``,
-``--omit-fragments``; refused by default).
+``--omit-fragments``; refused by default). ``--landlock`` adds to each phase
+a Landlock ruleset made of the paths and ports ``record --paths`` saw
+(the sysphase format only).
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--args",
         action="store_true",
         help="add argument conditions inferred from the recorded values",
+    )
+    p.add_argument(
+        "--landlock",
+        action="store_true",
+        help="add to each phase a Landlock ruleset (paths and their rights, TCP ports, scopes) "
+        "made of what the profile recorded with record --paths (format sysphase only)",
     )
     _add_manual_arguments(p)
     p.add_argument(
@@ -135,6 +143,11 @@ def run(args: argparse.Namespace) -> int:
             f"--default-action {args.default_action}: unknown action (use "
             f"{', '.join(DEFAULT_ACTIONS)})"
         )
+    if args.landlock and args.format != "sysphase":
+        raise UsageError(
+            f"--landlock: the {args.format} format has no Landlock rules (only --format "
+            "sysphase holds them, for sysphase run)"
+        )
     # before anything is read or written: `policy P -o P` would replace its own input
     files.refuse_overwriting_inputs(args.output, [args.profile], f"-o {args.output}")
     manual: list[ManualSpec] = [
@@ -155,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         args=args.args,
         fragments=args.fragments,
         manual=manual,
+        landlock=args.landlock,
     )
     # compiled for every format: proves each phase fits the kernel's limits
     bpf = compile_phases(policy)

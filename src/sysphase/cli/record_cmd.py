@@ -115,6 +115,8 @@ def _record_attached(args: argparse.Namespace, stop: StopRule) -> int:
     check_phase_name(name, "--phase-name")
     config = _config(args)
     check_distinct([*config.triggers, PhaseTrigger(name, "attach", "")])
+    if args.paths:
+        raise UsageError("record -p cannot record paths yet: --paths records spawned programs")
     rec = Recording(stop, Modes.full())
     with recording.interruptible(rec):
         result = tracer.attach(args.pid, phases=config, first_phase=name)
@@ -183,6 +185,12 @@ def _add_mode_arguments(p: argparse.ArgumentParser) -> None:
         help="runs after the first know the profile so far: its calls run without a stop "
         "(sets exact over all runs, counts, errors and times from the first run only)",
     )
+    p.add_argument(
+        "--paths",
+        action="store_true",
+        help="also record the files, directories and TCP ports each phase used (for policy "
+        "--landlock); every run in full",
+    )
 
 
 def _config(args: argparse.Namespace) -> tracer.PhaseConfig:
@@ -202,6 +210,11 @@ def _config(args: argparse.Namespace) -> tracer.PhaseConfig:
 def _baseline(args: argparse.Namespace) -> prof.Profile | None:
     if args.full and (args.sets_only or args.baseline or args.fast):
         raise UsageError("--full cannot be combined with --sets-only, --baseline or --fast")
+    if args.paths and (args.sets_only or args.baseline or args.fast or args.backend == "ebpf"):
+        raise UsageError(
+            "--paths records every run in full through ptrace: it takes no --sets-only, "
+            "--baseline, --fast or --backend ebpf"
+        )
     return files.read_profile(args.baseline) if args.baseline else None
 
 
@@ -252,7 +265,7 @@ def _record_auto(args: argparse.Namespace, stop: StopRule) -> int:
         )
     )
     config = tracer.PhaseConfig(triggers=(parse_trigger(f"serve={best.trigger}"),))
-    modes = Modes(Mode.FULL) if args.fast else Modes.full()
+    modes = Modes(Mode.FULL) if args.fast else Modes.full(args.paths)
     rec = Recording(stop, modes, _baseline(args))
     recording.record_command(args.command_argv, rec, phases=config, report=_progress)
     _write(args.output, rec.profile)
@@ -275,9 +288,11 @@ def _record_workload(args: argparse.Namespace, stop: StopRule) -> int:
         raise UsageError(f"--generated {args.generated}: expected 0 or more scenarios")
     baseline = _baseline(args)
     # set-only by default, each run knowing every earlier run's and scenario's sets
-    modes = Modes.full() if args.full else Modes(Mode.SETS)
+    modes = Modes.full(args.paths) if args.full or args.paths else Modes(Mode.SETS)
     rec = Recording(stop, modes, baseline)
-    merged = runner.record_workload(args.workload, rec, _progress, args.generated)
+    merged = runner.record_workload(
+        args.workload, rec, _progress, args.generated, stable=args.paths
+    )
     _write(args.output, merged)
     return 128 + rec.interrupted if rec.interrupted else 0
 
@@ -319,7 +334,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.fast or args.baseline:  # the first run in full, later ones known sets
         modes = Modes(Mode.FULL)
     else:  # every run in full: calls, errors and times exact over all of them
-        modes = Modes.full()
+        modes = Modes.full(args.paths)
     rec = Recording(stop, modes, baseline)
     service = tracer.Service(args.kill_after) if args.keep_pid else None
     recording.record_command(

@@ -18,6 +18,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from sysphase._host import attach_enforcement, enforcement, files, tracer
 from sysphase.cli.run_live import LiveReport
@@ -100,6 +101,17 @@ def seconds(text: str) -> float:
     return value
 
 
+def _landlock(plan: enforcement.Enforcement, complain: bool) -> dict[str, Any]:
+    """The policy's Landlock rulesets for tracer.Enforce (none in complain mode: Landlock
+    cannot complain), with a line on stderr for each thing this kernel leaves out."""
+    first, later, notes = (-1, {}, []) if complain else plan.landlock()
+    if complain and (plan.program.phases[0].landlock is not None or plan.later_landlock):
+        notes = ["complain mode does not apply the policy's Landlock rules"]
+    for note in notes:
+        print(f"sysphase: {terminal_safe(note)}", file=sys.stderr)
+    return {"landlock_first": first, "landlock": later}
+
+
 def note_kill_after(interrupted: int, kill_after: float) -> None:
     """A service's tree killed by --kill-after gets one line on stderr (interrupted: SIGKILL)."""
     if interrupted == signal.SIGKILL:
@@ -159,6 +171,8 @@ def _run_attached(args: argparse.Namespace, policy: Policy) -> int:
     plan = attach_enforcement.prepare(
         policy, args.pid, args.phase, policy.default_action, args.policy, program=args.program
     )
+    if any(p.landlock is not None for prog in policy.programs for p in prog.phases):
+        print("sysphase: run -p does not apply the policy's Landlock rules", file=sys.stderr)
     live = LiveReport(policy, plan.program, args.events)
     result = tracer.attach_enforced(args.pid, replace(plan.enforce, on_violation=live), plan.phase)
     live.finish()
@@ -203,6 +217,7 @@ def run(args: argparse.Namespace) -> int:
         on_violation=live,
         on_snapshot=(lambda r: report(r, False)) if report and args.report_every else None,
         snapshot_every=args.report_every or 0.0,
+        **_landlock(plan, args.complain),
     )
     result = tracer.trace_command(args.command_argv, enforce=enforce, service=service)
     live.finish()

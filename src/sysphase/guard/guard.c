@@ -9,6 +9,8 @@
  *     it writes one line to stderr and exits 126: the program never runs
  *     unsandboxed. The dynamic loader and the constructors of the other
  *     libraries have run by then; the filter covers everything after.
+ *     Before that filter it builds every phase's Landlock ruleset and
+ *     applies the first phase's in every thread (guard_landlock.c).
  *   - after each install it asks the kernel which filter is the newest (each phase's
  *     filter answers a probe prctl with its own errno): a seccomp() that returned 0
  *     without installing anything (a filter of the program answering for the kernel)
@@ -21,9 +23,12 @@
  *     at most one phase. The next filter is installed once per process, by
  *     the first thread that gets there; threads that call meanwhile go on
  *     under the earlier filter, which allows everything the later one does.
+ *     If the phase has a Landlock ruleset, every thread then applies it
+ *     (guard_landlock.c) before the phase counts as started.
  *
  * No allocation and no system call but seccomp (and write/exit_group on a
- * failure) happens after the first filter is in force.
+ * failure) happens after the first filter is in force, except a Landlock
+ * switch's calls, which patch adds to the filters (guard_landlock.c).
  */
 #define _GNU_SOURCE
 #include "guard.h"
@@ -61,21 +66,34 @@ static void say(const char *text)
     }
 }
 
-__attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt, ...)
+static void vsay(const char *fmt, va_list ap, const char *tail)
 {
     char line[512];
     int n = snprintf(line, sizeof(line), "sysphase-guard: %s: ", program_invocation_short_name);
-    va_list ap;
-    va_start(ap, fmt);
     if (n > 0 && (size_t)n < sizeof(line))
         vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-    va_end(ap);
     say(line);
-    say("; refusing to run unsandboxed\n");
+    say(tail);
+}
+
+void sysphase_guard_say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(fmt, ap, "\n");
+    va_end(ap);
+}
+
+void sysphase_guard_die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(fmt, ap, "; refusing to run unsandboxed\n");
+    va_end(ap);
     _exit(EXIT_REFUSED);
 }
 
-static const char *errname(int err)
+const char *sysphase_guard_errname(int err)
 {
     const char *name = strerrorname_np(err);
     return name != NULL ? name : "unknown error";
@@ -90,16 +108,18 @@ static void install(int index)
     };
     long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
     if (rc < 0)
-        die("seccomp(SECCOMP_SET_MODE_FILTER) failed for phase \"%s\": %s", phase->name,
-            errname(errno));
+        sysphase_guard_die("seccomp(SECCOMP_SET_MODE_FILTER) failed for phase \"%s\": %s",
+                           phase->name, sysphase_guard_errname(errno));
     if (rc > 0) /* TSYNC: a thread whose filters differ cannot follow */
-        die("seccomp(SECCOMP_FILTER_FLAG_TSYNC) failed for phase \"%s\": thread %ld cannot "
+        sysphase_guard_die(
+            "seccomp(SECCOMP_FILTER_FLAG_TSYNC) failed for phase \"%s\": thread %ld cannot "
             "be synchronised",
             phase->name, rc);
     errno = 0;
     long probe = syscall(SYS_prctl, SYSPHASE_GUARD_PROBE_OPTION, 0, 0, 0, 0);
     if (probe != -1 || errno != SYSPHASE_GUARD_PROBE_ERRNO + index)
-        die("seccomp(SECCOMP_SET_MODE_FILTER) returned 0 for phase \"%s\", but the kernel "
+        sysphase_guard_die(
+            "seccomp(SECCOMP_SET_MODE_FILTER) returned 0 for phase \"%s\", but the kernel "
             "does not run its filter (a filter of the program answered in its place)",
             phase->name);
 }
@@ -114,6 +134,7 @@ void sysphase_guard_enter(unsigned long long phases)
         return; /* another thread (or an interrupted call of this one) is installing it */
     int saved = errno;
     install(cur + 1);
+    sysphase_guard_landlock_switch(cur + 1);
     atomic_store(&current, cur + 1);
     errno = saved;
 }
@@ -122,7 +143,7 @@ void sysphase_guard_resolve(const char *name, void **real)
 {
     void *next = dlsym(RTLD_NEXT, name);
     if (next == NULL)
-        die("no library after the guard defines %s()", name);
+        sysphase_guard_die("no library after the guard defines %s()", name);
     *real = next;
 }
 
@@ -130,20 +151,22 @@ void sysphase_guard_resolve(const char *name, void **real)
 static void after_fork_in_child(void)
 {
     atomic_store(&claimed, atomic_load(&current));
+    sysphase_guard_landlock_forked();
 }
 
 __attribute__((constructor)) static void sysphase_guard_init(void)
 {
     if (sysphase_guard_nphases < 1 || sysphase_guard_nphases > SYSPHASE_GUARD_MAX_PHASES)
-        die("the guard holds %u phases", sysphase_guard_nphases);
+        sysphase_guard_die("the guard holds %u phases", sysphase_guard_nphases);
     for (const struct sysphase_guard_hook *hook = sysphase_guard_hooks; hook->name; hook++)
         if (*hook->real == NULL)
             sysphase_guard_resolve(hook->name, hook->real);
     int err = pthread_atfork(NULL, NULL, after_fork_in_child);
     if (err != 0)
-        die("pthread_atfork failed: %s", errname(err));
+        sysphase_guard_die("pthread_atfork failed: %s", sysphase_guard_errname(err));
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        die("prctl(PR_SET_NO_NEW_PRIVS) failed: %s", errname(errno));
+        sysphase_guard_die("prctl(PR_SET_NO_NEW_PRIVS) failed: %s", sysphase_guard_errname(errno));
+    sysphase_guard_landlock_init();
     install(0);
     atomic_store(&claimed, 0);
     atomic_store(&current, 0);

@@ -10,7 +10,8 @@ frozen model and the syscall keys; the jobs on it live beside it:
 - :mod:`sysphase.model.profile_merge`: merging recordings;
 - :mod:`sysphase.model.profile_fragment`: complain-mode reports as fragments;
 - :mod:`sysphase.model.profile_stats`: the `stats --json` shape, distinct syscalls;
-- :mod:`sysphase.model.profile_diff`: what one profile adds to and removes from another.
+- :mod:`sysphase.model.profile_diff`: what one profile adds to and removes from another;
+- :mod:`sysphase.model.landlock_needs`: a phase's paths and ports (``record --paths``).
 
 docs/formats/profile.md describes the file; the JSON Schema ships as
 ``sysphase/schemas/profile.schema.json``.
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Final
 
 from sysphase.model.frozen import FrozenMap
+from sysphase.model.landlock_needs import LandlockNeeds
 from sysphase.model.tree import NodeKind
 
 if TYPE_CHECKING:
@@ -115,6 +117,8 @@ class Phase:
     index is the position in the process's phase sequence (0 is the phase it
     started in). In a merged profile two phases may share an index (runs that
     went different ways); (index, name) is unique and orders the phases.
+    landlock is what the phase touched in Landlock's terms (``record
+    --paths``), None when no run of it recorded paths.
     """
 
     index: int
@@ -122,6 +126,7 @@ class Phase:
     trigger: str
     syscalls: FrozenMap[SyscallStat] = field(default_factory=_no_syscalls)
     arg_values: ArgValues = field(default_factory=_no_args)
+    landlock: LandlockNeeds | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +224,8 @@ class Profile:
     spread: tuple[Spread, ...] = ()
     #: when things happened, one timeline per run (sysphase.model.timeline), at most 32
     timelines: tuple[Timeline, ...] = ()
+    #: ``record --paths``: accesses the core could not keep (its table was full), over the runs
+    paths_lost: int = 0
 
 
 # --- syscall keys ---------------------------------------------------------------------------

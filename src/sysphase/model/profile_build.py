@@ -1,8 +1,10 @@
 """From a traced :class:`ProcessTree` to the :class:`Profile` of one run (:func:`from_tree`).
 
-The tracer's tree lists nodes, per-(node, phase, ABI, syscall) counters and
-argument values by phase id; a profile holds, per process, its phases in
-order with their counters under syscall keys. Pure.
+The tracer's tree lists nodes, per-(node, phase, ABI, syscall) counters,
+argument values and (``record --paths``) accesses by phase id; a profile
+holds, per process, its phases in order with their counters under syscall
+keys and, when paths were recorded, what each phase touched in Landlock's
+terms (:mod:`sysphase.model.landlock_rights`). Pure.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from collections.abc import Sequence
 
 from sysphase.model import syscalls
 from sysphase.model.frozen import FrozenMap
+from sysphase.model.landlock_needs import freeze
+from sysphase.model.landlock_rights import Needs, exec_needs, needs_of
 from sysphase.model.profile import ArgValues, Phase, ProcessNode, Profile, SyscallStat, syscall_key
-from sysphase.model.tree import Node, ProcessTree
+from sysphase.model.tree import Node, NodeKind, ProcessTree
 
 __all__ = ["from_tree"]
 
@@ -23,7 +27,11 @@ _Seen = dict[int, dict[int, dict[str, dict[str, set[int]]]]]
 
 
 def from_tree(
-    tree: ProcessTree, command: Sequence[str], arch: str, complete: bool = True
+    tree: ProcessTree,
+    command: Sequence[str],
+    arch: str,
+    complete: bool = True,
+    paths: bool | None = None,
 ) -> Profile:
     """The profile of one traced run: one ProcessNode per tree node, in the tree's order.
 
@@ -31,20 +39,30 @@ def from_tree(
     prefixed keys. A phase a node entered but made no call in is kept with no
     syscalls. Counters of a phase the node's phase list lacks (should not
     happen) are kept in phases appended after the listed ones.
+
+    ``paths``: whether the run recorded paths (``record --paths``; None: when
+    the tree has accesses or lost some). Then every phase gets its Landlock
+    needs (empty when it touched nothing), and ``paths_lost`` the accesses
+    the core could not keep.
     """
     if arch not in syscalls.ARCHES:
         raise ValueError(f"unknown architecture {arch!r} (known: {', '.join(syscalls.ARCHES)})")
     counts = _counts(tree, arch)
     seen = _arg_values(tree, arch)
+    if paths is None:
+        paths = bool(tree.accesses) or tree.accesses_dropped > 0
+    needs = _needs(tree) if paths else None
     processes = []
     for pos, node in enumerate(tree.nodes):
         if node.index != pos:
             raise ValueError(f"tree node at position {pos} has index {node.index}")
         if node.parent is not None and not 0 <= node.parent < pos:
             raise ValueError(f"tree node {pos} has parent {node.parent}, not an earlier node")
-        phases = _phases(tree, pos, counts.get(pos, {}), seen.get(pos, {}))
+        mine = None if needs is None else needs.get(pos, {})
+        phases = _phases(tree, pos, counts.get(pos, {}), seen.get(pos, {}), mine)
         processes.append(_process(pos, node, phases))
-    return Profile(tuple(command), arch, 1, complete, tuple(processes))
+    lost = tree.accesses_dropped if paths else 0
+    return Profile(tuple(command), arch, 1, complete, tuple(processes), paths_lost=lost)
 
 
 def _counts(tree: ProcessTree, arch: str) -> _Counts:
@@ -66,23 +84,53 @@ def _arg_values(tree: ProcessTree, arch: str) -> _Seen:
     return seen
 
 
+def _needs(tree: ProcessTree) -> dict[int, dict[int, Needs]]:
+    """node -> phase id -> what it touched; an exec also needs its executable.
+
+    Starting a program needs it readable and executable: charged to the
+    caller's last phase for an exec'd node, to a spawned root's first phase
+    (``run`` restricts the program before its exec).
+    """
+    out: dict[int, dict[int, Needs]] = {}
+    for (at, phase), needs in needs_of(tree.accesses).items():
+        out.setdefault(at, {})[phase] = needs
+    for pos, node in enumerate(tree.nodes):
+        if node.kind is NodeKind.EXEC and node.parent is not None:
+            where, ids = node.parent, tree.nodes[node.parent].phases[-1:]
+        elif node.kind is NodeKind.SPAWN:
+            where, ids = pos, node.phases[:1]
+        else:
+            continue
+        for phase in ids:
+            mine = out.setdefault(where, {}).setdefault(phase, Needs())
+            for path, rights in exec_needs(node.exe).items():
+                mine.grant(path, *rights)
+    return out
+
+
 def _phases(
     tree: ProcessTree,
     pos: int,
     by_phase: dict[int, dict[str, SyscallStat]],
     seen: dict[int, dict[str, dict[str, set[int]]]],
+    needs: dict[int, Needs] | None = None,
 ) -> tuple[Phase, ...]:
-    """The phases of node ``pos``: its listed phase ids, then any stray ones with counters."""
+    """The phases of node ``pos``: its listed phase ids, then any stray ones with counters.
+
+    ``needs``: what each phase id touched (None: paths not recorded).
+    """
     node = tree.nodes[pos]
-    ids = list(node.phases) + sorted(set(by_phase) - set(node.phases))
+    stray = set(by_phase) | set(needs or {})
+    ids = list(node.phases) + sorted(stray - set(node.phases))
     phases = []
     taken: set[int] = set()
     for index, phase_id in enumerate(ids):
         if not 0 <= phase_id < len(tree.phase_names):
             raise ValueError(f"tree node {pos} refers to unknown phase id {phase_id}")
         name, trigger = tree.phase_names[phase_id]
-        stats = {} if phase_id in taken else by_phase.get(phase_id, {})
-        values = {} if phase_id in taken else seen.get(phase_id, {})
+        first = phase_id not in taken
+        stats = by_phase.get(phase_id, {}) if first else {}
+        values = seen.get(phase_id, {}) if first else {}
         taken.add(phase_id)
         arg_values: ArgValues = FrozenMap(
             {
@@ -91,7 +139,10 @@ def _phases(
                 if sc in stats
             }
         )
-        phases.append(Phase(index, name, trigger, FrozenMap(stats), arg_values))
+        landlock = None
+        if needs is not None:
+            landlock = freeze(needs.get(phase_id, Needs()) if first else Needs())
+        phases.append(Phase(index, name, trigger, FrozenMap(stats), arg_values, landlock))
     return tuple(sorted(phases, key=lambda p: (p.index, p.name)))
 
 

@@ -32,6 +32,7 @@ from sysphase.model.profile import (
     SyscallStat,
     split_key,
 )
+from sysphase.model.profile_codec_landlock import LANDLOCK, LandlockDecoder, landlock_dict
 from sysphase.model.profile_codec_runs import (
     FIRST_SEEN,
     NODE_TIMES,
@@ -52,13 +53,13 @@ __all__ = ["OBJECTS", "decode", "encode", "stat_to_dict", "to_dict"]
 
 PROFILE: Final = Fields(
     ("format", "command", "arch", "runs", "complete", "processes"),
-    ("fragment", "recording", "first_seen", "spread", "timelines"),
+    ("fragment", "recording", "first_seen", "spread", "timelines", "paths_lost"),
 )
 PROCESS: Final = Fields(
     ("id", "parent", "created", "executable", "argv", "phases"),
     ("load_base", "entry", "exit", "build_id", "from_fragment"),
 )
-PHASE: Final = Fields(("index", "name", "trigger", "syscalls"), ("arg_values",))
+PHASE: Final = Fields(("index", "name", "trigger", "syscalls"), ("arg_values", "landlock"))
 STAT: Final = Fields(("calls",), ("errors", "time_ns", "unfinished", "in_flight"))
 #: The fields of every kind of object in a profile, by the schema's name for it
 #: ("profile" is the document; the others are its "$defs").
@@ -71,6 +72,7 @@ OBJECTS: Final = {
     "spread": SPREAD,
     "timeline": TIMELINE,
     "nodeTimes": NODE_TIMES,
+    "landlock": LANDLOCK,
 }
 
 
@@ -104,15 +106,17 @@ def _phase_dict(phase: Phase) -> dict[str, object]:
             sc: {i: list(vals) for i, vals in by_arg.items()}
             for sc, by_arg in phase.arg_values.items()
         },
+        **({"landlock": landlock_dict(phase.landlock)} if phase.landlock is not None else {}),
     }
 
 
 def to_dict(profile: Profile) -> dict[str, object]:
     """The profile as plain JSON data (fields in documentation order, map keys sorted).
 
-    ``fragment`` and ``from_fragment`` are written only when true, and
-    ``first_seen`` only when not empty, so a profile without them is written as
-    before they existed.
+    ``fragment`` and ``from_fragment`` are written only when true,
+    ``first_seen`` only when not empty, a phase's ``landlock`` only when paths
+    were recorded and ``paths_lost`` only when not 0, so a profile without them
+    is written as before they existed.
     """
     return {
         "format": profile.format,
@@ -149,6 +153,7 @@ def to_dict(profile: Profile) -> dict[str, object]:
             if profile.timelines
             else {}
         ),
+        **({"paths_lost": profile.paths_lost} if profile.paths_lost else {}),
     }
 
 
@@ -167,7 +172,7 @@ def encode(profile: Profile) -> str:
 _HEX = re.compile(r"0[xX][0-9a-fA-F]{1,16}")
 
 
-class _Decoder(RunPartsDecoder):
+class _Decoder(RunPartsDecoder, LandlockDecoder):
     """The profile's decoder: the shared checks, then the profile's own structure."""
 
     error = ProfileInvalid
@@ -213,6 +218,7 @@ class _Decoder(RunPartsDecoder):
         timelines = tuple(
             self.timeline(v, f"$.timelines[{i}]", len(processes)) for i, v in enumerate(items)
         )
+        lost = self.integer(fields.get("paths_lost", 0), "$.paths_lost")
         return Profile(
             command,
             arch,
@@ -224,6 +230,7 @@ class _Decoder(RunPartsDecoder):
             recording,
             spread,
             timelines,
+            lost,
         )
 
     def fragment_process(self, value: object, node: ProcessNode, path: str) -> None:
@@ -311,7 +318,10 @@ class _Decoder(RunPartsDecoder):
                     f"{_q(key)} has argument values but is not in the syscalls",
                 )
             args[key] = self.args(v, key_path)
-        return Phase(index, name, trigger, FrozenMap(stats), FrozenMap(args))
+        landlock = None
+        if "landlock" in fields:
+            landlock = self.landlock(fields["landlock"], f"{path}.landlock")
+        return Phase(index, name, trigger, FrozenMap(stats), FrozenMap(args), landlock)
 
     def key(self, key: str, path: str) -> str:
         arch, name = split_key(self.arch, key)

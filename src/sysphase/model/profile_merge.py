@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from sysphase.errors import UsageError
 from sysphase.model.frozen import FrozenMap
+from sysphase.model.landlock_needs import LandlockNeeds, unite
 from sysphase.model.profile import FirstSeen, Phase, ProcessNode, Profile, SyscallStat
 from sysphase.model.profile_runs import merge_recording, merge_spread
 from sysphase.model.timeline import merge_timelines
@@ -54,9 +55,11 @@ class _PhaseAcc:
     trigger: str
     stats: dict[str, SyscallStat]
     args: dict[str, dict[str, set[int]]]
+    landlock: LandlockNeeds | None = None
 
     def add(self, phase: Phase) -> None:
         self.trigger = min(self.trigger, phase.trigger)
+        self.landlock = unite((self.landlock, phase.landlock))
         for key, stat in phase.syscalls.items():
             self.stats[key] = self.stats[key] + stat if key in self.stats else stat
         for key, by_arg in phase.arg_values.items():
@@ -74,6 +77,7 @@ class _PhaseAcc:
                 (sc, FrozenMap((ix, tuple(sorted(vals))) for ix, vals in by_arg.items()))
                 for sc, by_arg in self.args.items()
             ),
+            self.landlock,
         )
 
 
@@ -155,6 +159,7 @@ def merge_all(profiles: Iterable[Profile]) -> Profile:
         recording=merge_recording(items),
         spread=merge_spread(s for p in items for s in p.spread),
         timelines=timelines,
+        paths_lost=sum(p.paths_lost for p in items),
     )
 
 
@@ -197,6 +202,8 @@ def merge(a: Profile, b: Profile) -> Profile:
     ordinal among same-executable same-creation siblings), never by pid.
     Matched nodes: counters add, argument value sets unite, argv is the
     smaller, load_base/entry/exit are kept when equal and None otherwise.
+    A phase's Landlock needs unite (a phase recorded without paths adds
+    nothing; sysphase.model.landlock_needs.unite) and ``paths_lost`` adds.
     Phases match by (index, name); of differing triggers the smaller is kept.
     Profile: runs add, complete only if both are, the smaller command is kept;
     of two first-seen records of one (program, phase, syscall) the earlier

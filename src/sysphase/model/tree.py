@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from sysphase.model import syscalls
+from sysphase.model.file_access import Access
 
 
 class NodeKind(Enum):
@@ -129,6 +130,10 @@ class ProcessTree:
     phase_names: list[tuple[str, str]] = field(default_factory=lambda: [("start", "start")])
     #: distinct values of watched arguments (model.arg_watch)
     arg_values: list[ArgValue] = field(default_factory=list)
+    #: paths and ports the calls touched (``record --paths``; model.file_access)
+    accesses: list[Access] = field(default_factory=list)
+    #: distinct accesses the core could not keep (its table was full)
+    accesses_dropped: int = 0
 
     def __post_init__(self) -> None:
         for n in self.nodes:

@@ -51,9 +51,18 @@ _SECCOMP_REASON = (
     "enforcer: installs the filter of a later phase (seccomp SECCOMP_SET_MODE_FILTER with TSYNC)"
 )
 _PRCTL_REASON = "enforcer: sets no_new_privs (prctl PR_SET_NO_NEW_PRIVS) for the first filter"
+_LANDLOCK_REASON = (
+    "enforcer: each thread restricts itself with a later phase's Landlock ruleset "
+    "(landlock_restrict_self)"
+)
 
-#: The enforcer's own calls: ``seccomp`` where a later phase follows, ``prctl`` in the first.
-ENFORCER_CALLS: Final[Mapping[str, str]] = {"seccomp": _SECCOMP_REASON, "prctl": _PRCTL_REASON}
+#: The enforcer's own calls: ``seccomp`` (and, with Landlock sections,
+#: ``landlock_restrict_self``) where a later phase follows, ``prctl`` in the first.
+ENFORCER_CALLS: Final[Mapping[str, str]] = {
+    "seccomp": _SECCOMP_REASON,
+    "prctl": _PRCTL_REASON,
+    "landlock_restrict_self": _LANDLOCK_REASON,
+}
 
 #: ``--portable`` groups: a call allowed widens to the others of its group. Each group is
 #: one kernel service reached by different calling conventions (one buffer or several, at
@@ -109,11 +118,18 @@ def add_always(allowed: Allowed, known: Collection[str]) -> None:
 
 
 def enforcer_needs(
-    switching: Collection[str], program: str, has_later: bool, first_of_root: bool
+    switching: Collection[str],
+    program: str,
+    has_later: bool,
+    first_of_root: bool,
+    landlock: bool = False,
+    switched_to: bool = False,
 ) -> dict[str, set[str]]:
     """Enforcer call -> the programs that need it in this phase of ``program``.
 
-    ``switching``: the programs whose processes under this filter switch phases later.
+    ``switching``: the programs whose processes under this filter switch phases later;
+    ``landlock``: their later phases carry Landlock rulesets too, which each thread applies
+    under the new phase's filter (``switched_to``: this phase is one a switch starts).
     """
     needers: dict[str, set[str]] = {}
     if switching:
@@ -122,6 +138,10 @@ def enforcer_needs(
         needers["prctl"] = {program}
     if has_later:
         needers.setdefault("seccomp", set()).add(program)
+    if landlock and ("seccomp" in needers or switched_to):
+        needers["landlock_restrict_self"] = set(needers.get("seccomp", ())) | (
+            {program} if switched_to else set()
+        )
     return needers
 
 

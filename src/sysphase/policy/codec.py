@@ -24,6 +24,12 @@ from sysphase.model.profile import BUILD_ID, split_key
 from sysphase.model.strict_json import Fields
 from sysphase.model.strict_json import quote as _q
 from sysphase.model.strict_json import show as _show
+from sysphase.policy.codec_landlock import (
+    LANDLOCK,
+    LANDLOCK_RULE,
+    LandlockDecoder,
+    section_dict,
+)
 from sysphase.policy.ir import (
     ARG_MAX,
     DEFAULT_ACTIONS,
@@ -38,6 +44,7 @@ from sysphase.policy.ir import (
     RefusedCall,
     Rule,
 )
+from sysphase.policy.landlock_rules import wider
 
 __all__ = [
     "FORMAT",
@@ -61,7 +68,7 @@ OPTIONS: Final = ("args", "portable")
 OPTION_FIELDS: Final = Fields(OPTIONS)
 POLICY: Final = Fields(("format", "command", "arch", "default_action", "options", "programs"))
 PROGRAM: Final = Fields(("executable", "phases"), ("build_id",))
-PHASE: Final = Fields(("name", "trigger", "allowed"), ("refused",))
+PHASE: Final = Fields(("name", "trigger", "allowed"), ("refused", "landlock"))
 ALLOWED: Final = Fields(("syscall",), ("when", "provenance", "reason", "note"))
 CONDITION: Final = Fields(("index", "op", "value"), ("mask",))
 PROVENANCE: Final = Fields(("program", "phase", "calls"))
@@ -77,6 +84,8 @@ OBJECTS: Final = {
     "condition": CONDITION,
     "provenance": PROVENANCE,
     "refused": REFUSED,
+    "landlock": LANDLOCK,
+    "landlockRule": LANDLOCK_RULE,
 }
 
 
@@ -113,6 +122,7 @@ def _phase(p: PolicyPhase) -> dict[str, object]:
             {"syscall": r.syscall, "provenance": _provenance(r.provenance), "reason": r.reason}
             for r in p.refused
         ],
+        **({"landlock": section_dict(p.landlock)} if p.landlock is not None else {}),
     }
 
 
@@ -135,6 +145,12 @@ def to_dict(policy: Policy) -> dict[str, object]:
     }
 
 
+#: Fields written on one line whatever they hold.
+_ONE_LINE: Final = frozenset(
+    {"command", "options", "handled_fs", "handled_net", "scoped", "bind_tcp", "connect_tcp"}
+)
+
+
 def _compact(value: object) -> str:
     return json.dumps(value, separators=(", ", ": "))
 
@@ -148,8 +164,8 @@ def _layout(value: object, level: int, items_inline: bool = False) -> str:
             f"{pad}{json.dumps(k)}: "
             + (
                 _compact(v)
-                if k in ("command", "options")
-                else _layout(v, level + 1, k in ("allowed", "refused"))
+                if k in _ONE_LINE
+                else _layout(v, level + 1, k in ("allowed", "refused", "rules"))
             )
             for k, v in value.items()
         )
@@ -164,8 +180,8 @@ def _layout(value: object, level: int, items_inline: bool = False) -> str:
 def encode(policy: Policy) -> str:
     """The policy as JSON text: deterministic, ASCII, ending in a newline.
 
-    Indented by two spaces, with one line per allowed or refused syscall so
-    that policies read and diff line by line.
+    Indented by two spaces, with one line per allowed or refused syscall (and
+    Landlock rule) so that policies read and diff line by line.
     """
     return _layout(to_dict(policy), 0) + "\n"
 
@@ -173,7 +189,7 @@ def encode(policy: Policy) -> str:
 # --- strict decoding ------------------------------------------------------------------------
 
 
-class _Decoder(strict_json.Decoder):
+class _Decoder(LandlockDecoder):
     """The policy's decoder: the shared checks, then the policy's own structure."""
 
     error = PolicyInvalid
@@ -245,8 +261,21 @@ class _Decoder(strict_json.Decoder):
                             f"{_q(call.syscall)} is not allowed by the earlier phase "
                             f"{_q(earlier.name)}, and filters only narrow",
                         )
+                self.narrowing(earlier, phase, phase_path)
             phases.append(phase)
         return ProgramPolicy(executable, tuple(phases), build_id)
+
+    def narrowing(self, earlier: PolicyPhase, phase: PolicyPhase, path: str) -> None:
+        """A later phase's Landlock section allows nothing the earlier one's refuses."""
+        if earlier.landlock is None or phase.landlock is None:
+            return
+        found = wider(earlier.landlock, phase.landlock)
+        if found is not None:
+            where, what = found
+            self.fail(
+                f"{path}.landlock.{where}",
+                f"{what} {_q(earlier.name)}, and Landlock rulesets only narrow",
+            )
 
     def phase(self, value: object, path: str) -> PolicyPhase:
         fields = self.obj(value, path, *PHASE)
@@ -264,7 +293,10 @@ class _Decoder(strict_json.Decoder):
             self.refused(v, f"{path}.refused[{i}]")
             for i, v in enumerate(self.array(fields.get("refused", []), f"{path}.refused"))
         )
-        return PolicyPhase(name, trigger, tuple(allowed), refused)
+        landlock = None
+        if "landlock" in fields:
+            landlock = self.landlock(fields["landlock"], f"{path}.landlock")
+        return PolicyPhase(name, trigger, tuple(allowed), refused, landlock)
 
     def allowed(self, value: object, path: str) -> AllowedCall:
         fields = self.obj(value, path, *ALLOWED)

@@ -15,6 +15,11 @@ the one line saying why. With ``first_seen`` (a workload recording's
 profile), a call seen in training also says where it first appeared:
 ``first seen: scenario replica-of, step REPLICAOF``; with ``some_runs``, a
 call that only some full runs made says so (``seen in 2 of 10 runs``).
+
+A phase with a Landlock section (``policy --landlock``) then lists it: the
+ABI, ports and scopes on one line, then each rule with its rights and its
+provenance (the generalisation rules that made it, how many recorded paths
+it covers and a few of them), and the section's note.
 """
 
 from __future__ import annotations
@@ -24,10 +29,10 @@ from collections.abc import Callable, Mapping
 from typing import Final
 
 from sysphase.model.profile import FirstSeen
-from sysphase.policy.ir import AllowedCall, Policy, PolicyPhase
+from sysphase.policy.ir import AllowedCall, LandlockSection, Policy, PolicyPhase
 from sysphase.report.escape import terminal_safe
 
-__all__ = ["ACTION_TEXT", "Marker", "explain"]
+__all__ = ["ACTION_TEXT", "Marker", "explain", "landlock_lines"]
 
 #: What each default action does, in words.
 ACTION_TEXT: Final = {
@@ -129,4 +134,26 @@ def _phase_lines(
     for refused in phase.refused:
         where = "; ".join(p.describe() for p in refused.provenance)
         lines.append(f"    {refused.syscall:<{width}} {where}; {refused.reason}")
+    if phase.landlock is not None:
+        lines += landlock_lines(phase.landlock)
+    return lines
+
+
+def _ports(ports: tuple[int, ...]) -> str:
+    return ", ".join(str(p) for p in ports) or "none"
+
+
+def landlock_lines(section: LandlockSection) -> list[str]:
+    """A phase's Landlock section, indented under its syscalls."""
+    n = len(section.rules)
+    lines = [
+        f"    landlock (ABI {section.abi}): {n} rule{'' if n == 1 else 's'}; "
+        f"tcp bind: {_ports(section.bind_tcp)}; tcp connect: {_ports(section.connect_tcp)}; "
+        f"scoped: {', '.join(section.scoped) or 'none'}"
+    ]
+    for rule in section.rules:
+        lines.append(f"      {rule.path}: {' '.join(rule.rights)}")
+        lines.append(f"        {rule.describe()}")
+    if section.note:
+        lines.append(f"      note: {section.note}")
     return lines

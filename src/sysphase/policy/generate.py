@@ -29,7 +29,10 @@ enforcer's own calls (``seccomp`` in every phase with a later one, and in
 every phase a process that will switch phases runs under; ``prctl`` in the
 root program's first phase), ``--portable`` equivalents and ``--args``
 conditions; then the operator's ``--allow`` (counted as if seen) and
-``--deny`` (taken out last) calls.
+``--deny`` (taken out last) calls. With ``landlock``, each phase also gets a
+Landlock ruleset made of the recorded paths and ports of the same sources
+(:mod:`~sysphase.policy.landlock_section`, :mod:`~sysphase.policy.landlock_rules`):
+Landlock rulesets stack and are inherited like filters, so the same unions hold.
 docs/formats/policy.md says the same for users.
 
 Fragments (complain-mode reports merged into the profile,
@@ -121,6 +124,7 @@ def generate(
     max_phases: int = MAX_PHASES,
     fragments: str = "refuse",
     manual: Sequence[ManualSpec] = (),
+    landlock: bool = False,
 ) -> Policy:
     """The policy of a profile: per program, per phase, the filter seccomp needs (see module doc).
 
@@ -131,7 +135,9 @@ def generate(
     the most phases a program may have (:data:`MAX_PHASES`; raising it is for
     benchmarks and tests). ``fragments``: what a program seen only in
     fragments gets (:data:`FRAGMENT_CHOICES`, module doc). ``manual``: the
-    ``--allow`` and ``--deny`` specs, in the order given.
+    ``--allow`` and ``--deny`` specs, in the order given. ``landlock``: give
+    every phase a Landlock section (PolicyError when the profile recorded no
+    paths: ``record --paths``).
 
     UsageError for an unknown default action and for a spec that names an
     unknown call, program or phase or would break the policy; PolicyError for
@@ -139,7 +145,7 @@ def generate(
     phases, or with a program seen only in fragments (``fragments="refuse"``).
     Time and size grow linearly with the profile's phases (module doc).
     """
-    omitted = _check_inputs(profile, default_action, fragments)
+    omitted = _check_inputs(profile, default_action, fragments, landlock)
     profile = one_entry_name(profile)
     procs, owner = group(profile)
     check_phase_counts(profile, procs, max_phases)
@@ -150,6 +156,7 @@ def generate(
         _sweep_input(profile, procs, orders, args=args, portable=portable),
         manual=resolve(manual, orders, profile.arch, omitted),
         omitted=omitted,
+        landlock=landlock,
     )
     root_exe = root_program(profile)
     programs = tuple(
@@ -180,10 +187,12 @@ def root_program(profile: Profile) -> str:
     return next((n for n in roots if not n.from_fragment), roots[0]).executable
 
 
-def _check_inputs(profile: Profile, default_action: str, fragments: str) -> frozenset[str]:
+def _check_inputs(
+    profile: Profile, default_action: str, fragments: str, landlock: bool
+) -> frozenset[str]:
     """The programs seen only in fragments to leave out; the errors of :func:`generate`'s inputs.
 
-    ``profile`` has processes (checked here first).
+    ``profile`` has processes (checked here first), and recorded paths for ``landlock``.
     """
     if default_action not in DEFAULT_ACTIONS:
         raise UsageError(
@@ -191,6 +200,8 @@ def _check_inputs(profile: Profile, default_action: str, fragments: str) -> froz
         )
     if not profile.processes:
         raise PolicyError("the profile has no processes, so there is nothing to allow")
+    if landlock:
+        check_paths_recorded(profile)
     if fragments not in FRAGMENT_CHOICES:
         raise UsageError(f"unknown fragments choice {fragments!r} (known: refuse, allow, omit)")
     only = fragment_only_programs(profile)
@@ -217,6 +228,18 @@ def _check_inputs(profile: Profile, default_action: str, fragments: str) -> froz
         f"record a run in which {runs} (sysphase record -o more.json -- {command}) and merge "
         f"that in, or pass --allow-fragments to take the reports' calls as {its} whole policy, "
         f"or --omit-fragments to leave {it} under the filters of the program that starts {it}"
+    )
+
+
+def check_paths_recorded(profile: Profile) -> None:
+    """PolicyError when no phase of the profile recorded paths (``--landlock`` needs them)."""
+    if any(ph.landlock is not None for n in profile.processes for ph in n.phases):
+        return
+    command = shlex.join(profile.command) or "COMMAND"
+    raise PolicyError(
+        "--landlock needs the paths and ports each phase touched, and this profile was "
+        f"recorded without them: record it again with paths (sysphase record --paths -o "
+        f"profile.json -- {command})"
     )
 
 

@@ -10,6 +10,11 @@ describes the JSON form (:mod:`sysphase.policy.codec`).
 Argument conditions follow libseccomp's ``SCMP_CMP_*`` semantics on the raw
 64-bit argument registers: ``eq`` (``arg == value``), ``ne``
 (``arg != value``), ``masked_eq`` (``arg & mask == value``).
+
+With ``policy --landlock`` a phase also holds a :class:`LandlockSection`:
+the Landlock ruleset of the phase (rights handled, path-beneath rules with
+their provenance, TCP ports, scopes), made by
+:mod:`sysphase.policy.landlock_rules`.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ __all__ = [
     "AllowedCall",
     "ArgCondition",
     "Cond",
+    "LandlockRule",
+    "LandlockSection",
     "Op",
     "Policy",
     "PolicyPhase",
@@ -188,6 +195,54 @@ class RefusedCall:
 
 
 @dataclass(frozen=True, slots=True)
+class LandlockRule:
+    """One path-beneath rule: ``rights`` (file-system right names, in bit order) on ``path``.
+
+    A rule on a directory covers what is beneath it; a rule on a file holds
+    file rights only. Provenance: ``how``, the generalisation rules that
+    made it (:mod:`sysphase.policy.landlock_rules`), ``recorded``, how many
+    recorded paths it covers, and ``examples``, a few of them.
+    """
+
+    path: str
+    rights: tuple[str, ...]
+    how: tuple[str, ...] = ()
+    recorded: int = 0
+    examples: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """``writes: 3 recorded paths (/tmp/a, /tmp/b, ...)``."""
+        how = ", ".join(self.how) or "by hand"
+        if not self.recorded:
+            return how
+        shown = ", ".join(self.examples) + (", ..." if self.recorded > len(self.examples) else "")
+        n = self.recorded
+        return f"{how}: {n:,} recorded path{'' if n == 1 else 's'} ({shown})"
+
+
+@dataclass(frozen=True, slots=True)
+class LandlockSection:
+    """A phase's Landlock ruleset: what it handles, its rules, its ports and scopes.
+
+    ``abi`` is the Landlock ABI version it was made for; ``handled_fs`` and
+    ``handled_net`` the rights the ruleset restricts (everything not granted
+    by a rule or a port is refused), ``scoped`` the scopes it sets; ``rules``
+    sorted by path, one per path; ``bind_tcp`` and ``connect_tcp`` the TCP
+    ports allowed. ``note`` says what the rules may miss (phases recorded
+    without paths, paths cut by the profile's bound, accesses the recorder lost).
+    """
+
+    abi: int
+    handled_fs: tuple[str, ...]
+    handled_net: tuple[str, ...]
+    scoped: tuple[str, ...]
+    rules: tuple[LandlockRule, ...]
+    bind_tcp: tuple[int, ...] = ()
+    connect_tcp: tuple[int, ...] = ()
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyPhase:
     """One phase of one program: what starts it, and the calls its filter allows.
 
@@ -195,12 +250,15 @@ class PolicyPhase:
     trigger string (``syscall:epoll_wait``, ``symbol:aeMain``, ...). The
     filter of a phase allows everything the phase, the later phases, the
     children and the exec'd programs need (it stays installed under them).
+    ``landlock``: its Landlock ruleset (``policy --landlock``), which, like
+    the filter, covers the later phases, children and exec'd programs.
     """
 
     name: str
     trigger: str
     allowed: tuple[AllowedCall, ...]
     refused: tuple[RefusedCall, ...] = ()
+    landlock: LandlockSection | None = None
 
     def syscall_names(self) -> frozenset[str]:
         return frozenset(a.syscall for a in self.allowed)

@@ -7,6 +7,11 @@ backwards on one growing union (:class:`_Sweep`): each phase adds only what the
 one after it lacks, every (node, phase) source is added once, and the
 allowed and refused calls are remade only for the keys a phase changed.
 
+With ``--landlock``, the same sources' recorded paths and ports join a
+:class:`~sysphase.policy.landlock_section.LandlockUnion`, which makes each
+phase's Landlock section: like the filter, it covers what the later phases,
+the children and the exec'd programs need.
+
 Calls allowed by hand (``--allow``, :mod:`sysphase.policy.manual_calls`) join
 the union where the sweep covers a process in the phase they name, as if the
 process had made them there; calls denied by hand (``--deny``) are taken out
@@ -33,6 +38,7 @@ from sysphase.policy.added_calls import (
 )
 from sysphase.policy.arg_conditions import Alternatives, conditions
 from sysphase.policy.ir import AllowedCall, PolicyPhase, Provenance, RefusedCall, Rule
+from sysphase.policy.landlock_section import LandlockUnion
 from sysphase.policy.manual_calls import ManualCalls
 from sysphase.policy.process_phases import Process, Source, phase_triggers
 from sysphase.policy.provenance import ProgramNames, Rank, Sources, join_notes
@@ -47,6 +53,8 @@ _NEEDS: Final = {
     "seccomp": "to install the filter of a later phase; deny it only from phases after which "
     "no process under them switches phases",
     "prctl": "to set no_new_privs for the first filter; deny it only from later phases",
+    "landlock_restrict_self": "for each thread to apply a later phase's Landlock ruleset; deny "
+    "it only from phases after which no process under them switches phases",
 }
 
 
@@ -69,6 +77,8 @@ class SweepInput:
     manual: ManualCalls = field(default_factory=ManualCalls)
     #: programs that get no policy of their own (--omit-fragments): they never switch
     omitted: frozenset[str] = frozenset()
+    #: --landlock: each phase gets a Landlock section
+    landlock: bool = False
 
 
 @dataclass(slots=True)
@@ -142,9 +152,13 @@ class _Sweep:
     conditions: dict[str, tuple[Alternatives, str | None]] = field(default_factory=dict)
     #: the (program, phase) whose calls allowed by hand the union holds
     manual_done: set[tuple[str, str]] = field(default_factory=set)
+    #: --landlock: the recorded paths and ports of the sources so far
+    paths: LandlockUnion | None = None
 
     def __post_init__(self) -> None:
         self.union = _Union(self.shared.portable)
+        if self.shared.landlock:
+            self.paths = LandlockUnion(self.shared.profile.paths_lost)
 
     def source(self, node: int, j: int, late: bool = False) -> None:
         """Add a (node, phase) to the union; LATE: counted at its thread's last phase."""
@@ -157,6 +171,8 @@ class _Sweep:
         ranks = shared.phase_rank[exe]
         position = ranks[phase.name]
         self.union.add((shared.program_rank[exe], position), phase)
+        if self.paths is not None:
+            self.paths.add(exe, phase)
         if position < len(ranks) - 1 and not late and exe not in shared.omitted:
             self.union.switching.add(exe)
 
@@ -240,7 +256,14 @@ class _Sweep:
         shared = self.shared
         allowed = dict(self.allowed)
         add_always(allowed, shared.known)
-        needers = enforcer_needs(self.union.switching, self.program, has_later, first_of_root)
+        needers = enforcer_needs(
+            self.union.switching,
+            self.program,
+            has_later,
+            first_of_root,
+            shared.landlock,
+            switched_to=trigger != "start",
+        )
         add_enforcer_calls(
             allowed, needers, self.program, shared.known, shared.program_rank, shared.args
         )
@@ -249,7 +272,10 @@ class _Sweep:
         refused = dict(self.refused)
         self._deny(allowed, refused, name, trigger, needers)
         calls = tuple(allowed[k] for k in sorted(allowed))
-        return PolicyPhase(name, trigger, calls, tuple(refused[k] for k in sorted(refused)))
+        landlock = None if self.paths is None else self.paths.section(allowed)
+        return PolicyPhase(
+            name, trigger, calls, tuple(refused[k] for k in sorted(refused)), landlock
+        )
 
     def _deny(
         self,

@@ -82,14 +82,18 @@ class Mode(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class RunMode:
-    """The mode of one run, with the profile whose sets it knows (KNOWN only)."""
+    """The mode of one run, with the profile whose sets it knows (KNOWN only);
+    ``paths``: the run notes the paths and ports calls touch (FULL only)."""
 
     mode: Mode
     baseline: prof.Profile | None = None
+    paths: bool = False
 
     def __post_init__(self) -> None:
         if (self.mode is Mode.KNOWN) != (self.baseline is not None):
             raise ValueError("a KNOWN run, and only it, has a baseline")
+        if self.paths and self.mode is not Mode.FULL:
+            raise ValueError("path capture needs a full run")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,26 +102,30 @@ class Modes:
 
     ``first``: a run when nothing is known yet (FULL or SETS). ``reuse``: once
     a profile is known, runs use it as their known-set baseline (KNOWN);
-    ``False`` records every run in ``first``'s mode (``--full``).
+    ``False`` records every run in ``first``'s mode (``--full``). ``paths``:
+    every run notes the paths and ports calls touch (``--paths``; all runs full).
     """
 
     first: Mode = Mode.FULL
     reuse: bool = True
+    paths: bool = False
 
     def __post_init__(self) -> None:
         if self.first is Mode.KNOWN:
             raise ValueError("the first run cannot know a profile that does not exist yet")
+        if self.paths and (self.first is not Mode.FULL or self.reuse):
+            raise ValueError("path capture records every run in full")
 
     @classmethod
-    def full(cls) -> Modes:
+    def full(cls, paths: bool = False) -> Modes:
         """Every run in full (``--full``; the eBPF backend, which has no fast paths)."""
-        return cls(Mode.FULL, reuse=False)
+        return cls(Mode.FULL, reuse=False, paths=paths)
 
     def for_run(self, known: prof.Profile | None) -> RunMode:
         """The mode of the next run, given the profile known so far."""
         if self.reuse and known is not None:
             return RunMode(Mode.KNOWN, known)
-        return RunMode(self.first)
+        return RunMode(self.first, paths=self.paths)
 
 
 @dataclass(frozen=True, slots=True)

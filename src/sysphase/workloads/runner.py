@@ -35,6 +35,7 @@ from sysphase._host.enforcement import Violation
 from sysphase.errors import UsageError, WorkloadError
 from sysphase.model import profile as prof
 from sysphase.model.phases import check_distinct, parse_trigger
+from sysphase.model.violations import ViolationEvent
 from sysphase.policy.ir import Policy
 from sysphase.recording.first_seen import first_seen
 from sysphase.recording.plan import Recording, Run, RunMode, RunReport
@@ -42,6 +43,7 @@ from sysphase.workloads import (
     children,
     fixtures,
     help_options,
+    layout,
     memcached_driver,
     nginx_driver,
     redis_commands,
@@ -140,12 +142,12 @@ def _fill(text: str, values: Mapping[str, str]) -> str:
 
 
 @contextmanager
-def _fixture(workload: Workload) -> Iterator[str]:
+def _fixture(workload: Workload, stable: bool = False) -> Iterator[str]:
     """The shared fixture folder ({tree}); empty string when the workload has none."""
     if workload.fixture == "none":
         yield ""
         return
-    root = Path(tempfile.mkdtemp(prefix="sysphase-fixture-"))
+    root = Path(layout.fixture_root(workload.name, stable))
     try:
         yield str(fixtures.build_ls_tree(root))
     finally:
@@ -181,21 +183,19 @@ Steps = list[tuple[int, str]]
 
 
 def _run_one(
-    workload: Workload, scenario: Scenario, tree: str, trace: Trace
+    workload: Workload, scenario: Scenario, tree: str, trace: Trace, stable: bool = False
 ) -> tuple[tracer.TraceResult, Steps]:
     """Run one scenario in a fresh {tmp} through ``trace`` and check it.
 
     Returns the trace and when each step of a server driver began (none for
     ``stdin``). Raises WorkloadError on a failed check (not for a run a signal
-    cut short).
+    cut short). ``stable``: the stable layout's folder and ports (layout.py).
     """
-    tmp = tempfile.mkdtemp(prefix=f"sysphase-{workload.name}-")
+    tmp = layout.scenario_dir(workload.name, stable)
     try:
         values = {"tmp": tmp, "db": os.path.join(tmp, "test.db"), "tree": tree}
         if workload.driver != "stdin":
-            values["port"] = str(redis_driver.free_port())
-            values["replica_port"] = str(redis_driver.free_port())
-            values["peer_port"] = str(redis_driver.free_port())
+            values.update(layout.ports(stable))
         for rel, content in scenario.files:
             path = os.path.join(tmp, rel)
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -346,6 +346,7 @@ def record_workload(
     rec: Recording,
     report: recording.Report | None = None,
     generated: int | None = None,
+    stable: bool = False,
 ) -> prof.Profile | None:
     """Record every train scenario, one series of runs each, as ``rec`` plans them.
 
@@ -356,7 +357,8 @@ def record_workload(
     not cut short. A signal ends the recording (``rec.interrupted``; the profile
     so far is marked incomplete); a failed check raises WorkloadError.
 
-    ``generated`` bounds the generated scenarios recorded (see :func:`load`).
+    ``generated`` bounds the generated scenarios recorded (see :func:`load`);
+    ``stable``: every scenario in the stable layout (layout.py; ``--paths``).
     Returns the merged profile with the workload's program as its command (so the
     policy's root program is that program), or None if nothing was recorded.
     """
@@ -365,10 +367,10 @@ def record_workload(
     if not train:
         raise UsageError(f"{name_or_file}: no scenario is tagged 'train'")
     phases = _phases(workload)
-    with recording.interruptible(rec), _fixture(workload) as tree:
+    with recording.interruptible(rec), _fixture(workload, stable) as tree:
         for position, scenario in enumerate(train):
             rec.begin(scenario.name)
-            run_once = _scenario_runs(workload, scenario, tree, phases, position)
+            run_once = _scenario_runs(workload, scenario, tree, phases, position, stable)
             recording.drive(rec, run_once, _completed(report))
             if rec.interrupted:
                 break
@@ -376,7 +378,12 @@ def record_workload(
 
 
 def _scenario_runs(
-    workload: Workload, scenario: Scenario, tree: str, phases: tracer.PhaseConfig, position: int
+    workload: Workload,
+    scenario: Scenario,
+    tree: str,
+    phases: tracer.PhaseConfig,
+    position: int,
+    stable: bool,
 ) -> recording.RunOnce:
     """One recorded run of the scenario (the workload's train scenario number ``position``).
 
@@ -387,7 +394,7 @@ def _scenario_runs(
         def trace(argv: list[str], env: dict[str, str]) -> tracer.TraceResult:
             return recording.trace(argv, mode, phases=phases, env=env)
 
-        result, steps = _run_one(workload, scenario, tree, trace)
+        result, steps = _run_one(workload, scenario, tree, trace, stable)
         run = recording.to_run(result, scenario.argv, mode)
         seen = first_seen(result.tree, run.profile.arch, scenario.name, position, steps)
         return replace(run, profile=replace(run.profile, first_seen=seen))
@@ -435,11 +442,54 @@ def validate_workload(name_or_file: str, policy: Policy) -> list[tuple[str, list
     return out
 
 
-def _complaining(plan: enforcement.Enforcement) -> Trace:
-    """Trace under the policy in complain mode, switching its phases as ``run`` does."""
-    enforce = plan.enforce(complain=True)
+def validate_enforced(
+    name_or_file: str, policy: Policy
+) -> list[tuple[str, str | None, list[ViolationEvent]]]:
+    """Run every test scenario under the policy, enforcing: its default action, its phase
+    switches and its Landlock rules, in the stable layout (``record --paths`` recorded in it).
 
+    Returns (scenario name, why its checks failed or None, the seccomp kills) per scenario.
+    """
+    workload = load(name_or_file)
+    out: list[tuple[str, str | None, list[ViolationEvent]]] = []
+    with _fixture(workload, stable=True) as tree:
+        for scenario in workload.tagged("test"):
+            plan = enforcement.prepare(policy, scenario.argv[0], policy.default_action, "policy")
+            kills: list[ViolationEvent] = []
+            enforce = replace(plan.enforce(complain=False), on_violation=kills.extend)
+            try:
+                _run_one(workload, scenario, tree, _landlocked(plan, enforce), stable=True)
+                failed = None
+            except WorkloadError as err:
+                failed = str(err)
+            out.append((scenario.name, failed, kills))
+    return out
+
+
+def _landlocked(plan: enforcement.Enforcement, enforce: tracer.Enforce) -> Trace:
+    """Trace under ENFORCE with the policy's Landlock rulesets, built once the scenario's
+    folders exist (a rule holds the directory it was built on, not a later one of its name)."""
+
+    def trace(argv: list[str], env: dict[str, str]) -> tracer.TraceResult:
+        first, later, _notes = plan.landlock()
+        try:
+            with_rules = replace(enforce, landlock_first=first, landlock=later)
+            return tracer.trace_command(argv, env=env, enforce=with_rules)
+        finally:
+            for fd in [first, *later.values()]:
+                if fd >= 0:
+                    os.close(fd)
+
+    return trace
+
+
+def _tracing(enforce: tracer.Enforce) -> Trace:
     def trace(argv: list[str], env: dict[str, str]) -> tracer.TraceResult:
         return tracer.trace_command(argv, env=env, enforce=enforce)
 
     return trace
+
+
+def _complaining(plan: enforcement.Enforcement) -> Trace:
+    """Trace under the policy in complain mode, switching its phases as ``run`` does."""
+    return _tracing(plan.enforce(complain=True))
