@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -133,19 +134,24 @@ static void start_drain(tracer_t *t)
     }
 }
 
-/* The flags of the clone or clone3 call TASK made (syscall_table.c says which is which). */
-static uint64_t clone_flags(task_t *task)
+/* Whether CHILD, just created by a clone or clone3 of PARENT_TGID's thread, is a thread of
+ * that process: the kernel's Tgid (/proc/CHILD/status), never the flags in the program's
+ * memory, which another thread may have rewritten after the kernel read them. A child gone
+ * already (no status) counts as a process: it runs no code either way. */
+static int is_thread_of(pid_t child, pid_t parent_tgid)
 {
-    uint8_t f = syscall_flags(task->entry_arch, task->entry_nr);
-    if (f & SYSF_CLONE3) {
-        uint64_t flags = 0;
-        struct iovec local = {&flags, sizeof(flags)};
-        struct iovec remote = {(void *)(uintptr_t)task->entry_arg0, sizeof(flags)};
-        if (process_vm_readv(task->tid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(flags))
-            return 0;
-        return flags;
-    }
-    return f & SYSF_CLONE ? task->entry_arg0 : 0;
+    char name[64], buf[512];
+    snprintf(name, sizeof(name), "/proc/%d/status", (int)child);
+    int fd = open(name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    (void)close(fd); /* read-only: nothing to lose */
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *tgid = strstr(buf, "\nTgid:");
+    return tgid != NULL && (pid_t)strtol(tgid + 6, NULL, 10) == parent_tgid;
 }
 
 static void on_new_task_event(tracer_t *t, task_t *task, int event)
@@ -161,7 +167,7 @@ static void on_new_task_event(tracer_t *t, task_t *task, int event)
     if (event == PTRACE_EVENT_VFORK)
         kind = KIND_VFORK;
     else if (event == PTRACE_EVENT_CLONE)
-        kind = (clone_flags(task) & CLONE_THREAD) ? KIND_THREAD : KIND_CLONE;
+        kind = is_thread_of(child, task->tgid) ? KIND_THREAD : KIND_CLONE;
     pid_t tgid = kind == KIND_THREAD ? task->tgid : child;
     int32_t image = task->node >= 0 ? t->nodes[task->node].image : -1;
     int32_t node = node_new(t, child, tgid, task->node, kind, image);

@@ -216,3 +216,27 @@ def test_threads_opening_in_a_loop_never_open_after_the_switch(
         after += int(words[3])
         runs += 1
     assert escapes == 0 and after > 0, (escapes, after, runs)
+
+
+def test_threads_whose_clone3_flags_were_rewritten_are_still_threads(
+    fx: dict[str, str], tmp_path: Path
+) -> None:
+    """A thread made by clone3 while another thread rewrites the flags in memory is the
+    process's thread (the kernel's Tgid, not the flags read back) and restricts itself."""
+    need_landlock()
+    secret = tmp_path / "secret"
+    secret.write_text("x")
+    everything = landlock.Ruleset(ALL_FS, rules=(("/", ALL_FS),))
+    system = tuple((d, EXEC_READ) for d in ("/usr", "/lib", "/lib64", "/etc/ld.so.cache"))
+    serve = landlock.Ruleset(ALL_FS, rules=system)
+    escapes = made = runs = 0
+    deadline = time.monotonic() + 15
+    while runs < 4 and time.monotonic() < deadline:  # 6 of 10 runs escaped before the fix
+        enforce = _enforce(everything, {"serve": serve}, ["serve=syscall:getppid"])
+        result, _, lines = _run([fx["clone3_flip"], str(secret)], enforce)
+        assert result.root_status == 0, lines
+        words = lines[-1].split()
+        escapes += int(words[1])
+        made += int(words[3])
+        runs += 1
+    assert escapes == 0 and made > 0, (escapes, made, runs)

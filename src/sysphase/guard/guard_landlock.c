@@ -84,22 +84,18 @@ static atomic_int switch_error;
 /* Acknowledgements: (switch number << 32 | tid), at ack_count % ACK_RING. */
 static _Atomic unsigned long long acks[ACK_RING];
 static atomic_ulong ack_count;
-/* The switch this thread has applied itself. */
-static __thread int applied __attribute__((tls_model("initial-exec")));
-
-/* A thread's answer to SWITCH_SIGNAL: restrict itself (once per switch), acknowledge. */
+/* A thread's answer to SWITCH_SIGNAL: restrict itself, acknowledge (its kernel tid). It
+ * restricts itself at every signal: nothing the thread keeps may say it did already (threads
+ * made by a raw clone without CLONE_SETTLS share their creator's thread-local storage), and
+ * a second restriction with the same ruleset grants nothing more. */
 static void on_switch_signal(int sig, siginfo_t *info, void *context)
 {
     (void)sig, (void)info, (void)context;
     int saved = errno;
     int gen = atomic_load(&switch_gen);
-    if (gen > 0 && applied != gen) {
-        if (syscall(LL_RESTRICT_SELF, atomic_load(&switch_fd), 0) == 0)
-            applied = gen;
-        else
-            atomic_store(&switch_error, errno);
-    }
-    if (gen > 0 && applied == gen) {
+    if (gen > 0 && syscall(LL_RESTRICT_SELF, atomic_load(&switch_fd), 0) != 0) {
+        atomic_store(&switch_error, errno);
+    } else if (gen > 0) {
         unsigned long long tid = (unsigned long long)syscall(SYS_gettid);
         unsigned long i = atomic_fetch_add(&ack_count, 1);
         atomic_store(&acks[i % ACK_RING], (unsigned long long)gen << 32 | tid);
@@ -236,7 +232,28 @@ static void broadcast(int index, int fd)
             sysphase_guard_die("clock_nanosleep: %s", sysphase_guard_errname(errno));
     }
     restrict_self(fd, phase);
-    applied = gen;
+}
+
+/* A forked child: the inherited descriptor lists the parent's threads, and libc or a raw
+ * clone may have started threads the interposers never saw. Its own list where its ruleset
+ * lets it open /proc/self/task (1), else 0 (the descriptor closed either way). */
+static int child_task_dir(void)
+{
+    (void)syscall(SYS_close, task_fd); /* the parent's list: nothing to keep */
+    task_fd = -1;
+    int fd =
+        (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || syscall(SYS_fstat, fd, &st) != 0) {
+        if (fd >= 0)
+            (void)syscall(SYS_close, fd);
+        return 0;
+    }
+    task_fd = fd;
+    task_dev = st.st_dev;
+    task_ino = st.st_ino;
+    task_pid = (pid_t)syscall(SYS_getpid);
+    return 1;
 }
 
 /* Phase INDEX's ruleset in every thread of this process, then closed. */
@@ -244,15 +261,14 @@ static void apply(int index)
 {
     int fd = ruleset_fd[index];
     const char *phase = sysphase_guard_phases[index].name;
-    if ((pid_t)syscall(SYS_getpid) == task_pid) {
+    if ((pid_t)syscall(SYS_getpid) == task_pid || child_task_dir()) {
         broadcast(index, fd);
-    } else { /* a forked child: the descriptor lists the parent's threads */
+    } else { /* a forked child that cannot list its threads: only pthread_create is known */
         if (atomic_load(&threads_since_fork) > 0)
             sysphase_guard_die("a forked child that started threads cannot list them to apply "
                                "the Landlock ruleset of phase \"%s\"",
                                phase);
         restrict_self(fd, phase);
-        applied = index + 1;
     }
     ruleset_fd[index] = -1;
     if (syscall(SYS_close, fd) != 0)
