@@ -101,3 +101,26 @@ def test_complain_mode_says_it_applies_no_landlock(trained: tuple[list[str], Pat
     run = _sysphase("run", "--complain", "--policy", str(policy), "--", *argv, "train")
     assert run.returncode == 0
     assert "complain mode does not apply the policy's Landlock rules" in run.stderr
+
+
+def test_an_io_uring_personality_cannot_carry_start_up_rules_past_the_switch(
+    fx: dict[str, str], tmp_path: Path
+) -> None:
+    """A personality keeps the credentials of its registration (Landlock domain included):
+    a Landlock policy's filters refuse to register one, even where io_uring_register is
+    allowed, so the program is killed before it can hold start-up's rules."""
+    need_landlock()
+    profile, policy = tmp_path / "p.json", tmp_path / "pol.json"
+    argv = [fx["uring_personality"]]
+    rec = _sysphase("record", "--paths", "--phase", "serve=syscall:getppid", "-o", str(profile),
+                    "--", *argv, "plain")  # fmt: skip
+    assert rec.returncode == 0, rec.stderr
+    made = _sysphase(
+        "policy", "--landlock", "--allow", "io_uring_register", "-o", str(policy), str(profile)
+    )
+    assert made.returncode == 0, made.stderr
+    plain = _sysphase("run", "--policy", str(policy), "--", *argv, "plain")
+    assert plain.returncode == 0 and plain.stdout == "ring ok\n", plain.stderr
+    attack = _sysphase("run", "--policy", str(policy), "--", *argv, "personality")
+    assert attack.returncode == -31 and "personality" not in attack.stdout  # SIGSYS
+    assert "killed by seccomp: io_uring_register" in attack.stderr

@@ -352,3 +352,26 @@ def test_any_profile_with_paths_makes_a_policy_that_reads_back(p: Profile) -> No
         for earlier, later in pairwise(made):
             if earlier is not None and later is not None:
                 assert narrows(earlier, later)
+
+
+def test_landlock_policies_never_let_io_uring_register_a_personality() -> None:
+    """A personality keeps the credentials of its registration, Landlock domain included."""
+    from sysphase.policy.added_calls import refuse_io_uring_personality
+    from sysphase.policy.ir import AllowedCall, ArgCondition, Rule
+
+    plain = {"io_uring_register": AllowedCall(Rule("io_uring_register"), ())}
+    refuse_io_uring_personality(plain)
+    no_personality = ArgCondition(1, "ne", 9)
+    assert plain["io_uring_register"].rule.when == ((no_personality,),)
+    assert "IORING_REGISTER_PERSONALITY" in (plain["io_uring_register"].note or "")
+    files_only = ArgCondition(1, "eq", 2)
+    conditioned = {
+        "io_uring_register": AllowedCall(Rule("io_uring_register", ((files_only,),)), ())
+    }
+    refuse_io_uring_personality(conditioned)
+    assert conditioned["io_uring_register"].rule.when == ((files_only, no_personality),)
+    refuse_io_uring_personality(conditioned)  # once is enough
+    assert conditioned["io_uring_register"].rule.when == ((files_only, no_personality),)
+    untouched: dict[str, AllowedCall] = {}
+    refuse_io_uring_personality(untouched)
+    assert untouched == {}

@@ -30,6 +30,7 @@ __all__ = [
     "add_always",
     "add_enforcer_calls",
     "enforcer_needs",
+    "refuse_io_uring_personality",
     "widen_portable",
 ]
 
@@ -98,6 +99,13 @@ EQUIVALENTS: Final[tuple[tuple[str, ...], ...]] = (
 GROUP_OF: Final[Mapping[str, int]] = {
     name: g for g, group in enumerate(EQUIVALENTS) for name in group
 }
+
+_IORING_REGISTER_PERSONALITY: Final = 9
+_NO_PERSONALITY: Final = ArgCondition(1, "ne", _IORING_REGISTER_PERSONALITY)
+_PERSONALITY_NOTE: Final = (
+    "Landlock: never IORING_REGISTER_PERSONALITY (a personality keeps the credentials of the "
+    "moment, Landlock domain included, for requests made after a later switch)"
+)
 
 _PR_SET_NO_NEW_PRIVS: Final = 38
 _NNP: Final = (ArgCondition(0, "eq", _PR_SET_NO_NEW_PRIVS),)
@@ -203,3 +211,17 @@ def widen_portable(
             allowed[call] = AllowedCall(
                 Rule(call, when), prov, f"portable: equivalent of {sources}", join_notes(note, more)
             )
+
+
+def refuse_io_uring_personality(allowed: Allowed) -> None:
+    """With Landlock rulesets: ``io_uring_register`` only with another opcode than
+    IORING_REGISTER_PERSONALITY (docs/landlock.md, limits)."""
+    have = allowed.get("io_uring_register")
+    if have is None:
+        return
+    when = have.rule.when or ((),)
+    narrowed = tuple(alt if _NO_PERSONALITY in alt else (*alt, _NO_PERSONALITY) for alt in when)
+    note = join_notes(have.note, _PERSONALITY_NOTE)
+    allowed["io_uring_register"] = AllowedCall(
+        Rule("io_uring_register", narrowed), have.provenance, have.reason, note
+    )

@@ -34,6 +34,7 @@ from sysphase.policy.added_calls import (
     add_always,
     add_enforcer_calls,
     enforcer_needs,
+    refuse_io_uring_personality,
     widen_portable,
 )
 from sysphase.policy.arg_conditions import Alternatives, conditions
@@ -269,6 +270,8 @@ class _Sweep:
         )
         if shared.portable:
             widen_portable(allowed, shared.known, shared.args, self._group_provenance)
+        if shared.landlock:
+            refuse_io_uring_personality(allowed)
         refused = dict(self.refused)
         self._deny(allowed, refused, name, trigger, needers)
         calls = tuple(allowed[k] for k in sorted(allowed))
