@@ -156,7 +156,6 @@ typedef struct task_s {
     uint8_t entry_arch;
     uint32_t entry_nr;
     uint64_t entry_key;
-    uint64_t entry_arg0; /* clone flags, clone3 struct pointer */
     uint64_t entry_ns;
     uint8_t in_marker; /* this call is a SYSPHASE_MARK: not counted */
     /* per process (kept equal in every thread of the group, see phases.c) */

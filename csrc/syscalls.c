@@ -42,7 +42,6 @@ static void on_entry(tracer_t *t, task_t *task, uint8_t arch, uint32_t nr, const
     task->in_syscall = 1;
     task->entry_arch = arch;
     task->entry_nr = nr;
-    task->entry_arg0 = args[0];
     task->fired = 0;
     task->in_marker = rerun ? 0 : (uint8_t)phases_on_entry(t, task, args);
     task->entry_key = counter_key(task->node, task->phase, arch, nr);
